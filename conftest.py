@@ -1,0 +1,84 @@
+"""Session fixtures: the real services, started once per test run on private ports.
+
+mgx_site.settings.test picked a run directory and free ports and put them in os.environ; the
+processes started here inherit that environment, so Daphne and the Celery worker run on the
+same SQLite file pytest-django migrates, the same Redis and the same MongoDB store as the
+test process itself. Nothing here is a stand-in: these are the programs `./mgx up` runs.
+"""
+import os
+import shutil
+from dataclasses import dataclass
+
+import pytest
+import requests
+
+from mgx_site import procs
+
+
+@pytest.fixture(scope="session")
+def layout():
+    lay = procs.Layout(os.environ["MGX_TEST_RUN_DIR"])
+    lay.ensure()
+    yield lay
+    shutil.rmtree(lay.var_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack(layout):
+    return {p.name: p for p in procs.stack(layout, dict(os.environ))}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def backing_services(layout, stack):
+    """Redis and the MongoDB wire-protocol store, for every test."""
+    results = procs.start_all(layout, [stack["redis"], stack["mongo"]])
+    yield stack
+    procs.stop_started(layout, results)
+
+
+@dataclass
+class LiveStack:
+    url: str
+    ws_url: str
+    layout: procs.Layout
+    stack: dict
+
+    def login(self, username: str, password: str) -> requests.Session:
+        """Log in through the real login form, as a browser does; returns the cookie jar."""
+        http = requests.Session()
+        page = http.get(f"{self.url}/accounts/login/", timeout=10)
+        assert page.status_code == 200
+        done = http.post(
+            f"{self.url}/accounts/login/",
+            data={"username": username, "password": password, "csrfmiddlewaretoken": http.cookies["csrftoken"]},
+            headers={"Referer": f"{self.url}/accounts/login/"},
+            timeout=10,
+            allow_redirects=False,
+        )
+        assert done.status_code == 302, f"login failed for {username}: {done.status_code}"
+        return http
+
+
+@pytest.fixture(scope="session")
+def live(layout, stack, backing_services, django_db_setup, django_db_blocker):
+    """Daphne and a Celery worker on the test database: the web app over real TCP."""
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="mgx_site.settings.test")
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # the live processes keep Django's async-safety check
+    results = procs.start_all(layout, [stack["daphne"], stack["celery"]], env=env)
+    daphne = stack["daphne"]
+    base = f"http://{daphne.host}:{daphne.port}"
+    yield LiveStack(url=base, ws_url=base.replace("http://", "ws://"), layout=layout, stack=stack)
+    procs.stop_started(layout, results)
+
+
+@pytest.fixture
+def user_factory(django_user_model):
+    made = []
+
+    def make(username="alice", password="correct horse battery", **extra):
+        user = django_user_model.objects.create_user(username=username, password=password, **extra)
+        user.raw_password = password
+        made.append(user)
+        return user
+
+    return make

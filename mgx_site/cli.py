@@ -1,0 +1,202 @@
+"""`./mgx`: bring MGX up on this machine, take it down, look at it, test it.
+
+The shell wrapper `./mgx` makes the virtualenv and then runs this module. Addresses come from
+the same environment variables the settings read (README, "Settings").
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from . import procs
+from .procs import BASE_DIR, BIN_DIR, Layout, ServiceError, StartResult
+
+DEFAULT_DOCKER = "unix:///var/run/docker.sock"
+
+
+def _config() -> tuple[Layout, dict[str, str]]:
+    env = dict(os.environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "mgx_site.settings.base")
+    var_dir = Path(env.get("MGX_VAR_DIR") or BASE_DIR / "var").resolve()
+    env["MGX_VAR_DIR"] = str(var_dir)
+    return Layout(var_dir), env
+
+
+def _say(symbol: str, label: str, text: str) -> None:
+    print(f"{symbol} {label:<26} {text}", flush=True)
+
+
+def _report(result: StartResult) -> None:
+    _say("✓", result.proc.label, f"{result.note} — {result.proc.address}")
+
+
+def _manage(env: dict[str, str], *args: str, capture: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(BASE_DIR / "manage.py"), *args],
+        cwd=BASE_DIR, env=env, text=True, capture_output=capture,
+    )
+
+
+def cmd_up(args) -> int:
+    layout, env = _config()
+    layout.ensure()
+    stack = procs.stack(layout, env)
+    print(f"Bringing MGX up (data in {layout.var_dir})", flush=True)
+
+    # Ports first: a clash found after Redis and MongoDB were started would mean stopping them again.
+    for proc in stack:
+        if proc.port is not None and not proc.reuse_foreign and procs.running_pid(layout, proc) is None \
+                and procs.tcp_open(proc.host, proc.port):
+            return _fail(ServiceError(proc.label, f"port {proc.port} on {proc.host} is already in use by another program; free it or set {proc.port_setting} to another port"))
+
+    docker_url = env.get("DOCKER_HOST", DEFAULT_DOCKER)
+    _say("…", "Docker engine", f"checking {docker_url}")
+    try:
+        started_docker = procs.ensure_docker(layout, docker_url)
+    except ServiceError as exc:
+        return _fail(exc)
+    _say("✓", "Docker engine", "answering" if started_docker is None else f"{started_docker.note} — {docker_url}")
+
+    admin_line: list[str] = []
+
+    def migrate():
+        _say("…", "Database", "applying migrations")
+        done = _manage(env, "migrate", "--noinput")
+        if done.returncode != 0:
+            raise ServiceError("Database", "migrations failed:\n" + (done.stderr or done.stdout)[-2000:])
+        applied = done.stdout.count(" OK")
+        _say("✓", "Database", f"{applied} migration(s) applied" if applied else "up to date")
+
+    results: list[StartResult] = []
+    try:
+        # start_all undoes its own starts when one of them fails; the admin step comes after
+        # it, so a failure there undoes `results` here. Either way nothing stays half-up.
+        results = procs.start_all(layout, stack, env=env, on_result=_report, between={"daphne": migrate})
+        created = _manage(env, "ensure_admin")
+        if created.returncode != 0:
+            raise ServiceError("Admin user", (created.stderr or created.stdout).strip()[-2000:])
+        admin_line.append(created.stdout.strip())
+    except (ServiceError, KeyboardInterrupt) as exc:
+        procs.stop_started(layout, results + ([started_docker] if started_docker else []))
+        if isinstance(exc, KeyboardInterrupt):
+            print("\ninterrupted: stopped what this command had started", file=sys.stderr)
+            return 130
+        return _fail(exc)
+
+    daphne = next(p for p in stack if p.name == "daphne")
+    public = env.get("MGX_PUBLIC_URL") or daphne.address
+    _say("✓", "Admin user", admin_line[0])
+    print(f"\nMGX is up: {public}\n  ./mgx status · ./mgx logs · ./mgx down", flush=True)
+    return 0
+
+
+def _fail(exc: ServiceError) -> int:
+    print(f"✗ {exc}", file=sys.stderr, flush=True)
+    print("  nothing was left half-started; fix the cause and run ./mgx up again", file=sys.stderr)
+    return 1
+
+
+def cmd_down(args) -> int:
+    layout, env = _config()
+    for proc in reversed(procs.stack(layout, env)):
+        pid = procs.stop(layout, proc)
+        _say("■", proc.label, f"stopped (pid {pid})" if pid else "was not running")
+    print("The Docker engine and app containers are left running.")
+    return 0
+
+
+def _docker_pid() -> str:
+    try:
+        pid = int(Path("/var/run/docker.pid").read_text().strip())
+        return str(pid) if procs._alive(pid) else "-"
+    except (OSError, ValueError):
+        return "-"
+
+
+def cmd_status(args) -> int:
+    layout, env = _config()
+    docker_url = env.get("DOCKER_HOST", DEFAULT_DOCKER)
+    rows = [("Docker engine", procs.docker_answers(docker_url), _docker_pid(), docker_url)]
+    for proc in procs.stack(layout, env):
+        pid = procs.running_pid(layout, proc)
+        up = proc.answers() and (pid is not None or proc.reuse_foreign)
+        rows.append((proc.label, up, str(pid) if pid else ("external" if up else "-"), proc.address))
+    print(f"{'service':<26} {'state':<6} {'pid':<9} address")
+    for label, up, pid, address in rows:
+        print(f"{label:<26} {'up' if up else 'down':<6} {pid:<9} {address}")
+    return 0 if all(up for _, up, _, _ in rows) else 1
+
+
+def cmd_logs(args) -> int:
+    layout, env = _config()
+    names = [args.service] if args.service else [p.name for p in procs.stack(layout, env)]
+    files = [layout.logfile(n) for n in names if layout.logfile(n).exists()]
+    if not files:
+        print(f"no logs yet under {layout.log_dir}", file=sys.stderr)
+        return 1
+    argv = ["tail", "-n", str(args.lines)] + (["-F"] if args.follow else []) + [str(f) for f in files]
+    return subprocess.call(argv)
+
+
+def cmd_test(args) -> int:
+    layout, env = _config()
+    docker_url = env.get("DOCKER_HOST", DEFAULT_DOCKER)
+    try:
+        started = procs.ensure_docker(layout, docker_url)
+    except ServiceError as exc:
+        return _fail(exc)
+    if started is not None:
+        _say("✓", "Docker engine", f"{started.note} — {docker_url}")
+    # The tests start their own Redis, MongoDB store, Daphne and Celery on free ports
+    # (mgx_site.settings.test), so a running `./mgx up` is never touched.
+    for key in [k for k in env if k.startswith("MGX_") or k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")]:
+        env.pop(key)
+    os.chdir(BASE_DIR)
+    os.execve(str(BIN_DIR / "pytest"), ["pytest", *args.pytest_args], env)
+
+
+def cmd_reset_admin(args) -> int:
+    _, env = _config()
+    done = _manage(env, "ensure_admin", "--reset")
+    sys.stdout.write(done.stdout)
+    sys.stderr.write(done.stderr)
+    return done.returncode
+
+
+def cmd_manage(args) -> int:
+    _, env = _config()
+    return _manage(env, *args.manage_args, capture=False).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="./mgx", description="Run MGX on this machine.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start every service that is not running (idempotent)").set_defaults(func=cmd_up)
+    sub.add_parser("down", help="stop Daphne, the Celery worker, the MongoDB store and Redis").set_defaults(func=cmd_down)
+    sub.add_parser("status", help="each service: up/down, pid, address").set_defaults(func=cmd_status)
+    logs = sub.add_parser("logs", help="show the services' logs")
+    logs.add_argument("service", nargs="?", choices=["redis", "mongo", "daphne", "celery", "dockerd"])
+    logs.add_argument("-n", "--lines", type=int, default=40)
+    logs.add_argument("-f", "--follow", action="store_true")
+    logs.set_defaults(func=cmd_logs)
+    test = sub.add_parser("test", help="run the whole test suite on real services it starts itself")
+    test.add_argument("pytest_args", nargs=argparse.REMAINDER)
+    test.set_defaults(func=cmd_test)
+    sub.add_parser("reset-admin", help="set and print a new password for the admin user").set_defaults(func=cmd_reset_admin)
+    manage = sub.add_parser("manage", help="run a Django management command")
+    manage.add_argument("manage_args", nargs=argparse.REMAINDER)
+    manage.set_defaults(func=cmd_manage)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] in (["test"], ["manage"]):
+        # Everything after the command belongs to pytest / manage.py, dashes included.
+        rest = argparse.Namespace(pytest_args=argv[1:], manage_args=argv[1:])
+        return (cmd_test if argv[0] == "test" else cmd_manage)(rest)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,382 @@
+"""The local processes MGX runs on: Redis, the MongoDB-compatible store, Daphne, a Celery worker,
+and (when nothing answers) the Docker engine.
+
+`./mgx` and the test suite's session fixtures both use this module, so the tests run on exactly
+what `./mgx up` starts. It deliberately imports nothing from Django: it runs before the
+database exists and must work when Django cannot even start.
+
+Each process is started in its own session (it outlives the command that started it), writes
+its output to `<var>/log/<name>.log`, and is remembered in `<var>/run/<name>.pid`. A pid file
+only counts when that pid is alive *and* its command line is the expected program, so a stale
+file left by a crash or a reused pid is never mistaken for a running service.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+from urllib.parse import urlsplit
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+BIN_DIR = Path(sys.executable).parent  # the virtualenv's bin: daphne, celery, nx-27017 live here
+
+
+class ServiceError(Exception):
+    """A service could not be started or reached; the message names it and says why."""
+
+    def __init__(self, service: str, message: str):
+        super().__init__(f"{service}: {message}")
+        self.service = service
+
+
+@dataclass
+class Layout:
+    """Where one stack keeps its pid files, logs and data."""
+
+    var_dir: Path
+
+    def __post_init__(self):
+        self.var_dir = Path(self.var_dir)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.var_dir / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.var_dir / "log"
+
+    def pidfile(self, name: str) -> Path:
+        return self.run_dir / f"{name}.pid"
+
+    def logfile(self, name: str) -> Path:
+        return self.log_dir / f"{name}.log"
+
+    def ensure(self) -> None:
+        for d in (self.var_dir, self.run_dir, self.log_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+@dataclass
+class Proc:
+    name: str  # file names and CLI argument: redis, mongo, daphne, celery
+    label: str  # what people read: "Redis", "MongoDB store"
+    address: str  # shown by status
+    argv: list[str]
+    marker: str  # must appear in /proc/<pid>/cmdline for a pid file to count
+    answers: Callable[[], bool]  # the service does its job (ping, TCP accept, worker ready)
+    host: str | None = None
+    port: int | None = None
+    port_setting: str = ""  # the variable to change when the port is taken
+    reuse_foreign: bool = False  # someone else's Redis/MongoDB at the address is fine to use
+    start_timeout: float = 30.0
+    missing_hint: str = ""  # how to install the program when it is not there
+    env: dict[str, str] = field(default_factory=dict)
+    # For processes with no port (the Celery worker): a fresh start is ready once this line
+    # shows up in the part of its log written since the start.
+    ready_log_line: str = ""
+
+
+@dataclass
+class StartResult:
+    proc: Proc
+    pid: int | None
+    started: bool  # False: it was already running (ours) or someone else's answered
+    note: str
+
+
+# ---------------------------------------------------------------- probes
+
+def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+def mongo_answers(url: str) -> bool:
+    import pymongo
+
+    client = pymongo.MongoClient(url, serverSelectionTimeoutMS=500, connectTimeoutMS=500)
+    try:
+        client.admin.command("ping")
+        return True
+    except Exception:
+        return False
+    finally:
+        client.close()
+
+
+def docker_answers(url: str) -> bool:
+    import docker
+
+    try:
+        client = docker.DockerClient(base_url=url, timeout=3)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+# ---------------------------------------------------------------- pid files
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not yet reaped by a parent that is still around) is not running.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def running_pid(layout: Layout, proc: Proc) -> int | None:
+    path = layout.pidfile(proc.name)
+    try:
+        pid = int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if _alive(pid) and proc.marker in _cmdline(pid):
+        return pid
+    return None
+
+
+# ---------------------------------------------------------------- start / stop
+
+def start(layout: Layout, proc: Proc, *, env: dict[str, str] | None = None) -> StartResult:
+    layout.ensure()
+    pid = running_pid(layout, proc)
+    if pid is not None:
+        if proc.answers():
+            return StartResult(proc, pid, False, f"already running (pid {pid})")
+        # Ours but not answering: probably still starting from a previous command; wait for it.
+        if _wait(proc, pid):
+            return StartResult(proc, pid, False, f"already running (pid {pid})")
+        raise ServiceError(proc.label, f"pid {pid} is running but does not answer at {proc.address}; see {layout.logfile(proc.name)}")
+    layout.pidfile(proc.name).unlink(missing_ok=True)
+
+    if proc.reuse_foreign and proc.answers():
+        return StartResult(proc, None, False, f"already answering at {proc.address} (not started by MGX; using it)")
+    if proc.port is not None and tcp_open(proc.host or "127.0.0.1", proc.port):
+        hint = f"; free it or set {proc.port_setting} to another port" if proc.port_setting else ""
+        raise ServiceError(proc.label, f"port {proc.port} on {proc.host} is already in use by another program{hint}")
+    program = proc.argv[0]
+    if shutil.which(program) is None and not Path(program).exists():
+        raise ServiceError(proc.label, f"{Path(program).name} is not installed{' — ' + proc.missing_hint if proc.missing_hint else ''}")
+
+    logfile = layout.logfile(proc.name)
+    offset = logfile.stat().st_size if logfile.exists() else 0
+    child_env = dict(os.environ if env is None else env)
+    child_env.update(proc.env)
+    with open(logfile, "ab") as log:
+        child = subprocess.Popen(
+            proc.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=BASE_DIR,
+            env=child_env,
+            start_new_session=True,
+        )
+    layout.pidfile(proc.name).write_text(str(child.pid))
+    if not _wait(proc, child.pid, child=child, log=(logfile, offset)):
+        rc = child.poll()
+        _terminate(child.pid)
+        layout.pidfile(proc.name).unlink(missing_ok=True)
+        why = f"exited with code {rc}" if rc is not None else f"did not answer at {proc.address} within {proc.start_timeout:.0f} s"
+        raise ServiceError(proc.label, f"{why} while starting. Last lines of {logfile}:\n{_new_log(logfile, offset)}")
+    return StartResult(proc, child.pid, True, f"started (pid {child.pid})")
+
+
+def _new_log(path: Path, offset: int, lines: int = 12) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(offset)
+            text = fh.read().decode(errors="replace").splitlines()
+    except OSError:
+        return ""
+    return "\n".join("    " + line for line in text[-lines:]) or "    (nothing logged)"
+
+
+def _wait(proc: Proc, pid: int, *, child: subprocess.Popen | None = None, log: tuple[Path, int] | None = None) -> bool:
+    def ready() -> bool:
+        if proc.ready_log_line and log is not None:
+            return proc.ready_log_line in _new_log(*log, lines=10_000)
+        return proc.answers()
+
+    deadline = time.monotonic() + proc.start_timeout
+    while time.monotonic() < deadline:
+        if child is not None and child.poll() is not None:
+            return False
+        if child is None and not _alive(pid):
+            return False
+        if ready():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def _terminate(pid: int, timeout: float = 15.0) -> None:
+    """SIGTERM the process group (workers, reloaders), SIGKILL what is left after the timeout."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        except PermissionError:
+            os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            try:
+                os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
+            except ChildProcessError:
+                pass
+            if not _alive(pid):
+                return
+            time.sleep(0.1)
+
+
+def stop(layout: Layout, proc: Proc) -> int | None:
+    """Stop the process if it is ours; returns the pid that was stopped."""
+    pid = running_pid(layout, proc)
+    if pid is not None:
+        _terminate(pid)
+    layout.pidfile(proc.name).unlink(missing_ok=True)
+    return pid
+
+
+# ---------------------------------------------------------------- the stack
+
+def _host_port(url: str, default_port: int) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
+def stack(layout: Layout, cfg: dict[str, str]) -> list[Proc]:
+    """The processes of one MGX instance, in start order. `cfg` is the environment they run with
+    (MGX_REDIS_URL, MGX_MONGO_URL, MGX_HOST, MGX_PORT, DJANGO_SETTINGS_MODULE...)."""
+    redis_url = cfg.get("MGX_REDIS_URL", "redis://127.0.0.1:6379/0")
+    mongo_url = cfg.get("MGX_MONGO_URL", "mongodb://127.0.0.1:27017/mgx")
+    r_host, r_port = _host_port(redis_url, 6379)
+    m_host, m_port = _host_port(mongo_url, 27017)
+    d_host, d_port = cfg.get("MGX_HOST", "127.0.0.1"), int(cfg.get("MGX_PORT", "8000"))
+    redis_dir = layout.var_dir / "redis"
+    mongo_dir = layout.var_dir / "mongo"
+    for d in (redis_dir, mongo_dir):
+        d.mkdir(parents=True, exist_ok=True)
+    return [
+        Proc(
+            name="redis", label="Redis", address=redis_url,
+            argv=["redis-server", "--bind", r_host, "--port", str(r_port), "--dir", str(redis_dir),
+                  "--daemonize", "no", "--save", "60 1", "--appendonly", "no"],
+            marker="redis-server", answers=lambda: redis_answers(redis_url),
+            host=r_host, port=r_port, port_setting="MGX_REDIS_URL", reuse_foreign=True,
+            missing_hint="install it (Debian: apt-get install redis-server)",
+        ),
+        Proc(
+            name="mongo", label="MongoDB store (nx-27017)", address=mongo_url,
+            argv=[str(BIN_DIR / "nx-27017"), "--data-dir", str(mongo_dir), "--host", m_host, "-p", str(m_port),
+                  "--log-file", str(layout.logfile("mongo-server")), "--pid-file", str(layout.run_dir / "nx-27017.own.pid")],
+            marker="nx-27017", answers=lambda: mongo_answers(mongo_url),
+            host=m_host, port=m_port, port_setting="MGX_MONGO_URL", reuse_foreign=True,
+            missing_hint="reinstall MGX's Python environment (rm -rf .venv; ./mgx up)",
+        ),
+        Proc(
+            name="daphne", label="Daphne (web)", address=f"http://{d_host}:{d_port}/",
+            argv=[str(BIN_DIR / "daphne"), "-b", d_host, "-p", str(d_port), "--proxy-headers", "mgx_site.asgi:application"],
+            marker="daphne", answers=lambda: tcp_open(d_host, d_port),
+            host=d_host, port=d_port, port_setting="MGX_PORT", start_timeout=45.0,
+        ),
+        Proc(
+            name="celery", label="Celery worker", address=redis_url,
+            argv=[str(BIN_DIR / "celery"), "-A", "mgx_site", "worker", "-l", "INFO",
+                  "-n", f"mgx-{d_port}@%h"],
+            # A worker has no port to probe: its pid (checked by running_pid) is the signal,
+            # and a fresh start waits for celery's own "ready." line.
+            marker="celery", answers=lambda: True, ready_log_line=" ready.", start_timeout=60.0,
+        ),
+    ]
+
+
+def ensure_docker(layout: Layout, url: str) -> StartResult | None:
+    """Make sure a Docker engine answers at `url`. Starts `dockerd` only in the one case where
+    that is clearly what the user wants: the default local socket, running as root, and
+    Debian's dockerd installed. Returns None when an engine already answered."""
+    if docker_answers(url):
+        return None
+    default_socket = url in ("unix:///var/run/docker.sock", "unix://var/run/docker.sock")
+    dockerd = shutil.which("dockerd")
+    if not default_socket:
+        raise ServiceError("Docker engine", f"no engine answers at DOCKER_HOST={url}; start it or unset DOCKER_HOST")
+    if dockerd is None:
+        raise ServiceError("Docker engine", "no engine answers at /var/run/docker.sock and dockerd is not installed (Debian: apt-get install docker.io)")
+    if os.geteuid() != 0:
+        raise ServiceError("Docker engine", "no engine answers at /var/run/docker.sock; start it (sudo systemctl start docker, or sudo dockerd)")
+    return start(layout, dockerd_proc(url))
+
+
+def dockerd_proc(url: str) -> Proc:
+    return Proc(name="dockerd", label="Docker engine", address=url, argv=["dockerd"], marker="dockerd",
+                answers=lambda: docker_answers(url), start_timeout=60.0)
+
+
+def start_all(layout: Layout, procs: list[Proc], *, env: dict[str, str] | None = None,
+              on_result: Callable[[StartResult], None] | None = None,
+              between: dict[str, Callable[[], None]] | None = None) -> list[StartResult]:
+    """Start `procs` in order. `between[name]` runs right before that process starts (migrations
+    before Daphne). On any failure, everything this call started is stopped again, newest
+    first, so a failed start leaves nothing half-running; then the error is raised."""
+    results: list[StartResult] = []
+    try:
+        for proc in procs:
+            if between and proc.name in between:
+                between[proc.name]()
+            result = start(layout, proc, env=env)
+            results.append(result)
+            if on_result:
+                on_result(result)
+    except BaseException:
+        stop_started(layout, results)
+        raise
+    return results
+
+
+def stop_started(layout: Layout, results: list[StartResult]) -> None:
+    """Undo a start: stop, newest first, only what was started (not what was already running)."""
+    for result in reversed(results):
+        if result.started:
+            stop(layout, result.proc)

@@ -1,0 +1,15 @@
+from .env import env
+
+MGX_REDIS_URL = env("MGX_REDIS_URL", default="redis://127.0.0.1:6379/0")
+
+CELERY_BROKER_URL = MGX_REDIS_URL
+CELERY_RESULT_BACKEND = MGX_REDIS_URL
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TRACK_STARTED = True
+CELERY_RESULT_EXPIRES = 24 * 3600
+# The broker may be restarted under a running worker (./mgx down/up of Redis alone, or a crash):
+# keep retrying instead of exiting so the worker comes back with it.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CONCURRENCY = env.int("MGX_CELERY_CONCURRENCY", default=2)

@@ -1,0 +1,37 @@
+"""A private stack per test run: its own var dir and free ports, so tests never touch a running
+MGX. The values go into os.environ, which the Daphne and Celery processes started by the test
+fixtures inherit, so they run on exactly these settings too."""
+import os
+import socket
+import tempfile
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+if "MGX_TEST_RUN_DIR" not in os.environ:
+    run_dir = tempfile.mkdtemp(prefix="mgx-test-")
+    for leaked in ("MGX_PUBLIC_URL", "MGX_ALLOWED_HOSTS", "MGX_WORKSPACE_ROOT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        os.environ.pop(leaked, None)
+    os.environ.update(
+        {
+            "MGX_TEST_RUN_DIR": run_dir,
+            "MGX_VAR_DIR": run_dir,
+            "MGX_PORT": str(_free_port()),
+            "MGX_REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0",
+            "MGX_MONGO_URL": f"mongodb://127.0.0.1:{_free_port()}/mgx",
+            "MGX_SECRET_KEY": "test-only-secret-key-" + os.path.basename(run_dir),
+            "DATABASE_URL": f"sqlite:///{run_dir}/mgx.sqlite3",
+            "MGX_CELERY_CONCURRENCY": "1",
+        }
+    )
+
+from .base import *  # noqa: E402,F401,F403
+from .base import DATABASES  # noqa: E402
+
+# The live processes open the same file pytest-django migrates, so they see the test data.
+DATABASES["default"]["TEST"] = {"NAME": DATABASES["default"]["NAME"]}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

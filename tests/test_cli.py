@@ -1,0 +1,123 @@
+"""`./mgx` as a new user runs it: a real `up` (Redis, MongoDB store, Daphne, Celery) in a fresh
+data directory on free ports, twice, then `status` and `down`; and the faults it must report
+without leaving anything half-started."""
+import os
+import socket
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+import requests
+
+from mgx_site import procs
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def instance(tmp_path):
+    """Environment for a separate MGX instance, as a user's shell would have it."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MGX_") and k not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")}
+    env.update(
+        MGX_VAR_DIR=str(tmp_path / "var"),
+        MGX_PORT=str(_free_port()),
+        MGX_REDIS_URL=f"redis://127.0.0.1:{_free_port()}/0",
+        MGX_MONGO_URL=f"mongodb://127.0.0.1:{_free_port()}/mgx",
+        MGX_CELERY_CONCURRENCY="1",
+    )
+    yield env
+    subprocess.run([str(REPO / "mgx"), "down"], env=env, capture_output=True, timeout=120)
+
+
+def mgx(env, *args, timeout=240):
+    return subprocess.run([str(REPO / "mgx"), *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _pids(env):
+    layout = procs.Layout(Path(env["MGX_VAR_DIR"]))
+    return {p.name: procs.running_pid(layout, p) for p in procs.stack(layout, env)}
+
+
+def _superusers(env):
+    with sqlite3.connect(Path(env["MGX_VAR_DIR"]) / "mgx.sqlite3") as db:
+        return db.execute("select username from auth_user where is_superuser = 1").fetchall()
+
+
+def test_up_twice_brings_mgx_up_once_and_the_second_run_changes_nothing(instance):
+    first = mgx(instance, "up")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "password:" in first.stdout
+    url = f"http://127.0.0.1:{instance['MGX_PORT']}/"
+    assert f"MGX is up: {url}" in first.stdout
+    pids = _pids(instance)
+    assert all(pids.values()), pids
+    health = requests.get(url + "healthz", timeout=15)
+    assert health.status_code == 200, health.text
+    login = requests.get(url, timeout=10)
+    assert "Log in to MGX" in login.text  # the home page asks an anonymous visitor to log in
+
+    second = mgx(instance, "up")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert second.stdout.count("already running") == 4
+    assert "password:" not in second.stdout  # shown once, never again
+    assert _pids(instance) == pids
+    assert _superusers(instance) == [("admin",)]
+
+    status = mgx(instance, "status")
+    assert status.returncode == 0
+    for label in ("Redis", "MongoDB store", "Daphne", "Celery worker", "Docker engine"):
+        line = next(line for line in status.stdout.splitlines() if line.startswith(label))
+        assert " up " in line, status.stdout
+
+    down = mgx(instance, "down")
+    assert down.returncode == 0
+    assert not any(_pids(instance).values())
+    assert mgx(instance, "status").returncode == 1
+    with pytest.raises(requests.ConnectionError):
+        requests.get(url + "healthz", timeout=5)
+
+
+def test_up_refuses_a_taken_web_port_and_starts_nothing(instance):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", int(instance["MGX_PORT"])))
+        squatter.listen()
+        result = mgx(instance, "up")
+
+    assert result.returncode != 0
+    assert "Daphne" in result.stderr and instance["MGX_PORT"] in result.stderr
+    assert "MGX_PORT" in result.stderr  # says which setting moves it
+    assert not any(_pids(instance).values())
+    assert not procs.redis_answers(instance["MGX_REDIS_URL"])
+
+
+def test_a_failure_midway_stops_what_this_up_had_started(instance):
+    # Something that is not MongoDB sits on the store's port: Redis starts first, the store
+    # fails, and Redis must be stopped again.
+    mongo_port = int(instance["MGX_MONGO_URL"].rsplit(":", 1)[1].split("/")[0])
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", mongo_port))
+        squatter.listen()
+        result = mgx(instance, "up")
+
+    assert result.returncode != 0
+    assert "MongoDB store" in result.stderr and str(mongo_port) in result.stderr
+    assert "started" in result.stdout and "Redis" in result.stdout  # it had got that far
+    assert not any(_pids(instance).values())
+    assert not procs.redis_answers(instance["MGX_REDIS_URL"])
+
+
+def test_up_names_the_docker_engine_when_none_answers(instance, tmp_path):
+    instance["DOCKER_HOST"] = f"unix://{tmp_path}/no-docker.sock"
+    result = mgx(instance, "up")
+
+    assert result.returncode != 0
+    assert "Docker engine" in result.stderr and "no-docker.sock" in result.stderr
+    assert not any(_pids(instance).values())

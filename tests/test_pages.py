@@ -1,0 +1,59 @@
+"""Pages as a person sees them, in headless Chromium driven by Playwright."""
+import os
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser(live):
+    # Playwright's sync API keeps an event loop running in this thread, which makes Django
+    # refuse ORM calls from the test body; the loop is Playwright's own, not Django's, so the
+    # check does not apply here. (The live processes were started before this and keep it on.)
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        yield b
+        b.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    yield context.new_page()
+    context.close()
+
+
+def test_login_then_dashboard_shows_apps_and_live_service_status(live, page, user_factory):
+    user = user_factory(username="carol")
+
+    page.goto(f"{live.url}/")
+    assert page.url.startswith(f"{live.url}/accounts/login/")  # anonymous visitors are sent to log in
+    page.fill("input[name=username]", "carol")
+    page.fill("input[name=password]", "not her password")
+    page.click("button[type=submit]")
+    assert page.locator(".alert-error").is_visible()
+
+    page.fill("input[name=password]", user.raw_password)
+    page.click("button[type=submit]")
+    page.wait_for_selector("h1:has-text('Your apps')")
+    assert page.locator(".usermenu .username").inner_text() == "carol"
+    assert "No apps yet." in page.locator(".empty").inner_text()
+
+    # The system panel is filled in by HTMX after the page loads, from the same checks as /healthz.
+    page.wait_for_selector("#system-status .status-list", timeout=15000)
+    names = page.locator("#system-status .status-name").all_inner_texts()
+    assert names == ["Database", "MongoDB", "Redis", "Docker", "Celery"]
+    # The stylesheet is served (a styled top bar, not raw HTML).
+    assert page.eval_on_selector(".topbar", "e => getComputedStyle(e).backgroundColor") == "rgb(17, 24, 39)"
+
+    page.click("text=Log out")
+    page.wait_for_selector("h1:has-text('Log in to MGX')")
