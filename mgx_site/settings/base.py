@@ -103,3 +103,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("MGX_LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# One file opened in the editor or written through the API; bigger files are refused with a
+# message (download still works).
+MGX_WORKSPACE_MAX_FILE_BYTES = env.int("MGX_WORKSPACE_MAX_FILE_BYTES", default=2 * 1024 * 1024)
+MGX_UPLOAD_MAX_BYTES = env.int("MGX_UPLOAD_MAX_BYTES", default=MGX_WORKSPACE_MAX_FILE_BYTES)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MGX_WORKSPACE_MAX_FILE_BYTES + 1024 * 1024

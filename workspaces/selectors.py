@@ -1,0 +1,28 @@
+from . import git
+from .fs import Entry, FileContent
+from .services import workspace_for
+
+
+def entries_list(*, app, path: str = "") -> list[Entry]:
+    return workspace_for(app).list_dir(path)
+
+
+def file_read(*, app, path: str) -> FileContent:
+    return workspace_for(app).read(path)
+
+
+def file_open(*, app, path: str):
+    return workspace_for(app).open_for_download(path)
+
+
+def workspace_zip(*, app) -> bytes:
+    return workspace_for(app).zip_bytes()
+
+
+def history_list(*, app, limit: int = 50, path: str | None = None) -> list[git.Commit]:
+    ws = workspace_for(app)
+    return git.log(ws.root, limit=limit, path=ws.clean(path) if path else None)
+
+
+def version_show(*, app, sha: str) -> tuple[git.Commit, str]:
+    return git.show(workspace_for(app).root, sha)
