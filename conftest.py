@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 import requests
+from playwright.sync_api import sync_playwright
 
 from mgx_site import procs
 
@@ -82,3 +83,61 @@ def user_factory(django_user_model):
         return user
 
     return make
+
+
+@pytest.fixture
+def app_factory(user_factory):
+    """Apps made the way a user makes them: App row, workspace from the template, first commit."""
+    from sessions_app.services import app_create
+
+    def make(owner=None, name="Todo App", framework="nextjs", **extra):
+        owner = owner or user_factory(username=f"owner-{name.lower().replace(' ', '-')}")
+        return app_create(owner=owner, name=name, framework=framework, **extra)
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _fresh_workspaces(settings):
+    """The database is emptied after each test; the workspaces on disk go with it, so a slug
+    used by one test is free for the next."""
+    yield
+    shutil.rmtree(settings.MGX_WORKSPACE_ROOT, ignore_errors=True)
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser(live):
+    # Playwright's sync API keeps an event loop running in this thread, which makes Django
+    # refuse ORM calls from the test body; the loop is Playwright's own, not Django's, so the
+    # check does not apply here. (The live processes were started before this and keep it on.)
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        yield b
+        b.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def browser_login(live):
+    def login(page, user):
+        page.goto(f"{live.url}/accounts/login/")
+        page.fill("input[name=username]", user.username)
+        page.fill("input[name=password]", user.raw_password)
+        page.click("form button.btn-primary")
+        page.wait_for_url(f"{live.url}/")
+
+    return login

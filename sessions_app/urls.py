@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -7,4 +7,7 @@ app_name = "sessions_app"
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("system-status/", views.system_status, name="system_status"),
+    path("sessions/new/", views.session_new, name="new"),
+    path("sessions/<slug:slug>/", views.session_detail, name="detail"),
+    path("sessions/<slug:slug>/", include("workspaces.urls")),
 ]

@@ -1,12 +1,24 @@
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
 
 from mgx_site.health import system_health
+from workspaces.selectors import history_list
+
+from . import selectors, services
+from .models import App
+
+TABS = [("files", "Files"), ("history", "History")]
 
 
 @login_required
 def dashboard(request):
-    return render(request, "sessions_app/dashboard.html", {"nav": "apps"})
+    apps = list(selectors.apps_for_user(user=request.user))
+    for app in apps:
+        last = history_list(app=app, limit=1)
+        app.last_change = last[0] if last else None
+    return render(request, "sessions_app/dashboard.html", {"nav": "apps", "apps": apps})
 
 
 @login_required
@@ -14,3 +26,38 @@ def system_status(request):
     # Loaded by HTMX after the page: the Celery ping waits up to a second and must not hold
     # up the dashboard itself.
     return render(request, "sessions_app/dashboard.html#services", {"services": system_health()})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def session_new(request):
+    values = {"name": "", "slug": "", "framework": App.Framework.NEXTJS, "description": ""}
+    errors = {}
+    if request.method == "POST":
+        values = {k: request.POST.get(k, "") for k in values}
+        try:
+            app = services.app_create(owner=request.user, **values)
+        except ValidationError as exc:
+            errors = exc.message_dict
+        else:
+            return redirect("sessions_app:detail", slug=app.slug)
+    return render(
+        request,
+        "sessions_app/new.html",
+        {"nav": "apps", "values": values, "errors": errors, "frameworks": App.Framework.choices},
+        status=422 if errors else 200,
+    )
+
+
+@login_required
+def session_detail(request, slug):
+    app = selectors.app_for_user(user=request.user, slug=slug)
+    tab = request.GET.get("tab", "files")
+    if tab not in dict(TABS):
+        tab = "files"
+    context = {"app": app, "tab": tab, "tabs": TABS, "open_path": request.GET.get("path", "")}
+    if tab == "history":
+        context["commits"] = history_list(app=app, limit=100)
+    if request.htmx and request.htmx.target == "tab-body":
+        return render(request, f"sessions_app/session.html#tab-{tab}", context)
+    return render(request, "sessions_app/session.html", context)

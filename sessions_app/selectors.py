@@ -1,0 +1,34 @@
+from django.http import Http404
+
+from workspaces.selectors import history_list
+
+from .models import App
+
+
+def apps_for_user(*, user):
+    return App.objects.filter(owner=user).select_related("owner")
+
+
+def app_for_user(*, user, slug: str) -> App:
+    """The app, if `user` may touch it (owner or MGX admin). Anyone else gets a 404: the app's
+    existence is not theirs to learn."""
+    app = App.objects.filter(slug=slug).select_related("owner").first()
+    if app is None or not app.can_be_used_by(user):
+        raise Http404("No such app.")
+    return app
+
+
+def app_summary(*, app) -> dict:
+    last = history_list(app=app, limit=1)
+    return {
+        "slug": app.slug,
+        "name": app.name,
+        "framework": app.framework,
+        "description": app.description,
+        "owner": app.owner.get_username(),
+        "created_at": app.created_at.isoformat(),
+        "url": f"/sessions/{app.slug}/",
+        "dev_url": f"/apps/{app.slug}/dev/",
+        "last_change": ({"sha": last[0].sha, "message": last[0].message, "author": last[0].author, "date": last[0].date}
+                        if last else None),
+    }

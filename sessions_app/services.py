@@ -1,0 +1,55 @@
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
+
+from workspaces.services import workspace_create, workspace_delete, workspace_for
+
+from .models import App, validate_slug
+
+TEMPLATES_DIR = Path(settings.BASE_DIR) / "app_templates"
+
+
+def slug_suggest(name: str) -> str:
+    return slugify(name)[:40].strip("-").replace("--", "-")
+
+
+def app_create(*, owner, name: str, framework: str, description: str = "", slug: str = "") -> App:
+    """Create the app and its workspace (template copied, first commit), or neither.
+
+    Raises ValidationError with a message per field; nothing is created then.
+    """
+    name = (name or "").strip()
+    slug = (slug or "").strip().lower() or slug_suggest(name)
+    errors: dict[str, list[str]] = {}
+    if not name:
+        errors["name"] = ["Give the app a name."]
+    elif len(name) > 100:
+        errors["name"] = ["Keep the name under 100 characters."]
+    if framework not in App.Framework.values:
+        errors["framework"] = [f"Choose one of: {', '.join(App.Framework.labels)}."]
+    try:
+        validate_slug(slug)
+    except ValidationError as exc:
+        errors["slug"] = exc.messages
+    if "slug" not in errors and App.objects.filter(slug=slug).exists():
+        errors["slug"] = [f"The address “{slug}” is taken; choose another."]
+    app = App(owner=owner, name=name, framework=framework, description=(description or "").strip(), slug=slug)
+    if "slug" not in errors and workspace_for(app).root.exists():
+        # Left on disk by an app that was deleted: never overwritten, never reused silently.
+        errors["slug"] = [f"A workspace named “{slug}” is still on disk from an earlier app; choose another address."]
+    if errors:
+        raise ValidationError(errors)
+    try:
+        with transaction.atomic():
+            app.save()
+            # Inside the transaction: if the workspace cannot be made, the App row goes too.
+            workspace_create(app=app, template_dir=TEMPLATES_DIR / framework, author=owner.get_username())
+    except IntegrityError:
+        raise ValidationError({"slug": [f"The address “{slug}” is taken; choose another."]})
+    except Exception:
+        workspace_delete(app=app)
+        raise
+    return app

@@ -1,0 +1,165 @@
+"""The Files and History tabs of the session page: lazy file tree, file operations from the
+tree, downloads, history with diffs and restore. The editor itself talks to the JSON API."""
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from sessions_app.selectors import app_for_user
+
+from . import selectors, services
+from .fs import WorkspaceError
+
+
+def _tree(request, app, path="", *, error=None, status=200):
+    try:
+        entries = selectors.entries_list(app=app, path=path)
+    except WorkspaceError as exc:
+        entries, error, status = [], error or str(exc), exc.status
+    return render(
+        request,
+        "workspaces/tree.html",
+        {"app": app, "entries": entries, "dir": path, "error": error, "root": not path},
+        status=status,
+    )
+
+
+@login_required
+@require_GET
+def tree(request, slug):
+    app = app_for_user(user=request.user, slug=slug)
+    return _tree(request, app, request.GET.get("path", ""))
+
+
+def _after_change(request, app, *, error=None):
+    """HTMX callers get the refreshed root tree (422 + message on error, which htmx is set to
+    swap); plain form posts go back to the Files tab with a flash message."""
+    if request.htmx:
+        return _tree(request, app, "", error=error, status=422 if error else 200)
+    if error:
+        messages.error(request, error)
+    return redirect(f"/sessions/{app.slug}/?tab=files")
+
+
+def _prompt(request, field):
+    return (request.htmx.prompt if request.htmx and request.htmx.prompt is not None else request.POST.get(field, "")).strip()
+
+
+@login_required
+@require_POST
+def entry_create(request, slug):
+    app = app_for_user(user=request.user, slug=slug)
+    path = _prompt(request, "path")
+    kind = request.POST.get("kind", "file")
+    try:
+        if kind == "dir":
+            services.dir_create(app=app, path=path, user=request.user)
+        else:
+            services.file_write(app=app, path=path, content=b"", user=request.user, create_only=True)
+    except WorkspaceError as exc:
+        return _after_change(request, app, error=str(exc))
+    return _after_change(request, app)
+
+
+@login_required
+@require_POST
+def entry_rename(request, slug):
+    app = app_for_user(user=request.user, slug=slug)
+    src = request.POST.get("path", "")
+    dst = _prompt(request, "to")
+    try:
+        services.entry_move(app=app, src=src, dst=dst, user=request.user)
+    except WorkspaceError as exc:
+        return _after_change(request, app, error=str(exc))
+    return _after_change(request, app)
+
+
+@login_required
+@require_POST
+def entry_delete(request, slug):
+    app = app_for_user(user=request.user, slug=slug)
+    try:
+        services.entry_delete(app=app, path=request.POST.get("path", ""), user=request.user)
+    except WorkspaceError as exc:
+        return _after_change(request, app, error=str(exc))
+    return _after_change(request, app)
+
+
+@login_required
+@require_POST
+def upload(request, slug):
+    app = app_for_user(user=request.user, slug=slug)
+    upload = request.FILES.get("file")
+    if upload is None:
+        return _after_change(request, app, error="Choose a file to upload.")
+    folder = request.POST.get("dir", "").strip().strip("/")
+    target = f"{folder}/{upload.name}" if folder else upload.name
+    try:
+        services.file_write(app=app, path=target, content=upload.chunks(), user=request.user, verb="Upload")
+    except WorkspaceError as exc:
+        return _after_change(request, app, error=str(exc))
+    return _after_change(request, app)
+
+
+@login_required
+@require_GET
+def download(request, slug):
+    app = app_for_user(user=request.user, slug=slug)
+    path = request.GET.get("path", "")
+    try:
+        fh = selectors.file_open(app=app, path=path)
+    except WorkspaceError as exc:
+        return HttpResponse(str(exc), status=exc.status, content_type="text/plain; charset=utf-8")
+    return FileResponse(fh, as_attachment=True, filename=path.rsplit("/", 1)[-1])
+
+
+@login_required
+@require_GET
+def download_zip(request, slug):
+    app = app_for_user(user=request.user, slug=slug)
+    response = HttpResponse(selectors.workspace_zip(app=app), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{app.slug}.zip"'
+    return response
+
+
+@login_required
+@require_GET
+def version_detail(request, slug, sha):
+    app = app_for_user(user=request.user, slug=slug)
+    try:
+        commit, patch = selectors.version_show(app=app, sha=sha)
+    except WorkspaceError as exc:
+        return HttpResponse(str(exc), status=404, content_type="text/plain; charset=utf-8")
+    return render(request, "workspaces/diff.html", {"app": app, "commit": commit, "lines": _diff_lines(patch)})
+
+
+def _diff_lines(patch: str):
+    for line in patch.splitlines():
+        if line.startswith("diff --git"):
+            kind = "file"
+        elif line.startswith(("+++", "---", "index ", "new file", "deleted file", "similarity", "rename ")):
+            kind = "meta"
+        elif line.startswith("@@"):
+            kind = "hunk"
+        elif line.startswith("+"):
+            kind = "add"
+        elif line.startswith("-"):
+            kind = "del"
+        else:
+            kind = "ctx"
+        yield kind, line
+
+
+@login_required
+@require_POST
+def version_restore(request, slug, sha):
+    app = app_for_user(user=request.user, slug=slug)
+    try:
+        commit = services.version_restore(app=app, sha=sha, user=request.user)
+    except WorkspaceError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Restored to version {sha[:8]}." if commit else "Already at that version; nothing changed.")
+    response = redirect(f"/sessions/{app.slug}/?tab=history")
+    return response
