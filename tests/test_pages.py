@@ -1,35 +1,7 @@
 """Pages as a person sees them, in headless Chromium driven by Playwright."""
-import os
-
 import pytest
-from playwright.sync_api import sync_playwright
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-CHROMIUM = "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="module")
-def browser(live):
-    # Playwright's sync API keeps an event loop running in this thread, which makes Django
-    # refuse ORM calls from the test body; the loop is Playwright's own, not Django's, so the
-    # check does not apply here. (The live processes were started before this and keep it on.)
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    with sync_playwright() as p:
-        b = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        yield b
-        b.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    yield context.new_page()
-    context.close()
 
 
 def test_login_then_dashboard_shows_apps_and_live_service_status(live, page, user_factory):

@@ -1,0 +1,187 @@
+// The Files tab: open a file from the tree into CodeMirror, save with Ctrl/Cmd+S through the
+// JSON API, and when the file changed underneath (409) show both versions side by side so
+// nothing anyone wrote is lost.
+(function () {
+  "use strict";
+
+  function csrfToken() {
+    try { return JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"]; } catch (e) { return ""; }
+  }
+
+  function init(root) {
+    if (!root || root.dataset.ready) return;
+    root.dataset.ready = "1";
+    const api = root.dataset.api;
+    const downloadUrl = root.dataset.download;
+    const $ = (id) => root.querySelector("#" + id);
+    const els = {
+      crumbs: $("crumbs"), dirty: $("dirty"), state: $("save-state"), save: $("save-btn"),
+      empty: $("editor-empty"), notice: $("editor-notice"), editor: $("editor"),
+      conflict: $("conflict"), conflictMsg: $("conflict-msg"), merge: $("merge"),
+      keep: $("conflict-keep"), theirs: $("conflict-theirs"),
+    };
+    let editor = null, merge = null, current = null; // current = {path, version}
+
+    function show(which) {
+      els.empty.hidden = which !== "empty";
+      els.notice.hidden = which !== "notice";
+      els.editor.hidden = which !== "editor";
+    }
+    function setState(text, kind) {
+      els.state.textContent = text || "";
+      els.state.className = "save-state " + (kind === "error" ? "bad" : kind === "ok" ? "ok" : "muted");
+    }
+    function setDirty(dirty) {
+      els.dirty.hidden = !dirty;
+      els.save.disabled = !dirty;
+      root.classList.toggle("is-dirty", dirty);
+    }
+    function crumbs(path) {
+      els.crumbs.replaceChildren();
+      const parts = path.split("/");
+      parts.forEach((part, i) => {
+        if (i) { const sep = document.createElement("span"); sep.className = "crumb-sep"; sep.textContent = "/"; els.crumbs.append(sep); }
+        const span = document.createElement("span");
+        span.className = i === parts.length - 1 ? "crumb crumb-file" : "crumb";
+        span.textContent = part;
+        els.crumbs.append(span);
+      });
+    }
+    function markActive(path) {
+      root.querySelectorAll(".file-link").forEach((a) => a.classList.toggle("active", a.dataset.path === path));
+    }
+    function closeConflict() {
+      if (merge) { merge.destroy(); merge = null; }
+      els.conflict.hidden = true;
+    }
+    function urlFor(path) { return api + "?path=" + encodeURIComponent(path); }
+
+    async function open(path, { push = true } = {}) {
+      if (editor && editor.isDirty() && current && current.path !== path &&
+          !confirm("Discard your unsaved changes to " + current.path + "?")) return;
+      closeConflict();
+      setState("Opening…");
+      const res = await fetch(urlFor(path), { headers: { Accept: "application/json" }, credentials: "same-origin" });
+      const body = await res.json().catch(() => ({ error: "The server sent an unreadable answer." }));
+      crumbs(path);
+      markActive(path);
+      if (push) history.replaceState(null, "", "?tab=files&path=" + encodeURIComponent(path));
+      const dl = downloadUrl + "?path=" + encodeURIComponent(path);
+      if (!res.ok || body.binary) {
+        current = null;
+        setDirty(false);
+        els.notice.replaceChildren();
+        const p = document.createElement("p");
+        p.textContent = body.binary ? "Binary file · " + body.size.toLocaleString() + " bytes — not shown in the editor." : body.error;
+        const a = document.createElement("a");
+        a.className = "btn btn-sm"; a.href = dl; a.textContent = "Download";
+        els.notice.append(p, a);
+        els.notice.classList.toggle("notice-error", !body.binary);
+        show("notice");
+        setState("");
+        return;
+      }
+      current = { path: path, version: body.version };
+      if (!editor) {
+        editor = MGXEditor.create(els.editor, { doc: body.content, path: path, onChange: setDirty, onSave: save });
+      } else {
+        editor.setLanguage(path);
+        editor.setValue(body.content);
+      }
+      setDirty(false);
+      show("editor");
+      setState("Version " + body.version.slice(0, 8));
+      editor.focus();
+    }
+
+    async function put(content, version) {
+      const res = await fetch(urlFor(current.path), {
+        method: "PUT", credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken() },
+        body: JSON.stringify({ content: content, version: version }),
+      });
+      const body = await res.json().catch(() => ({ error: "The server sent an unreadable answer (HTTP " + res.status + ")." }));
+      return { res, body };
+    }
+
+    async function save() {
+      if (!editor || !current) return;
+      setState("Saving…");
+      els.save.disabled = true;
+      const mine = editor.getValue();
+      const { res, body } = await put(mine, current.version);
+      if (res.ok) {
+        current.version = body.version;
+        editor.markClean();
+        setDirty(editor.isDirty());
+        setState("Saved · version " + body.version.slice(0, 8), "ok");
+      } else if (res.status === 409) {
+        showConflict(body, mine);
+      } else {
+        setDirty(true);
+        setState(body.error || "Not saved (HTTP " + res.status + ").", "error");
+      }
+    }
+
+    function showConflict(body, mine) {
+      const theirs = body.current;
+      els.conflictMsg.textContent = body.error + " Left: what is on disk now. Right: yours — merge here, then save.";
+      closeConflict();
+      els.conflict.hidden = false;
+      merge = MGXEditor.createMergeView(els.merge, { original: theirs ? theirs.content || "" : "", modified: mine, path: current.path });
+      current.conflictVersion = theirs ? theirs.version : "";
+      current.theirs = theirs ? theirs.content || "" : "";
+      setDirty(true);
+      setState("Not saved: the file changed on disk.", "error");
+    }
+
+    els.keep.addEventListener("click", async () => {
+      const merged = merge.getModified();
+      const { res, body } = await put(merged, current.conflictVersion);
+      if (res.ok) {
+        closeConflict();
+        editor.setValue(merged);
+        current.version = body.version;
+        setDirty(false);
+        setState("Saved your version · " + body.version.slice(0, 8), "ok");
+      } else if (res.status === 409) {
+        showConflict(body, merged);
+      } else {
+        setState(body.error || "Not saved.", "error");
+      }
+    });
+    els.theirs.addEventListener("click", () => {
+      editor.setValue(current.theirs);
+      current.version = current.conflictVersion;
+      closeConflict();
+      setDirty(false);
+      setState("Loaded the version on disk.");
+    });
+    els.save.addEventListener("click", save);
+
+    root.addEventListener("click", (ev) => {
+      const link = ev.target.closest(".file-link");
+      if (!link || ev.metaKey || ev.ctrlKey || ev.shiftKey) return;
+      ev.preventDefault();
+      open(link.dataset.path);
+    });
+    // Re-mark the open file after the tree is re-rendered by a create/rename/delete.
+    root.addEventListener("htmx:afterSwap", () => current && markActive(current.path));
+
+    document.addEventListener("keydown", (ev) => {
+      if ((ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === "s" && document.body.contains(root)) {
+        ev.preventDefault();
+        if (editor && current && !els.save.disabled) save();
+      }
+    });
+    window.addEventListener("beforeunload", (ev) => {
+      if (document.body.contains(root) && editor && editor.isDirty()) { ev.preventDefault(); ev.returnValue = ""; }
+    });
+
+    if (root.dataset.open) open(root.dataset.open, { push: false });
+  }
+
+  function scan() { init(document.getElementById("files")); }
+  document.addEventListener("DOMContentLoaded", scan);
+  document.addEventListener("htmx:afterSettle", scan);
+})();
