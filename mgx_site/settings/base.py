@@ -1,5 +1,6 @@
 from .env import BASE_DIR, MGX_HOST, MGX_PORT, MGX_PUBLIC_URL, VAR_DIR, env, secret_from_file
 from .celery import *  # noqa: F401,F403
+from .docker import *  # noqa: F401,F403
 from .channels import *  # noqa: F401,F403
 from .mongo import *  # noqa: F401,F403
 from .otel import *  # noqa: F401,F403
@@ -89,7 +90,6 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 
 MGX_WORKSPACE_ROOT = env("MGX_WORKSPACE_ROOT", default=str(VAR_DIR / "workspaces"))
-MGX_DOCKER_HOST = env("DOCKER_HOST", default="unix:///var/run/docker.sock")
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -1,0 +1,31 @@
+"""The Docker runtime: engine address, image names, container limits, the gateway driver."""
+import os
+
+from .env import env
+
+MGX_DOCKER_HOST = env("DOCKER_HOST", default="unix:///var/run/docker.sock")
+
+# Images. The base is pulled when a registry answers, otherwise built with debootstrap.
+MGX_BASE_IMAGE = env("MGX_BASE_IMAGE", default="mgx/base:bookworm")
+MGX_BASE_PULL = env("MGX_BASE_PULL", default="debian:bookworm-slim")
+MGX_DEBIAN_MIRROR = env("MGX_DEBIAN_MIRROR", default="http://deb.debian.org/debian")
+MGX_RUNTIME_IMAGE = env("MGX_RUNTIME_IMAGE", default="mgx/runtime:1")
+
+# A CA bundle copied into image builds and mounted into containers (PIP_CERT,
+# NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE, SSL_CERT_FILE), so package installs work behind a
+# TLS-inspecting proxy. The host's bundle is the default when there is one; "" turns it off.
+_host_bundle = "/etc/ssl/certs/ca-certificates.crt"
+MGX_EXTRA_CA_BUNDLE = env("MGX_EXTRA_CA_BUNDLE", default=_host_bundle if os.path.exists(_host_bundle) else "")
+
+# Dev containers.
+MGX_DEV_MEMORY = env("MGX_DEV_MEMORY", default="2g")
+MGX_DEV_CPUS = env.float("MGX_DEV_CPUS", default=1.5)
+MGX_DEV_PIDS = env.int("MGX_DEV_PIDS", default=1024)
+MGX_DEV_IDLE_TIMEOUT = env.int("MGX_DEV_IDLE_TIMEOUT", default=1800)  # seconds without a request
+MGX_NPM_CACHE_VOLUME = env("MGX_NPM_CACHE_VOLUME", default="mgx-npm-cache")
+MGX_PIP_CACHE_VOLUME = env("MGX_PIP_CACHE_VOLUME", default="mgx-pip-cache")
+
+# Gateway for /apps/<slug>/dev|prod/: "builtin" (ASGI proxy inside Daphne) or "apisix".
+MGX_GATEWAY = env("MGX_GATEWAY", default="builtin")
+MGX_APISIX_ADMIN_URL = env("MGX_APISIX_ADMIN_URL", default="http://127.0.0.1:9180")
+MGX_APISIX_ADMIN_KEY = env("MGX_APISIX_ADMIN_KEY", default="")
