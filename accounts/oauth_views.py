@@ -112,7 +112,8 @@ class DiscoveryView(ConnectDiscoveryInfoView):
         data["introspection_endpoint"] = self._get_endpoint_url(request, "introspect", required=True)
         data["grant_types_supported"] = ["authorization_code", "refresh_token", "password", "client_credentials"]
         data["revocation_endpoint_auth_methods_supported"] = data["token_endpoint_auth_methods_supported"]
-        data["introspection_endpoint_auth_methods_supported"] = data["token_endpoint_auth_methods_supported"]
+        # Introspection answers only a client that proves who it is (it sees its own tokens).
+        data["introspection_endpoint_auth_methods_supported"] = ["client_secret_basic", "client_secret_post"]
         fresh = JsonResponse(data)
         fresh["Access-Control-Allow-Origin"] = "*"
         return fresh
@@ -210,7 +211,17 @@ def app_signup(request, slug):
     if not client.self_signup:
         return render(request, "accounts/app_signup.html", {"app": app, "closed": True, "next": next_url}, status=403)
     form = SignupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and not form.is_valid():
+        # Say everything at once: the name and password rules too, not only the form's own.
+        checked = services.app_member_check(
+            app=app, username=request.POST.get("username", "").strip(), email="",
+            password=request.POST.get("password") or None,
+        )
+        for field, messages in checked.items():
+            for message in messages:
+                if message not in form.errors.get(field, []):
+                    form.add_error(field, message)
+    elif request.method == "POST":
         try:
             member = services.app_member_signup(
                 app=app,

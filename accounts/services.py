@@ -191,7 +191,8 @@ def app_tokens_revoke(*, user, app) -> int:
 _APP_USERNAME_RE = re.compile(r"^[\w.@+-]{1,100}$")
 
 
-def _validate_member_fields(*, app, username: str, email: str, password: str | None, user=None) -> dict:
+def app_member_check(*, app, username: str, email: str = "", password: str | None = None, user=None) -> dict:
+    """What is wrong with a would-be app user, per field (empty when nothing is)."""
     errors: dict[str, list[str]] = {}
     if not _APP_USERNAME_RE.match(username):
         errors["username"] = ["Use up to 100 letters, digits and . @ + - _ (no spaces)."]
@@ -218,7 +219,7 @@ def app_member_create(*, app, username: str, email: str = "", password: str | No
     username, email = (username or "").strip(), (email or "").strip()
     generated = not password
     password = password or secrets.token_urlsafe(12)
-    errors = _validate_member_fields(app=app, username=username, email=email, password=None if generated else password)
+    errors = app_member_check(app=app, username=username, email=email, password=None if generated else password)
     if errors:
         raise ValidationError(errors)
     User = get_user_model()

@@ -68,7 +68,7 @@ def parse_public_key(text: str) -> ParsedKey:
             "That is a private key. Never share it; paste the public key instead (the file ending in .pub)."
         )
     if text.startswith("---- BEGIN SSH2 PUBLIC KEY"):
-        raise SSHKeyError("That key is in SSH2 (RFC 4716) format; convert it with `ssh-keygen -i -f key.pub` and paste the result.")
+        raise SSHKeyError("That key is in SSH2 (RFC 4716) format; convert it with “ssh-keygen -i -f key.pub” and paste the result.")
     lines = [line for line in text.splitlines() if line.strip()]
     if len(lines) > 1:
         raise SSHKeyError("Paste one key at a time, on a single line.")
@@ -78,7 +78,7 @@ def parse_public_key(text: str) -> ParsedKey:
     key_type, data = parts[0], parts[1]
     comment = parts[2].strip() if len(parts) > 2 else ""
     if key_type == "ssh-dss":
-        raise SSHKeyError("DSA (ssh-dss) keys are no longer accepted; create an Ed25519 key with `ssh-keygen -t ed25519`.")
+        raise SSHKeyError("DSA (ssh-dss) keys are no longer accepted; create an Ed25519 key with “ssh-keygen -t ed25519”.")
     if key_type not in ALLOWED_TYPES:
         raise SSHKeyError(
             f"“{key_type[:40]}” is not a supported key type. Use one of: ssh-ed25519, ssh-rsa, ecdsa-sha2-nistp256/384/521."

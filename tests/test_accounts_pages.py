@@ -156,6 +156,15 @@ def test_app_user_signs_up_and_logs_into_their_app_in_the_browser(live, page, ap
     assert page.locator("h1").inner_text() == "Log in to Book Club"
     shot(page, "app-login")
     page.click("text=Create an account")
+    page.fill("input[name=username]", "new reader")
+    page.fill("input[name=password]", "password")
+    page.fill("input[name=password2]", "passw0rd")
+    page.click("form button.btn-primary")
+    errors = page.locator(".field-error").all_inner_texts()
+    assert "Use up to 100 letters, digits and . @ + - _ (no spaces)." in errors
+    assert "This password is too common." in errors and "The two passwords differ." in errors
+    assert not AppMember.objects.filter(app=app).exists()
+
     page.fill("input[name=username]", "newreader")
     page.fill("input[name=password]", "turn the page slowly")
     page.fill("input[name=password2]", "turn the page slowly")

@@ -34,6 +34,8 @@ def test_discovery_announces_every_endpoint_on_the_public_url(live, provider):
     }.items():
         assert meta[key] == live.url + path
     assert meta["code_challenge_methods_supported"] == ["S256"]
+    assert meta["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post", "none"]
+    assert meta["introspection_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post"]
     assert meta["id_token_signing_alg_values_supported"][0] == "RS256"
     assert set(meta["grant_types_supported"]) == {"authorization_code", "refresh_token", "password", "client_credentials"}
     # OIDC clients look for the document under the issuer itself, which is the site root.
@@ -294,3 +296,23 @@ def test_client_credentials_token_names_the_client_and_is_no_person(live, provid
     claims = provider.verify(token["access_token"], audience=shop.client_id)
     assert claims["sub"] == shop.client_id and claims["app"] == "shop"
     assert "refresh_token" not in token
+
+
+def test_rp_initiated_logout_ends_the_mgx_session_and_its_tokens(live, provider, user_factory, oauth_client):
+    alice = user_factory(username="alice")
+    spa = oauth_client("Notes SPA", redirect_uris=f"{CALLBACK}")
+    spa.post_logout_redirect_uris = "http://127.0.0.1:9/bye"
+    spa.save()
+    http = _session(live, alice)
+    verifier = generate_token(48)
+    redirect, _ = _authorize(live, http, spa.client_id, verifier=verifier)
+    client = OAuth2Session(spa.client_id, redirect_uri=CALLBACK, token_endpoint_auth_method="none")
+    token = client.fetch_token(provider.token_endpoint, authorization_response=redirect.headers["Location"],
+                               code_verifier=verifier)
+
+    out = http.get(provider.end_session_endpoint, allow_redirects=False, timeout=10, params={
+        "id_token_hint": token["id_token"], "post_logout_redirect_uri": "http://127.0.0.1:9/bye"})
+
+    assert out.status_code == 302 and out.headers["Location"] == "http://127.0.0.1:9/bye"
+    assert provider.me(token["access_token"]).json() == {"error": "The token has been revoked."}
+    assert http.get(f"{live.url}/api/me", timeout=10).status_code == 401  # the MGX session is over too

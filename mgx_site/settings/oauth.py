@@ -84,6 +84,8 @@ OAUTH2_PROVIDER = {
     "OIDC_RSA_PRIVATE_KEYS_INACTIVE": MGX_OIDC_KEYRING.inactive_pems,
     "OIDC_JWKS_MAX_AGE_SECONDS": 300,
     "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
+    # Public clients (MGX's own, single-page apps) authenticate with their client_id alone.
+    "OIDC_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["client_secret_basic", "client_secret_post", "none"],
     "OIDC_RP_INITIATED_LOGOUT_ENABLED": True,
     "OIDC_RP_INITIATED_LOGOUT_ALWAYS_PROMPT": False,
     "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
