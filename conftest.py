@@ -141,3 +141,4 @@ def browser_login(live):
         page.wait_for_url(f"{live.url}/")
 
     return login
+
