@@ -142,3 +142,28 @@ def browser_login(live):
 
     return login
 
+
+IMAGE_BUILD_TIMEOUT = 1800  # seconds: a cold base + runtime build takes 1–3 minutes here
+
+
+@pytest.fixture(scope="session")
+def runtime_image(pytestconfig):
+    """The runtime image's name, made by deployments.images when missing or out of date (once
+    per machine: the images stay in the Docker engine). Progress goes to the terminal."""
+    from deployments.images import images_ensure
+
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        made = images_ensure(progress=lambda line: print(f"\n[images] {line}", end="", flush=True))
+        print(flush=True)
+    return made["runtime"]["name"]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """The first selected test that needs the runtime image may build it: that one test gets
+    room for the build; every other test keeps the default timeout."""
+    for item in items:
+        if "runtime_image" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(IMAGE_BUILD_TIMEOUT), append=False)
+            break

@@ -2,19 +2,81 @@
 from functools import wraps
 
 from django.http import JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+
+from . import selectors
+from .tokens import TokenRejected, access_token_verify
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def _bearer(request) -> str | None:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return value.strip()
+
+
+def _unauthorized(message: str, *, error: str = "invalid_token", status: int = 401) -> JsonResponse:
+    response = JsonResponse({"error": message}, status=status)
+    escaped = message.replace('"', "'")
+    response["WWW-Authenticate"] = f'Bearer realm="mgx", error="{error}", error_description="{escaped}"'
+    return response
+
+
+def _csrf_failure(request) -> JsonResponse | None:
+    # The view is csrf_exempt so bearer calls need no cookie; browser sessions still get the
+    # same check the middleware would have made.
+    check = CsrfViewMiddleware(lambda r: None)
+    check.process_request(request)
+    if check.process_view(request, None, (), {}) is not None:
+        return JsonResponse({"error": "CSRF check failed; reload the page and try again."}, status=403)
+    return None
 
 
 def api_auth_required(view):
     """JSON 401 instead of a login redirect when nobody is authenticated.
 
-    Today: the browser session (CSRF enforced by the middleware). The OAuth2 provider issue adds
-    `Authorization: Bearer <JWT>` here, so every API view gets it without changes.
+    Two ways in:
+    - `Authorization: Bearer <JWT>` from MGX's provider: signature, `iss` and `exp` are checked
+      locally, then that the token was not revoked. Only tokens of MGX's own and external
+      clients count: a token issued to a generated app's client is for that app's backend and
+      never acts on MGX (so an app cannot replay its users' tokens against MGX). GET/HEAD need
+      the `read` scope, other methods `write`. No CSRF check: nothing ambient authenticates.
+    - the browser session, with the usual CSRF check.
+    The user is on `request.user`; a bearer call also gets `request.oauth_token` (VerifiedToken).
     """
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
+        raw = _bearer(request)
+        if raw is not None:
+            try:
+                verified = access_token_verify(raw)
+            except TokenRejected as exc:
+                return _unauthorized(str(exc))
+            user = verified.user
+            if user is None:
+                return _unauthorized("This token belongs to a client, not to a person.", status=403, error="insufficient_scope")
+            if selectors.client_app(application=verified.access_token.application) is not None:
+                return _unauthorized("This token was issued to an app's client; it is not valid for MGX's API.")
+            if not selectors.user_may_use_client(user=user, application=verified.access_token.application):
+                return _unauthorized("This account may not use MGX's API.")
+            needed = "read" if request.method in SAFE_METHODS else "write"
+            if needed not in verified.scopes:
+                return _unauthorized(f"This token lacks the “{needed}” scope.", status=403, error="insufficient_scope")
+            request.user = user
+            request.oauth_token = verified
+            return view(request, *args, **kwargs)
+
         if not request.user.is_authenticated:
             return JsonResponse({"error": "authentication required"}, status=401)
+        if request.method not in SAFE_METHODS:
+            failed = _csrf_failure(request)
+            if failed is not None:
+                return failed
         return view(request, *args, **kwargs)
 
+    wrapper.csrf_exempt = True
     return wrapper

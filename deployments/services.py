@@ -81,10 +81,8 @@ def _container_config(app) -> dict:
         settings.MGX_NPM_CACHE_VOLUME: {"bind": "/cache/npm", "mode": "rw"},
         settings.MGX_PIP_CACHE_VOLUME: {"bind": "/cache/pip", "mode": "rw"},
     }
-    if settings.MGX_EXTRA_CA_BUNDLE:
-        bundle = "/usr/local/share/mgx/extra-ca.crt"
-        volumes[settings.MGX_EXTRA_CA_BUNDLE] = {"bind": bundle, "mode": "ro"}
-        env.update({"PIP_CERT": bundle, "NODE_EXTRA_CA_CERTS": bundle, "REQUESTS_CA_BUNDLE": bundle, "SSL_CERT_FILE": bundle})
+    # The CA bundle (MGX_EXTRA_CA_BUNDLE) is baked into the runtime image with PIP_CERT,
+    # NODE_EXTRA_CA_CERTS and friends pointing at it (deployments.images).
     return dict(
         image=settings.MGX_RUNTIME_IMAGE,
         name=container_name(slug=app.slug, role="dev"),
@@ -99,7 +97,6 @@ def _container_config(app) -> dict:
         pids_limit=settings.MGX_DEV_PIDS,
         security_opt=["no-new-privileges"],
         extra_hosts={"host.docker.internal": "host-gateway"},
-        init=True,
         detach=True,
     )
 

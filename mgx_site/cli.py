@@ -60,6 +60,15 @@ def cmd_up(args) -> int:
         return _fail(exc)
     _say("✓", "Docker engine", "answering" if started_docker is None else f"{started_docker.note} — {docker_url}")
 
+    try:
+        _ensure_images(env, docker_url)
+    except (ServiceError, KeyboardInterrupt) as exc:
+        procs.stop_started(layout, [started_docker] if started_docker else [])
+        if isinstance(exc, KeyboardInterrupt):
+            print("\ninterrupted: stopped what this command had started", file=sys.stderr)
+            return 130
+        return _fail(exc)
+
     admin_line: list[str] = []
 
     def migrate():
@@ -91,6 +100,38 @@ def cmd_up(args) -> int:
     _say("✓", "Admin user", admin_line[0])
     print(f"\nMGX is up: {public}\n  ./mgx status · ./mgx logs · ./mgx down", flush=True)
     return 0
+
+
+def _ensure_images(env: dict[str, str], docker_url: str) -> None:
+    """Build the base and runtime images when one is missing or out of date. When both are
+    current this is two image inspects, so `up` stays fast."""
+    from deployments.images import ImageError, images_status
+    from mgx_site.settings import docker as docker_settings  # the same environment the settings read
+
+    base, runtime = docker_settings.MGX_BASE_IMAGE, docker_settings.MGX_RUNTIME_IMAGE
+    try:
+        reasons = images_status(docker_url=docker_url, base=base, runtime=runtime,
+                                ca_bundle=docker_settings.MGX_EXTRA_CA_BUNDLE)
+    except ImageError as exc:
+        raise ServiceError("Images", str(exc)) from exc
+    if not reasons:
+        _say("✓", "Images", f"{base}, {runtime} present")
+        return
+    _say("…", "Images", "; ".join(reasons) + " — building (about 2 minutes the first time)")
+    if _manage(env, "images", capture=False).returncode != 0:
+        raise ServiceError("Images", "the image build failed (see above); fix the cause and run ./mgx images")
+    _say("✓", "Images", f"{base}, {runtime} ready")
+
+
+def cmd_images(args) -> int:
+    layout, env = _config()
+    docker_url = env.get("DOCKER_HOST", DEFAULT_DOCKER)
+    try:
+        procs.ensure_docker(layout, docker_url)
+    except ServiceError as exc:
+        print(f"✗ {exc}", file=sys.stderr, flush=True)
+        return 1
+    return _manage(env, "images", *(["--force"] if args.force else []), capture=False).returncode
 
 
 def _fail(exc: ServiceError) -> int:
@@ -186,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     test.add_argument("pytest_args", nargs=argparse.REMAINDER)
     test.set_defaults(func=cmd_test)
     sub.add_parser("reset-admin", help="set and print a new password for the admin user").set_defaults(func=cmd_reset_admin)
+    images = sub.add_parser("images", help="build the base and runtime images when missing or out of date")
+    images.add_argument("--force", action="store_true", help="rebuild both even when they are current")
+    images.set_defaults(func=cmd_images)
     manage = sub.add_parser("manage", help="run a Django management command")
     manage.add_argument("manage_args", nargs=argparse.REMAINDER)
     manage.set_defaults(func=cmd_manage)

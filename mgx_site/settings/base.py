@@ -3,6 +3,7 @@ from .celery import *  # noqa: F401,F403
 from .docker import *  # noqa: F401,F403
 from .channels import *  # noqa: F401,F403
 from .mongo import *  # noqa: F401,F403
+from .oauth import *  # noqa: F401,F403
 from .otel import *  # noqa: F401,F403
 
 SECRET_KEY = env("MGX_SECRET_KEY", default="") or secret_from_file("secret_key")
@@ -32,6 +33,7 @@ INSTALLED_APPS = [
     "workspaces",
     "deployments",
     "agents",
+    "oauth2_provider",
 ]
 
 MIDDLEWARE = [
@@ -40,6 +42,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "accounts.middleware.ProviderSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",

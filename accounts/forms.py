@@ -1,0 +1,38 @@
+from django import forms
+from django.contrib.auth.forms import PasswordChangeForm
+
+
+class LoginForm(forms.Form):
+    username = forms.CharField(max_length=254, strip=True)
+    password = forms.CharField(strip=False, widget=forms.PasswordInput)
+
+
+class SignupForm(forms.Form):
+    username = forms.CharField(max_length=100, strip=True)
+    email = forms.EmailField(required=False)
+    password = forms.CharField(strip=False, widget=forms.PasswordInput)
+    password2 = forms.CharField(strip=False, widget=forms.PasswordInput, label="Password again")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("password") and data.get("password2") and data["password"] != data["password2"]:
+            self.add_error("password2", "The two passwords differ.")
+        return data
+
+
+class SSHKeyForm(forms.Form):
+    title = forms.CharField(max_length=100, required=False, strip=True)
+    public_key = forms.CharField(widget=forms.Textarea, strip=True)
+
+
+class AppMemberForm(forms.Form):
+    username = forms.CharField(max_length=100, strip=True)
+    email = forms.EmailField(required=False)
+    password = forms.CharField(
+        required=False, strip=False, widget=forms.PasswordInput,
+        help_text="Leave empty to generate one; it is shown once.",
+    )
+
+
+class ProfilePasswordForm(PasswordChangeForm):
+    """Django's own form: old password, new password twice, the configured validators."""

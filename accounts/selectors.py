@@ -1,0 +1,168 @@
+"""Reads: OAuth clients and their rules, app users, SSH keys."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.http import Http404
+from oauth2_provider.models import AbstractApplication, Application
+
+from sessions_app.models import App
+
+from .models import APP_ONLY_SEPARATOR, AppMember, OAuthClient, SSHKey
+
+# DOT's Application holds one grant type; these are the OAuth grant_type values it implies.
+_GRANTS_OF_APPLICATION = {
+    AbstractApplication.GRANT_AUTHORIZATION_CODE: {"authorization_code", "refresh_token"},
+    AbstractApplication.GRANT_PASSWORD: {"password", "refresh_token"},
+    AbstractApplication.GRANT_CLIENT_CREDENTIALS: {"client_credentials"},
+    AbstractApplication.GRANT_OPENID_HYBRID: {"authorization_code", "refresh_token"},
+}
+
+
+def client_settings(*, application) -> OAuthClient | None:
+    """MGX's rules for a DOT application (None for a client registered only through DOT)."""
+    if application is None or not getattr(application, "pk", None):
+        return None
+    cached = getattr(application, "_mgx_policy", False)
+    if cached is not False:
+        return cached
+    policy = OAuthClient.objects.select_related("app").filter(application=application).first()
+    application._mgx_policy = policy
+    return policy
+
+
+def client_grant_types(*, application) -> set[str]:
+    grants = set(_GRANTS_OF_APPLICATION.get(application.authorization_grant_type, set()))
+    policy = client_settings(application=application)
+    if policy is not None:
+        grants |= set(policy.extra_grant_types.split())
+    return grants
+
+
+def client_requires_pkce(*, client_id: str) -> bool:
+    """PKCE is mandatory for public clients (they have no secret to prove who they are) and
+    optional for confidential ones. Only S256 is accepted either way (settings)."""
+    client_type = Application.objects.filter(client_id=client_id).values_list("client_type", flat=True).first()
+    return client_type != Application.CLIENT_CONFIDENTIAL
+
+
+def client_app(*, application) -> App | None:
+    """The app whose users this client serves, or None for MGX's own and external clients."""
+    policy = client_settings(application=application)
+    if policy is None or policy.kind != OAuthClient.Kind.APP:
+        return None
+    return policy.app
+
+
+def is_app_only(*, user) -> bool:
+    """App-only accounts exist for one app and never log into MGX itself."""
+    if user is None or not getattr(user, "pk", None):
+        return False
+    # The separator cannot occur in an MGX user name (Django's username rules), so the name
+    # alone already marks an app-only account; the membership says the same.
+    if APP_ONLY_SEPARATOR in user.get_username():
+        return True
+    return AppMember.objects.filter(user=user, app_only=True).exists()
+
+
+def app_member_for_login(*, app: App, username: str) -> AppMember | None:
+    return (
+        AppMember.objects.select_related("user", "app")
+        .filter(app=app, username__iexact=(username or "").strip())
+        .first()
+    )
+
+
+def login_name_for(*, user, client) -> str:
+    """The name a person logs into `client` with: inside an app, their app-visible name."""
+    app = client_app(application=client) if client is not None else None
+    if app is not None:
+        name = AppMember.objects.filter(app=app, user=user).values_list("username", flat=True).first()
+        if name:
+            return name
+    return user.get_username()
+
+
+def user_may_use_client(*, user, application) -> bool:
+    """Who may hold tokens of a client: an app's active members for an app client; active MGX
+    users (not app-only accounts) for MGX's own and external clients."""
+    if user is None or not user.is_active:
+        return False
+    app = client_app(application=application)
+    if app is not None:
+        return AppMember.objects.filter(app=app, user=user, is_active=True).exists()
+    return not is_app_only(user=user)
+
+
+def app_for_manager(*, user, slug: str) -> App:
+    """The app whose users `user` may manage: its owner or an MGX superuser. 404 otherwise, so
+    other people cannot even learn that the slug exists."""
+    app = App.objects.select_related("owner").filter(slug=slug).first()
+    if app is None or not app.can_be_used_by(user) or is_app_only(user=user):
+        raise Http404("No such app.")
+    return app
+
+
+def app_members(*, app: App):
+    return AppMember.objects.filter(app=app).select_related("user").order_by(
+        "-is_active", "username"
+    )
+
+
+def app_member_get(*, app: App, member_id: int) -> AppMember:
+    member = AppMember.objects.select_related("user").filter(app=app, pk=member_id).first()
+    if member is None:
+        raise Http404("No such user in this app.")
+    return member
+
+
+def app_client_get(*, app: App) -> OAuthClient | None:
+    return OAuthClient.objects.select_related("application").filter(app=app).first()
+
+
+def app_callback_urls(*, app: App) -> list[str]:
+    """Where an app's login returns to: `/apps/<slug>/dev/auth/callback` and
+    `/apps/<slug>/prod/auth/callback` on MGX's public URL (the app templates serve that path)."""
+    base = settings.MGX_PUBLIC_URL
+    return [f"{base}/apps/{app.slug}/{stage}/auth/callback" for stage in ("dev", "prod")]
+
+
+def app_post_logout_urls(*, app: App) -> list[str]:
+    base = settings.MGX_PUBLIC_URL
+    return [f"{base}/apps/{app.slug}/{stage}/" for stage in ("dev", "prod")]
+
+
+def app_oauth_env(*, app: App, internal_url: str | None = None) -> dict[str, str]:
+    """The environment an app's containers get to log their users in with MGX.
+
+    `internal_url` is how the container reaches MGX (e.g. http://host.docker.internal:8000);
+    tokens still carry the public URL as `iss`, so MGX_OAUTH_ISSUER stays the public one.
+    """
+    client = app_client_get(app=app)
+    if client is None:
+        raise LookupError(f"app {app.slug} has no OAuth client yet; call app_client_register first")
+    reach = (internal_url or settings.MGX_PUBLIC_URL).rstrip("/")
+    return {
+        "MGX_OAUTH_CLIENT_ID": client.application.client_id,
+        "MGX_OAUTH_CLIENT_SECRET": client.application.client_secret,
+        "MGX_OAUTH_ISSUER": settings.MGX_OAUTH_ISSUER,
+        "MGX_OAUTH_AUTHORIZE_URL": f"{settings.MGX_PUBLIC_URL}/oauth2/authorize/",
+        "MGX_OAUTH_TOKEN_URL": f"{reach}/oauth2/token/",
+        "MGX_OAUTH_JWKS_URL": f"{reach}/oauth2/.well-known/jwks.json",
+        "MGX_OAUTH_USERINFO_URL": f"{reach}/oauth2/userinfo/",
+        "MGX_OAUTH_REVOKE_URL": f"{reach}/oauth2/revoke_token/",
+        "MGX_OAUTH_SIGNUP_URL": f"{reach}/oauth2/signup/",
+        "MGX_OAUTH_LOGOUT_URL": f"{settings.MGX_PUBLIC_URL}/oauth2/logout/",
+    }
+
+
+def ssh_keys_for(*, user):
+    return SSHKey.objects.filter(user=user).order_by("created_at", "id")
+
+
+def app_only_username(*, app: App, username: str) -> str:
+    return f"{app.slug}{APP_ONLY_SEPARATOR}{username}"
+
+
+def user_by_username(username: str):
+    return get_user_model().objects.filter(username=username).first()

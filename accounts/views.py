@@ -1,0 +1,294 @@
+"""MGX's login and logout, the profile page (password, SSH keys), `/api/me`, and the page that
+manages an app's users."""
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import JsonResponse
+from django.shortcuts import redirect, render, resolve_url
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from . import selectors, services
+from .authentication import api_auth_required
+from .forms import AppMemberForm, LoginForm, ProfilePasswordForm, SSHKeyForm
+
+REVEAL_KEY = "_mgx_reveal"
+
+
+def safe_next(request, candidate: str | None) -> str:
+    """`candidate` when it points back into MGX, else ''."""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return ""
+
+
+def _apply_errors(form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+# ---------------------------------------------------------------- login / logout
+
+
+@sensitive_post_parameters("password")
+@csrf_protect
+@never_cache
+@require_http_methods(["GET", "POST"])
+def login_view(request):
+    next_url = safe_next(request, request.POST.get("next") or request.GET.get("next"))
+    if request.method == "GET" and request.user.is_authenticated:
+        return redirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
+    form = LoginForm(request.POST or None)
+    if request.method == "POST":
+        if not form.is_valid():
+            form.errors.clear()
+            form.add_error(None, "Enter your user name and password.")
+        else:
+            try:
+                services.session_login(
+                    request=request, username=form.cleaned_data["username"], password=form.cleaned_data["password"]
+                )
+            except services.LoginFailed as exc:
+                form.add_error(None, str(exc))
+            else:
+                return redirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
+    status = 400 if form.errors else 200
+    return render(request, "accounts/login.html", {"form": form, "next": next_url}, status=status)
+
+
+@require_POST
+def logout_view(request):
+    services.session_logout(request=request)
+    messages.info(request, "You have logged out.")
+    return redirect(settings.LOGOUT_REDIRECT_URL)
+
+
+# ---------------------------------------------------------------- profile
+
+
+def _profile(request, *, key_form=None, password_form=None, status=200):
+    return render(
+        request,
+        "accounts/profile.html",
+        {
+            "nav": "profile",
+            "keys": selectors.ssh_keys_for(user=request.user),
+            "key_form": key_form or SSHKeyForm(),
+            "password_form": password_form or ProfilePasswordForm(request.user),
+            "first_party_client_id": settings.MGX_FIRST_PARTY_CLIENT_ID,
+            "token_url": request.build_absolute_uri(reverse("oauth2_provider:token")),
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_GET
+def profile(request):
+    return _profile(request)
+
+
+@login_required
+@require_POST
+def ssh_key_add(request):
+    form = SSHKeyForm(request.POST)
+    if form.is_valid():
+        try:
+            key = services.ssh_key_add(
+                user=request.user, public_key=form.cleaned_data["public_key"], title=form.cleaned_data["title"]
+            )
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            messages.success(request, f"Added SSH key “{key.title}” ({key.fingerprint}).")
+            return redirect("accounts:profile")
+    return _profile(request, key_form=form, status=400)
+
+
+@login_required
+@require_POST
+def ssh_key_delete(request, key_id: int):
+    key = services.ssh_key_delete(user=request.user, key_id=key_id)
+    messages.success(request, f"Deleted SSH key “{key.title}”.")
+    return redirect("accounts:profile")
+
+
+@sensitive_post_parameters("old_password", "new_password1", "new_password2")
+@login_required
+@require_POST
+def password_change(request):
+    form = ProfilePasswordForm(request.user, request.POST)
+    if not form.is_valid():
+        return _profile(request, password_form=form, status=400)
+    revoked = services.user_password_change(request=request, user=request.user, new_password=form.cleaned_data["new_password1"])
+    note = f" {revoked} token{'s' if revoked != 1 else ''} held elsewhere {'were' if revoked != 1 else 'was'} revoked." if revoked else ""
+    messages.success(request, "Your password has been changed." + note)
+    return redirect("accounts:profile")
+
+
+# ---------------------------------------------------------------- API
+
+
+@api_auth_required
+@require_GET
+def api_me(request):
+    """Who the caller is. With a bearer token, also what the token is."""
+    user = request.user
+    body = {
+        "sub": str(user.pk),
+        "username": user.get_username(),
+        "email": user.email,
+        "is_superuser": user.is_superuser,
+        "auth": "session",
+    }
+    token = getattr(request, "oauth_token", None)
+    if token is not None:
+        body.update(
+            auth="bearer",
+            client_id=token.claims.get("client_id"),
+            scope=token.claims.get("scope", ""),
+            exp=token.claims.get("exp"),
+        )
+    return JsonResponse(body)
+
+
+# ---------------------------------------------------------------- an app's users
+
+
+def _reveal(request, slug: str, title: str, secret: str) -> None:
+    """A generated password or client secret, shown once on the next render of the page. Kept
+    in the server-side session rather than a message cookie."""
+    request.session[REVEAL_KEY] = {"slug": slug, "title": title, "secret": secret}
+
+
+def app_users_context(request, app):
+    """Everything `accounts/app_users.html#panel` needs; the session page's Users tab renders
+    the same partial with this context."""
+    client = services.app_client_register(app=app)
+    reveal = request.session.get(REVEAL_KEY)
+    if reveal and reveal.get("slug") == app.slug:
+        request.session.pop(REVEAL_KEY)
+    else:
+        reveal = None
+    members = list(selectors.app_members(app=app))
+    return {
+        "nav": "apps",
+        "app": app,
+        "client": client,
+        "members": members,
+        "active_count": sum(1 for m in members if m.is_active),
+        "callback_urls": selectors.app_callback_urls(app=app),
+        "member_form": AppMemberForm(),
+        "reveal": reveal,
+        "here": safe_next(request, request.POST.get("next") or request.GET.get("next"))
+        or reverse("app_users:list", args=[app.slug]),
+    }
+
+
+def _render_app_users(request, app, *, member_form=None, status=200):
+    context = app_users_context(request, app)
+    if member_form is not None:
+        context["member_form"] = member_form
+    # HTMX (the users tab of the session page) gets the panel alone; a plain request the page.
+    template = "accounts/app_users.html#panel" if request.htmx else "accounts/app_users.html"
+    return render(request, template, context, status=status)
+
+
+def _after_action(request, app):
+    if request.htmx:
+        return _render_app_users(request, app)
+    return redirect(safe_next(request, request.POST.get("next")) or reverse("app_users:list", args=[app.slug]))
+
+
+@login_required
+@require_GET
+def app_users(request, slug):
+    app = selectors.app_for_manager(user=request.user, slug=slug)
+    return _render_app_users(request, app)
+
+
+@sensitive_post_parameters("password")
+@login_required
+@require_POST
+def app_user_create(request, slug):
+    app = selectors.app_for_manager(user=request.user, slug=slug)
+    form = AppMemberForm(request.POST)
+    if form.is_valid():
+        try:
+            member, password = services.app_member_create(
+                app=app,
+                username=form.cleaned_data["username"],
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password"] or None,
+            )
+        except ValidationError as exc:
+            _apply_errors(form, exc)
+        else:
+            if not form.cleaned_data["password"]:
+                _reveal(request, app.slug, f"Password for {member.username}", password)
+            messages.success(request, f"Created user “{member.username}”.")
+            return _after_action(request, app)
+    return _render_app_users(request, app, member_form=form, status=422 if request.htmx else 400)
+
+
+@login_required
+@require_POST
+def app_user_active(request, slug, member_id: int):
+    app = selectors.app_for_manager(user=request.user, slug=slug)
+    member = selectors.app_member_get(app=app, member_id=member_id)
+    active = request.POST.get("active") == "1"
+    services.app_member_set_active(member=member, active=active)
+    messages.success(
+        request,
+        f"Enabled “{member.username}”." if active else f"Disabled “{member.username}”; their sessions in the app have ended.",
+    )
+    return _after_action(request, app)
+
+
+@login_required
+@require_POST
+def app_user_password(request, slug, member_id: int):
+    app = selectors.app_for_manager(user=request.user, slug=slug)
+    member = selectors.app_member_get(app=app, member_id=member_id)
+    try:
+        password = services.app_member_password_reset(member=member)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        _reveal(request, app.slug, f"New password for {member.username}", password)
+        messages.success(request, f"Reset the password of “{member.username}”; their sessions in the app have ended.")
+    return _after_action(request, app)
+
+
+@login_required
+@require_POST
+def app_signup_toggle(request, slug):
+    app = selectors.app_for_manager(user=request.user, slug=slug)
+    enabled = request.POST.get("enabled") == "1"
+    services.app_self_signup_set(app=app, enabled=enabled)
+    messages.success(
+        request,
+        "People can now create their own account from the app's login form." if enabled
+        else "Sign-up is closed: only users you create can log in.",
+    )
+    return _after_action(request, app)
+
+
+@login_required
+@require_POST
+def app_client_secret(request, slug):
+    app = selectors.app_for_manager(user=request.user, slug=slug)
+    secret = services.app_client_secret_rotate(app=app)
+    _reveal(request, app.slug, "New client secret", secret)
+    messages.success(request, "Issued a new client secret; the old one no longer works. Restart the app's containers so they pick it up.")
+    return _after_action(request, app)
