@@ -324,7 +324,7 @@ def stack(layout: Layout, cfg: dict[str, str]) -> list[Proc]:
         Proc(
             name="celery", label="Celery worker", address=redis_url,
             argv=[str(BIN_DIR / "celery"), "-A", "mgx_site", "worker", "-l", "INFO",
-                  "-n", f"mgx-{d_port}@%h"],
+                  "-n", f"mgx-{d_port}@%h", "-B", "-s", str(layout.run_dir / "celerybeat-schedule")],
             # A worker has no port to probe: its pid (checked by running_pid) is the signal,
             # and a fresh start waits for celery's own "ready." line.
             marker="celery", answers=lambda: True, ready_log_line=" ready.", start_timeout=60.0,

@@ -1,7 +1,10 @@
 from django.urls import path
 
+from deployments.consumers import AppEventsConsumer
+
 from .consumers import EchoConsumer
 
 websocket_urlpatterns = [
     path("ws/echo/", EchoConsumer.as_asgi()),
+    path("ws/apps/<slug:slug>/", AppEventsConsumer.as_asgi()),
 ]

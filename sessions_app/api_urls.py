@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from workspaces import api as workspaces_api
 
@@ -9,4 +9,5 @@ urlpatterns = [
     path("sessions/<slug:slug>", api.session_detail, name="api_session_detail"),
     path("workspaces/<slug:slug>/entries", workspaces_api.entries, name="api_workspace_entries"),
     path("workspaces/<slug:slug>/files", workspaces_api.files, name="api_workspace_files"),
+    path("", include("deployments.api_urls")),
 ]

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 from django.conf import settings
@@ -13,7 +14,8 @@ TEMPLATES_DIR = Path(settings.BASE_DIR) / "app_templates"
 
 
 def slug_suggest(name: str) -> str:
-    return slugify(name)[:40].strip("-").replace("--", "-")
+    # Django's slugify keeps underscores; app addresses do not allow them.
+    return re.sub(r"-{2,}", "-", slugify(name).replace("_", "-"))[:40].strip("-")
 
 
 def app_create(*, owner, name: str, framework: str, description: str = "", slug: str = "") -> App:

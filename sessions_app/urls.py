@@ -10,4 +10,5 @@ urlpatterns = [
     path("sessions/new/", views.session_new, name="new"),
     path("sessions/<slug:slug>/", views.session_detail, name="detail"),
     path("sessions/<slug:slug>/", include("workspaces.urls")),
+    path("sessions/<slug:slug>/", include("deployments.urls")),
 ]

@@ -3,13 +3,14 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from deployments.selectors import dev_for_app
 from mgx_site.health import system_health
 from workspaces.selectors import history_list
 
 from . import selectors, services
 from .models import App
 
-TABS = [("files", "Files"), ("history", "History")]
+TABS = [("files", "Files"), ("dev", "Dev"), ("history", "History")]
 
 
 @login_required
@@ -58,6 +59,8 @@ def session_detail(request, slug):
     context = {"app": app, "tab": tab, "tabs": TABS, "open_path": request.GET.get("path", "")}
     if tab == "history":
         context["commits"] = history_list(app=app, limit=100)
+    if tab == "dev":
+        context["dev"] = dev_for_app(app=app)
     if request.htmx and request.htmx.target == "tab-body":
         return render(request, f"sessions_app/session.html#tab-{tab}", context)
     return render(request, "sessions_app/session.html", context)

@@ -13,3 +13,8 @@ CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_WORKER_CONCURRENCY = env.int("MGX_CELERY_CONCURRENCY", default=2)
+
+# Periodic work; the worker runs with an embedded beat (-B), so there is no extra process.
+CELERY_BEAT_SCHEDULE = {
+    "reap-idle-dev-containers": {"task": "deployments.dev_reap_idle", "schedule": 60.0},
+}

@@ -17,6 +17,7 @@ def test_the_slug_is_made_from_the_name_and_the_workspace_from_the_template(user
     app = app_create(owner=owner, name="My Shop!", framework="fastapi_vite", description="Sells socks")
 
     assert app.slug == "my-shop"
+    assert app_create(owner=owner, name="snake_case -- App", framework="nextjs").slug == "snake-case-app"
     assert "My Shop!" in file_read(app=app, path="backend/app/main.py").text
     assert [c.message for c in history_list(app=app)] == ["Create My Shop! from the FastAPI + React/Vite template"]
     assert (workspace_for(app).root / ".git").is_dir()

@@ -7,6 +7,8 @@ export default defineConfig({
   base,
   esbuild: { jsx: "automatic" },
   server: {
+    // Requests arrive through MGX's gateway with MGX's host name.
+    allowedHosts: true,
     proxy: { [`${base}api`]: { target: "http://127.0.0.1:8000", changeOrigin: false } },
   },
 });

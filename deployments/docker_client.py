@@ -1,0 +1,39 @@
+"""The Docker SDK client and the names and labels MGX gives its containers."""
+import hashlib
+from functools import lru_cache
+
+import docker
+from django.conf import settings
+
+
+class DockerUnavailable(Exception):
+    """The Docker engine does not answer; the message says where MGX looked."""
+
+
+@lru_cache(maxsize=1)
+def _client() -> docker.DockerClient:
+    return docker.DockerClient(base_url=settings.MGX_DOCKER_HOST, timeout=60)
+
+
+def client() -> docker.DockerClient:
+    try:
+        c = _client()
+        c.ping()
+        return c
+    except Exception as exc:
+        _client.cache_clear()
+        raise DockerUnavailable(f"The Docker engine does not answer at {settings.MGX_DOCKER_HOST}; start it (./mgx up does) and try again.") from exc
+
+
+def instance_id() -> str:
+    """Several MGX installs may share one engine (a dev instance and the test suite): each only
+    ever sees and reconciles containers carrying its own id."""
+    return hashlib.sha256(str(settings.VAR_DIR).encode()).hexdigest()[:10]
+
+
+def labels(*, slug: str, role: str) -> dict:
+    return {"mgx.instance": instance_id(), "mgx.app": slug, "mgx.role": role}
+
+
+def container_name(*, slug: str, role: str) -> str:
+    return f"mgx-{instance_id()}-{role}-{slug}"

@@ -1,0 +1,48 @@
+from django.db import models
+
+
+class DevEnvironment(models.Model):
+    """The dev container of one app, as MGX last saw it (reconciled with Docker on start)."""
+
+    class Phase(models.TextChoices):
+        STOPPED = "stopped", "Stopped"
+        CREATING = "creating", "Creating container"
+        INSTALLING = "installing", "Installing dependencies"
+        STARTING = "starting", "Starting dev server"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    app = models.OneToOneField("sessions_app.App", on_delete=models.CASCADE, related_name="dev")
+    phase = models.CharField(max_length=20, choices=Phase.choices, default=Phase.STOPPED)
+    message = models.CharField(max_length=500, blank=True)
+    container_id = models.CharField(max_length=80, blank=True)
+    host_port = models.PositiveIntegerField(null=True, blank=True)
+    last_log = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    ACTIVE = (Phase.CREATING, Phase.INSTALLING, Phase.STARTING, Phase.READY)
+    STEPS = (Phase.CREATING, Phase.INSTALLING, Phase.STARTING, Phase.READY)
+
+    def __str__(self):
+        return f"{self.app.slug}: {self.phase}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.phase in self.ACTIVE
+
+    def step_state(self):
+        """(label, state) for each step of the start-up, state in done/current/todo/failed."""
+        order = [p.value for p in self.STEPS]
+        current = order.index(self.phase) if self.phase in order else -1
+        out = []
+        for i, step in enumerate(self.STEPS):
+            if self.phase == self.Phase.READY or i < current:
+                state = "done"
+            elif i == current:
+                state = "current"
+            else:
+                state = "todo"
+            out.append((step.label, state))
+        return out

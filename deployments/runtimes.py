@@ -1,0 +1,58 @@
+"""How each template runs in its dev container: the port the gateway routes to and the script.
+
+The scripts print `MGX_PHASE <phase>` lines that the boot watcher turns into the progress shown
+on the Dev tab. Dependencies are installed into the workspace (node_modules, backend/.venv,
+both git-ignored) with npm/pip caches on shared volumes, so a restart or a second app of the
+same framework installs fast.
+"""
+from dataclasses import dataclass
+
+# Installs are skipped when the manifest has not changed since the last successful install
+# (a stamp with its hash lives next to the installed packages): a warm restart only starts.
+NPM_INSTALL = r"""
+manifest() { cat package.json package-lock.json 2>/dev/null | sha256sum | cut -c1-16; }
+if [ "$(cat node_modules/.mgx-installed 2>/dev/null)" != "$(manifest)" ]; then
+  npm install --no-audit --no-fund --loglevel=error
+  manifest > node_modules/.mgx-installed  # after the install: it may have written the lock file
+fi
+"""
+
+NEXTJS_DEV = r"""
+set -e
+cd /workspace
+echo "MGX_PHASE installing"
+""" + NPM_INSTALL + r"""
+echo "MGX_PHASE starting"
+exec npx next dev --turbopack -H 0.0.0.0 -p 3000
+"""
+
+FASTAPI_VITE_DEV = r"""
+set -e
+echo "MGX_PHASE installing"
+cd /workspace/backend
+[ -x .venv/bin/python ] || python3 -m venv .venv
+want=$(sha256sum requirements.txt | cut -c1-16)
+if [ "$(cat .venv/.mgx-installed 2>/dev/null)" != "$want" ]; then
+  .venv/bin/pip install --disable-pip-version-check -q -r requirements.txt
+  echo "$want" > .venv/.mgx-installed
+fi
+cd /workspace/frontend
+""" + NPM_INSTALL + r"""
+echo "MGX_PHASE starting"
+cd /workspace/backend
+.venv/bin/uvicorn app.main:app --reload --host 127.0.0.1 --port 8000 &
+cd /workspace/frontend
+exec npx vite --host 0.0.0.0 --port 5173 --strictPort
+"""
+
+
+@dataclass(frozen=True)
+class Runtime:
+    port: int
+    script: str
+
+
+RUNTIMES = {
+    "nextjs": Runtime(port=3000, script=NEXTJS_DEV),
+    "fastapi_vite": Runtime(port=5173, script=FASTAPI_VITE_DEV),
+}

@@ -1,0 +1,302 @@
+"""Dev containers: start, watch the boot, stop, exec, reap idle ones, reconcile after a restart.
+
+Only this module (and docker_client) talks to Docker. Every state change is saved on the
+DevEnvironment row and announced to the app's group, so the Dev tab updates live.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import docker
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from mgx_site.announce import announce
+from workspaces.services import workspace_for
+
+from .docker_client import DockerUnavailable, client, container_name, instance_id, labels
+from .gateway import GatewayError, gateway, route_for
+from .models import DevEnvironment
+from .runtimes import RUNTIMES
+
+log = logging.getLogger(__name__)
+Phase = DevEnvironment.Phase
+LOG_LINES = 40
+BOOT_TIMEOUT = 900  # seconds for a cold install + first compile
+
+
+class DevError(Exception):
+    """A dev-container operation the user asked for cannot be done; the message says why."""
+
+    status = 409
+
+
+def _env(app) -> DevEnvironment:
+    return DevEnvironment.objects.get_or_create(app=app)[0]
+
+
+def _save(dev: DevEnvironment, **changes) -> DevEnvironment:
+    for key, value in changes.items():
+        setattr(dev, key, value)
+    dev.save()
+    announce(slug=dev.app.slug, kind="dev.status", data={"phase": dev.phase, "message": dev.message})
+    return dev
+
+
+def dev_start(*, app) -> DevEnvironment:
+    """Queue a start. The Celery task creates the container and follows the boot."""
+    from .tasks import dev_boot_task
+
+    dev = _env(app)
+    if dev.phase in (Phase.CREATING, Phase.INSTALLING, Phase.STARTING):
+        return dev  # already on its way
+    client()  # a clear error now, rather than a failed task later
+    _save(dev, phase=Phase.CREATING, message="Queued", last_log="", ready_at=None)
+    transaction.on_commit(lambda: dev_boot_task.delay(app.pk))
+    return dev
+
+
+def _container_config(app) -> dict:
+    runtime = RUNTIMES[app.framework]
+    base_path = f"/apps/{app.slug}/dev"
+    env = {
+        "MGX_BASE_PATH": base_path,
+        "MGX_APP_SLUG": app.slug,
+        "MGX_PUBLIC_URL": settings.MGX_PUBLIC_URL,
+        "NODE_ENV": "development",
+        "NEXT_TELEMETRY_DISABLED": "1",
+        "npm_config_cache": "/cache/npm",
+        "PIP_CACHE_DIR": "/cache/pip",
+        "CHOKIDAR_USEPOLLING": "0",
+    }
+    volumes = {
+        str(workspace_for(app).root): {"bind": "/workspace", "mode": "rw"},
+        settings.MGX_NPM_CACHE_VOLUME: {"bind": "/cache/npm", "mode": "rw"},
+        settings.MGX_PIP_CACHE_VOLUME: {"bind": "/cache/pip", "mode": "rw"},
+    }
+    # The CA bundle (MGX_EXTRA_CA_BUNDLE) is baked into the runtime image with PIP_CERT,
+    # NODE_EXTRA_CA_CERTS and friends pointing at it (deployments.images).
+    return dict(
+        image=settings.MGX_RUNTIME_IMAGE,
+        name=container_name(slug=app.slug, role="dev"),
+        command=["sh", "-c", runtime.script],
+        working_dir="/workspace",
+        environment=env,
+        volumes=volumes,
+        ports={f"{runtime.port}/tcp": ("127.0.0.1", None)},  # loopback only, a free port
+        labels=labels(slug=app.slug, role="dev"),
+        mem_limit=settings.MGX_DEV_MEMORY,
+        nano_cpus=int(settings.MGX_DEV_CPUS * 1e9),
+        pids_limit=settings.MGX_DEV_PIDS,
+        security_opt=["no-new-privileges"],
+        extra_hosts={"host.docker.internal": "host-gateway"},
+        detach=True,
+    )
+
+
+def _remove_container(name_or_id: str) -> None:
+    try:
+        client().containers.get(name_or_id).remove(force=True)
+    except docker.errors.NotFound:
+        pass
+
+
+def dev_boot(*, app) -> DevEnvironment:
+    """Create and start the container, then follow its log and probe the port until the dev
+    server answers through its base path. Runs in the Celery worker."""
+    dev = _env(app)
+    runtime = RUNTIMES[app.framework]
+    try:
+        docker_client = client()
+        try:
+            docker_client.images.get(settings.MGX_RUNTIME_IMAGE)
+        except docker.errors.ImageNotFound:
+            return _save(dev, phase=Phase.FAILED, message=f"The runtime image {settings.MGX_RUNTIME_IMAGE} is missing: run ./mgx images.")
+        _remove_container(container_name(slug=app.slug, role="dev"))
+        _save(dev, phase=Phase.CREATING, message="Creating the container", started_at=timezone.now())
+        container = docker_client.containers.run(**_container_config(app))
+        container.reload()
+        port = int(container.attrs["NetworkSettings"]["Ports"][f"{runtime.port}/tcp"][0]["HostPort"])
+        _save(dev, container_id=container.id, host_port=port)
+        gateway().set_route(route_for(slug=app.slug, stage="dev", upstream=f"127.0.0.1:{port}"))
+    except (DockerUnavailable, GatewayError, docker.errors.DockerException) as exc:
+        return _save(dev, phase=Phase.FAILED, message=str(exc)[:500])
+    return _follow_boot(dev, container, port)
+
+
+def _follow_boot(dev: DevEnvironment, container, port: int) -> DevEnvironment:
+    lines: deque[str] = deque(maxlen=LOG_LINES)
+    events: queue.Queue = queue.Queue()
+
+    def pump():
+        try:
+            for raw in container.logs(stream=True, follow=True):
+                for line in raw.decode(errors="replace").splitlines():
+                    events.put(line)
+        except Exception:
+            pass
+        events.put(None)  # the container's output ended: it exited
+
+    threading.Thread(target=pump, daemon=True).start()
+    url = f"http://127.0.0.1:{port}/apps/{dev.app.slug}/dev/"
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    last_saved = 0.0
+    ended = False
+    while time.monotonic() < deadline:
+        changed = False
+        try:
+            while True:
+                line = events.get(timeout=0.5)
+                if line is None:
+                    ended = True
+                    break
+                if line.startswith("MGX_PHASE "):
+                    phase = line.split(" ", 1)[1].strip()
+                    if phase in (Phase.INSTALLING, Phase.STARTING):
+                        _save(dev, phase=phase, message=Phase(phase).label, last_log="\n".join(lines))
+                    continue
+                lines.append(line)
+                changed = True
+        except queue.Empty:
+            pass
+        if ended:
+            container.reload()
+            code = container.attrs["State"].get("ExitCode")
+            return _save(dev, phase=Phase.FAILED, message=f"The dev server exited with code {code}.", last_log="\n".join(lines))
+        if changed and time.monotonic() - last_saved > 2:
+            _save(dev, last_log="\n".join(lines))
+            last_saved = time.monotonic()
+        if dev.phase == Phase.STARTING:
+            try:
+                # The first request makes Next.js compile the page: allow it time.
+                probe = requests.get(url, timeout=120, allow_redirects=False)
+                if probe.status_code < 500:
+                    return _save(dev, phase=Phase.READY, message="Ready", ready_at=timezone.now(), last_log="\n".join(lines))
+            except requests.RequestException:
+                pass
+    return _save(dev, phase=Phase.FAILED, message=f"The dev server did not answer within {BOOT_TIMEOUT // 60} minutes.", last_log="\n".join(lines))
+
+
+def dev_stop(*, app, reason: str = "Stopped") -> DevEnvironment:
+    dev = _env(app)
+    try:
+        gateway().delete_route(route_for(slug=app.slug, stage="dev", upstream="").id)
+        _remove_container(container_name(slug=app.slug, role="dev"))
+    except (DockerUnavailable, GatewayError) as exc:
+        raise DevError(str(exc)) from exc
+    return _save(dev, phase=Phase.STOPPED, message=reason, container_id="", host_port=None)
+
+
+def dev_logs(*, app, lines: int = 200) -> str:
+    try:
+        container = client().containers.get(container_name(slug=app.slug, role="dev"))
+    except docker.errors.NotFound:
+        return _env(app).last_log
+    return container.logs(tail=lines).decode(errors="replace")
+
+
+@dataclass
+class ExecResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+    timed_out: bool
+    duration: float
+
+    def as_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+MAX_OUTPUT = 1_000_000
+
+
+def dev_exec(*, app, command: str | list[str], cwd: str = "", env: dict | None = None, timeout: float = 60) -> ExecResult:
+    """Run a command in the app's dev container (never on the host) and return its output.
+    The timeout is enforced inside the container with coreutils `timeout`, so a hung command is
+    killed even if the client goes away."""
+    try:
+        container = client().containers.get(container_name(slug=app.slug, role="dev"))
+    except docker.errors.NotFound:
+        raise DevError("The dev container is not running; start it first.")
+    if container.status != "running":
+        raise DevError("The dev container is not running; start it first.")
+    argv = command if isinstance(command, list) else ["sh", "-c", command]
+    ws = workspace_for(app)
+    workdir = "/workspace/" + ws.clean(cwd) if cwd else "/workspace"
+    wrapped = ["timeout", "--kill-after=2", str(max(1, int(timeout))), *argv]
+    started = time.monotonic()
+    result = container.exec_run(wrapped, workdir=workdir, environment=env or {}, demux=True)
+    duration = time.monotonic() - started
+    out, err = result.output if result.output else (b"", b"")
+    timed_out = result.exit_code in (124, 137) and duration >= timeout - 0.5
+    return ExecResult(
+        exit_code=result.exit_code,
+        stdout=(out or b"")[:MAX_OUTPUT].decode(errors="replace"),
+        stderr=(err or b"")[:MAX_OUTPUT].decode(errors="replace") + (f"\n[timed out after {timeout:g} s]" if timed_out else ""),
+        timed_out=timed_out,
+        duration=round(duration, 3),
+    )
+
+
+def dev_reap_idle(*, now: float | None = None) -> list[str]:
+    """Stop dev containers nobody has requested for MGX_DEV_IDLE_TIMEOUT seconds. The gateway
+    writes the last request time to Redis; a container never visited counts from its start."""
+    import redis
+
+    from .gateway.proxy import SEEN_KEY
+
+    now = now or time.time()
+    r = redis.Redis.from_url(settings.MGX_REDIS_URL)
+    stopped = []
+    for dev in DevEnvironment.objects.filter(phase__in=DevEnvironment.ACTIVE).select_related("app"):
+        seen = r.get(SEEN_KEY.format(slug=dev.app.slug))
+        last = float(seen) if seen else (dev.started_at.timestamp() if dev.started_at else now)
+        if now - last >= settings.MGX_DEV_IDLE_TIMEOUT:
+            dev_stop(app=dev.app, reason=f"Stopped after {settings.MGX_DEV_IDLE_TIMEOUT // 60} idle minutes")
+            stopped.append(dev.app.slug)
+    return stopped
+
+
+def dev_reconcile() -> dict:
+    """After MGX restarts: make the rows match what Docker really runs. Containers of this
+    instance whose app is gone are removed; rows whose container is gone show stopped; running
+    containers get their gateway route back."""
+    from sessions_app.models import App
+
+    found = {"removed": [], "stopped": [], "running": []}
+    containers = client().containers.list(all=True, filters={"label": f"mgx.instance={instance_id()}"})
+    by_slug = {}
+    for container in containers:
+        slug = container.labels.get("mgx.app", "")
+        if container.labels.get("mgx.role") != "dev":
+            continue
+        app = App.objects.filter(slug=slug).first()
+        if app is None:
+            container.remove(force=True)
+            found["removed"].append(slug)
+            continue
+        by_slug[slug] = (app, container)
+    for dev in DevEnvironment.objects.select_related("app"):
+        app_container = by_slug.pop(dev.app.slug, None)
+        running = app_container is not None and app_container[1].status == "running"
+        if running:
+            container = app_container[1]
+            port = int(container.attrs["NetworkSettings"]["Ports"][f"{RUNTIMES[dev.app.framework].port}/tcp"][0]["HostPort"])
+            gateway().set_route(route_for(slug=dev.app.slug, stage="dev", upstream=f"127.0.0.1:{port}"))
+            phase = dev.phase if dev.phase in DevEnvironment.ACTIVE else Phase.READY
+            _save(dev, phase=phase, container_id=container.id, host_port=port)
+            found["running"].append(dev.app.slug)
+        elif dev.phase != Phase.STOPPED:
+            if app_container is not None:
+                app_container[1].remove(force=True)
+            gateway().delete_route(route_for(slug=dev.app.slug, stage="dev", upstream="").id)
+            _save(dev, phase=Phase.STOPPED, message="Found stopped when MGX started", container_id="", host_port=None)
+            found["stopped"].append(dev.app.slug)
+    return found

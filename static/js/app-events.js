@@ -1,0 +1,26 @@
+// Live events of the app on this page over a websocket: each one becomes a DOM event that
+// HTMX partials listen to (hx-trigger="mgx:dev from:body"), so panels re-render themselves.
+// Reconnects with backoff; the server sends full state on each change, so nothing is replayed.
+(function () {
+  "use strict";
+  const holder = document.querySelector("[data-events]");
+  if (!holder) return;
+  const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + holder.dataset.events;
+  let delay = 500;
+  function connect() {
+    const ws = new WebSocket(url);
+    ws.onopen = () => { delay = 500; };
+    ws.onmessage = (ev) => {
+      let msg;
+      try { msg = JSON.parse(ev.data); } catch (e) { return; }
+      const name = "mgx:" + msg.kind.split(".")[0];
+      document.body.dispatchEvent(new CustomEvent(name, { detail: msg.data }));
+    };
+    ws.onclose = (ev) => {
+      if (ev.code === 4403) return; // not allowed: retrying will not help
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 15000);
+    };
+  }
+  connect();
+})();
