@@ -6,7 +6,7 @@ from .models import App
 
 
 def apps_for_user(*, user):
-    return App.objects.filter(owner=user).select_related("owner")
+    return App.objects.filter(owner=user).select_related("owner", "dev")
 
 
 def app_for_user(*, user, slug: str) -> App:

@@ -24,5 +24,8 @@ def test_start_watch_progress_preview_and_stop(live, page, runtime_image, app_fa
     assert frame.locator("h1").inner_text() == "Preview Demo"
     page.screenshot(path=str(live.layout.var_dir / "dev-tab.png"))
 
+    page.goto(f"{live.url}/")
+    assert "Dev: Ready" in page.locator(".app-row", has_text="Preview Demo").inner_text()
+    page.goto(f"{live.url}/sessions/{app.slug}/?tab=dev")
     page.click("#dev-panel button:has-text('Stop')")
     page.wait_for_selector("#dev-panel[data-phase='stopped']", timeout=60_000)

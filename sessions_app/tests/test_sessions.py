@@ -100,6 +100,7 @@ def test_dashboard_lists_apps_newest_first_and_the_form_keeps_input_on_error(cli
     app_create(owner=owner, name="Newer", framework="fastapi_vite")
     page = client.get("/").content.decode()
     assert page.index("Newer") < page.index("Older")
+    assert page.count("Dev: Stopped") == 2
 
     refused = client.post("/sessions/new/", {"name": "Kept Name", "slug": "api", "framework": "nextjs", "description": "kept words"})
     assert refused.status_code == 422
