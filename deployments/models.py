@@ -15,6 +15,8 @@ class DevEnvironment(models.Model):
     app = models.OneToOneField("sessions_app.App", on_delete=models.CASCADE, related_name="dev")
     phase = models.CharField(max_length=20, choices=Phase.choices, default=Phase.STOPPED)
     message = models.CharField(max_length=500, blank=True)
+    # The last start-up step reached, so a failure can say where it happened.
+    step = models.CharField(max_length=20, choices=Phase.choices, blank=True)
     container_id = models.CharField(max_length=80, blank=True)
     host_port = models.PositiveIntegerField(null=True, blank=True)
     last_log = models.TextField(blank=True)
@@ -33,15 +35,17 @@ class DevEnvironment(models.Model):
         return self.phase in self.ACTIVE
 
     def step_state(self):
-        """(label, state) for each step of the start-up, state in done/current/todo/failed."""
+        """(label, state) for each start-up step: done, current, failed or todo."""
         order = [p.value for p in self.STEPS]
-        current = order.index(self.phase) if self.phase in order else -1
+        failed = self.phase == self.Phase.FAILED
+        at = self.step if failed else self.phase
+        current = order.index(at) if at in order else -1
         out = []
         for i, step in enumerate(self.STEPS):
             if self.phase == self.Phase.READY or i < current:
                 state = "done"
             elif i == current:
-                state = "current"
+                state = "failed" if failed else "current"
             else:
                 state = "todo"
             out.append((step.label, state))

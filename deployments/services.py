@@ -45,6 +45,8 @@ def _env(app) -> DevEnvironment:
 def _save(dev: DevEnvironment, **changes) -> DevEnvironment:
     for key, value in changes.items():
         setattr(dev, key, value)
+    if dev.phase in DevEnvironment.STEPS:
+        dev.step = dev.phase
     dev.save()
     announce(slug=dev.app.slug, kind="dev.status", data={"phase": dev.phase, "message": dev.message})
     return dev

@@ -170,3 +170,19 @@ def test_a_docker_engine_that_is_gone_gives_a_clear_message_and_changes_nothing(
         assert not DevEnvironment.objects.filter(app=app).exclude(phase=Phase.STOPPED).exists()
     finally:
         _client.cache_clear()
+
+
+def test_a_broken_app_fails_at_its_step_with_the_reason_in_the_log(live, runtime_image, app_factory, owner):
+    app = app_factory(owner=owner, name="Broken Demo", framework="nextjs")
+    file_write(app=app, path="package.json", content='{"name": "broken", "dependencies": {', user=owner)
+    services.dev_start(app=app)
+
+    dev = wait_for_phase(app, {Phase.READY, Phase.FAILED})
+
+    assert dev.phase == Phase.FAILED and dev.message.startswith("The dev server exited with code")
+    assert dev.step == Phase.INSTALLING
+    assert [state for _, state in dev.step_state()] == ["done", "failed", "todo", "todo"]
+    assert "JSON" in dev.last_log  # npm's own words about package.json
+    http = live.login("devowner", owner.raw_password)
+    panel = http.get(f"{live.url}/sessions/{app.slug}/dev/panel", timeout=10).text
+    assert "step-failed" in panel and "Installing dependencies" in panel

@@ -3,6 +3,10 @@
 // Reconnects with backoff; the server sends full state on each change, so nothing is replayed.
 (function () {
   "use strict";
+  // Log boxes show their newest lines: that is where a failure explains itself.
+  function tailLogs() { document.querySelectorAll(".dev-log pre").forEach((p) => { p.scrollTop = p.scrollHeight; }); }
+  document.addEventListener("DOMContentLoaded", tailLogs);
+  document.addEventListener("htmx:afterSettle", tailLogs);
   const holder = document.querySelector("[data-events]");
   if (!holder) return;
   const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + holder.dataset.events;
