@@ -317,7 +317,11 @@ def stack(layout: Layout, cfg: dict[str, str]) -> list[Proc]:
         ),
         Proc(
             name="daphne", label="Daphne (web)", address=f"http://{d_host}:{d_port}/",
-            argv=[str(BIN_DIR / "daphne"), "-b", d_host, "-p", str(d_port), "--proxy-headers", "mgx_site.asgi:application"],
+            # X-Forwarded-For is trusted only behind a proxy that sets it (MGX_PROXY_HEADERS);
+            # otherwise any client could pick the address the login lockout counts against.
+            argv=[str(BIN_DIR / "daphne"), "-b", d_host, "-p", str(d_port),
+                  *(["--proxy-headers"] if cfg.get("MGX_PROXY_HEADERS", "").lower() in ("1", "true", "yes") else []),
+                  "mgx_site.asgi:application"],
             marker="daphne", answers=lambda: tcp_open(d_host, d_port),
             host=d_host, port=d_port, port_setting="MGX_PORT", start_timeout=45.0,
         ),

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
+from accounts.services import app_client_register
 from workspaces.services import workspace_create, workspace_delete, workspace_for
 
 from .models import App, validate_slug
@@ -47,6 +48,8 @@ def app_create(*, owner, name: str, framework: str, description: str = "", slug:
     try:
         with transaction.atomic():
             app.save()
+            # The app's OAuth2 client (its users log in through MGX) comes with it.
+            app_client_register(app=app)
             # Inside the transaction: if the workspace cannot be made, the App row goes too.
             workspace_create(app=app, template_dir=TEMPLATES_DIR / framework, author=owner.get_username())
     except IntegrityError:

@@ -3,6 +3,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from accounts.views import app_users_context
 from deployments.selectors import dev_for_app
 from mgx_site.health import system_health
 from workspaces.selectors import history_list
@@ -10,7 +11,7 @@ from workspaces.selectors import history_list
 from . import selectors, services
 from .models import App
 
-TABS = [("files", "Files"), ("dev", "Dev"), ("history", "History")]
+TABS = [("files", "Files"), ("dev", "Dev"), ("users", "Users"), ("history", "History")]
 
 
 @login_required
@@ -61,6 +62,8 @@ def session_detail(request, slug):
         context["commits"] = history_list(app=app, limit=100)
     if tab == "dev":
         context["dev"] = dev_for_app(app=app)
+    if tab == "users":
+        context.update(app_users_context(request, app), tab=tab, tabs=TABS)
     if request.htmx and request.htmx.target == "tab-body":
         return render(request, f"sessions_app/session.html#tab-{tab}", context)
     return render(request, "sessions_app/session.html", context)

@@ -13,6 +13,9 @@ pytestmark = pytest.mark.django_db
 URLS = [
     ("get", "/sessions/{slug}/", None, False),
     ("get", "/sessions/{slug}/?tab=history", None, False),
+    ("get", "/sessions/{slug}/?tab=users", None, False),
+    ("get", "/sessions/{slug}/?tab=dev", None, False),
+    ("get", "/sessions/{slug}/dev/panel", None, False),
     ("get", "/sessions/{slug}/tree/?path=app", None, False),
     ("get", "/sessions/{slug}/files/download?path=README.md", None, False),
     ("get", "/sessions/{slug}/files/zip", None, False),

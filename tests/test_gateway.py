@@ -105,3 +105,18 @@ def test_the_route_table_is_readable_through_the_interface(routed, upstream):
     assert routes[f"{routed.slug}-dev"].prefix == f"/apps/{routed.slug}/dev/"
     assert routes[f"{routed.slug}-dev"].upstream == f"127.0.0.1:{upstream.port}"
     assert json.loads(json.dumps(routes[f"{routed.slug}-prod"].as_dict()))["id"] == f"{routed.slug}-prod"
+
+
+def test_a_revoked_login_no_longer_opens_the_dev_preview(live, routed):
+    from oauth2_provider.models import get_access_token_model
+
+    owner = live.login("gwowner", "correct horse battery")
+    assert owner.get(f"{live.url}/apps/{routed.slug}/dev/", timeout=10).status_code == 200
+    for token in get_access_token_model().objects.filter(user=routed.owner):
+        token.revoke()  # as a logout elsewhere or an admin does
+
+    import time
+
+    time.sleep(10.5)  # the gateway caches an allow decision for 10 s per session and app
+    again = owner.get(f"{live.url}/apps/{routed.slug}/dev/", allow_redirects=False, timeout=10)
+    assert again.status_code == 302 and again.headers["Location"].startswith("/accounts/login/")

@@ -132,8 +132,22 @@ def _decide(session_key: str, slug: str) -> str:
 
     from sessions_app.models import App
 
-    user_id = SessionStore(session_key=session_key).get("_auth_user_id") if session_key else None
+    from django.utils import timezone
+    from oauth2_provider.models import get_access_token_model
+
+    from accounts.services import SESSION_KEY
+
+    session = SessionStore(session_key=session_key) if session_key else {}
+    user_id = session.get("_auth_user_id")
     if not user_id:
+        return "login"
+    # A login through the provider binds a token to the session; once it is revoked (logout
+    # elsewhere, an admin) or expired, the session no longer opens previews. MGX's own pages
+    # refresh an expired token, so the login page sends the owner straight back here.
+    binding = session.get(SESSION_KEY)
+    if binding and not get_access_token_model().objects.filter(
+        pk=binding.get("access_token_id"), user_id=user_id, expires__gt=timezone.now()
+    ).exists():
         return "login"
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
     app = App.objects.filter(slug=slug).first()

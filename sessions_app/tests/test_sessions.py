@@ -21,6 +21,11 @@ def test_the_slug_is_made_from_the_name_and_the_workspace_from_the_template(user
     assert "My Shop!" in file_read(app=app, path="backend/app/main.py").text
     assert [c.message for c in history_list(app=app)] == ["Create My Shop! from the FastAPI + React/Vite template"]
     assert (workspace_for(app).root / ".git").is_dir()
+    # Its users log in through MGX: the app's own OAuth2 client exists from the start.
+    from accounts.selectors import app_callback_urls, app_client_get
+
+    client = app_client_get(app=app)
+    assert client is not None and client.application.redirect_uris.split() == app_callback_urls(app=app)
 
 
 @pytest.mark.parametrize(
@@ -109,3 +114,5 @@ def test_dashboard_lists_apps_newest_first_and_the_form_keeps_input_on_error(cli
 
     made = client.post("/sessions/new/", {"name": "Fresh", "slug": "", "framework": "nextjs", "description": ""})
     assert made.status_code == 302 and made["Location"] == "/sessions/fresh/"
+    users_tab = client.get("/sessions/fresh/?tab=users").content.decode()
+    assert 'id="app-users"' in users_tab and "/apps/fresh/dev/auth/callback" in users_tab
