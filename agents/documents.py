@@ -1,9 +1,28 @@
-"""Agent events live in MongoDB (`mgx` database), one document per event, numbered per session."""
+"""The agent team's records in MongoDB (`mgx` database).
+
+Events are the chat: one document per event, numbered per session (`seq`, 1, 2, 3 …), written
+by the agent runner (or MGX for USER_MESSAGE) and published on the channel layer at once.
+Payloads by type (every event also carries `session`, `seq`, `run`, `created_at`):
+
+- USER_MESSAGE   {"text", "user"}
+- AGENT_START    {"role"}                      a role begins its turn
+- MESSAGE_DELTA  {"role", "message_id", "text"} consecutive deltas with one message_id are one message
+- TOOL_START     {"role", "tool", "call_id", "args"}
+- TOOL_END       {"role", "tool", "call_id", "ok", "output"}   output cut to 4,000 characters
+- FILE_CHANGED   {"path", "action"}            action: created | edited | deleted
+- INTERRUPT      {"call_id", "tool", "args", "kind", "reason"}  kind: approval | question
+- USAGE          {"role", "model", "prompt_tokens", "completion_tokens", "cost"}
+- FINISH         {"status", "summary", "commit"}  status: done | rejected | cancelled | budget | steps | loop | no_llm
+- ERROR          {"message"}
+
+Roles: team_leader, product_manager, architect, engineer, qa.
+"""
 import datetime as dt
 
 import mongoengine as me
 
 EVENT_TYPES = (
+    "USER_MESSAGE",
     "AGENT_START",
     "MESSAGE_DELTA",
     "TOOL_START",
@@ -14,6 +33,8 @@ EVENT_TYPES = (
     "FINISH",
     "ERROR",
 )
+ROLES = ("team_leader", "product_manager", "architect", "engineer", "qa")
+RUN_STATUSES = ("queued", "running", "waiting", "done", "failed", "cancelled")
 
 
 def _now():
@@ -38,6 +59,50 @@ class AgentEvent(me.Document):
 
     meta = {
         "collection": "agent_events",
-        "indexes": [{"fields": ["session", "seq"], "unique": True}],
+        "indexes": [{"fields": ["session", "seq"], "unique": True}, {"fields": ["run", "seq"]}],
         "ordering": ["seq"],
     }
+
+    def as_dict(self) -> dict:
+        return {"seq": self.seq, "type": self.type, "run": self.run, "payload": self.payload,
+                "at": self.created_at.isoformat() if self.created_at else None}
+
+
+class AgentRun(me.Document):
+    """One user message (or one answer to an interrupt) and the team's work on it.
+
+    The LangGraph thread is the session: runs continue one conversation, and a run that stopped
+    at an interrupt is resumed by a new run whose `resume` holds the user's decision.
+    """
+
+    run_id = me.StringField(primary_key=True)
+    session = me.StringField(required=True)
+    user = me.StringField(default="")
+    status = me.StringField(choices=RUN_STATUSES, default="queued")
+    input = me.StringField(default="")
+    resume = me.DictField(null=True)  # {"call_id", "approved", "command"?, "answer"?}
+    token_hash = me.StringField(default="")  # sha256 of the run's exec token
+    container_id = me.StringField(default="")
+    prompt_tokens = me.IntField(default=0)
+    completion_tokens = me.IntField(default=0)
+    cost = me.FloatField(default=0.0)
+    summary = me.StringField(default="")
+    created_at = me.DateTimeField(default=_now)
+    finished_at = me.DateTimeField(null=True)
+
+    meta = {"collection": "agent_runs", "indexes": ["session", "-created_at"]}
+
+
+class UsageRecord(me.Document):
+    """One model call: what it cost. Summed per run and per app (the seeds' cost records)."""
+
+    session = me.StringField(required=True)
+    run = me.StringField(required=True)
+    role = me.StringField(default="")
+    model = me.StringField(default="")
+    prompt_tokens = me.IntField(default=0)
+    completion_tokens = me.IntField(default=0)
+    cost = me.FloatField(default=0.0)
+    created_at = me.DateTimeField(default=_now)
+
+    meta = {"collection": "agent_usage", "indexes": ["session", "run"]}

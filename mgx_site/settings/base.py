@@ -1,4 +1,5 @@
 from .env import BASE_DIR, MGX_HOST, MGX_PORT, MGX_PUBLIC_URL, VAR_DIR, env, secret_from_file
+from .agents import *  # noqa: F401,F403
 from .celery import *  # noqa: F401,F403
 from .docker import *  # noqa: F401,F403
 from .channels import *  # noqa: F401,F403

@@ -1,0 +1,23 @@
+"""The agent team: the model endpoint, limits, and how the runner reaches MGX."""
+from .env import env
+
+# Any OpenAI-compatible endpoint (OpenAI, Zhipu GLM, Ollama, vLLM). Empty base URL and key: the
+# team says so in the chat and only scaffolds; it never pretends.
+MGX_LLM_BASE_URL = env("MGX_LLM_BASE_URL", default="")
+MGX_LLM_API_KEY = env("MGX_LLM_API_KEY", default="")
+MGX_LLM_MODEL = env("MGX_LLM_MODEL", default="gpt-4o-mini")
+# Optional per role, e.g. MGX_LLM_MODEL_ENGINEER=gpt-4o.
+MGX_LLM_ROLE_MODELS = {
+    role: env(f"MGX_LLM_MODEL_{role.upper()}", default="")
+    for role in ("team_leader", "product_manager", "architect", "engineer", "qa")
+}
+# Price per 1,000 tokens (prompt, completion) in the currency you bill in; 0 records tokens only.
+MGX_LLM_PRICE_PROMPT = env.float("MGX_LLM_PRICE_PROMPT", default=0.0)
+MGX_LLM_PRICE_COMPLETION = env.float("MGX_LLM_PRICE_COMPLETION", default=0.0)
+
+MGX_AGENT_MAX_STEPS = env.int("MGX_AGENT_MAX_STEPS", default=60)  # model calls per run
+MGX_AGENT_RUN_TOKEN_BUDGET = env.int("MGX_AGENT_RUN_TOKEN_BUDGET", default=400_000)
+MGX_AGENT_APP_TOKEN_BUDGET = env.int("MGX_AGENT_APP_TOKEN_BUDGET", default=5_000_000)
+MGX_AGENT_LOOP_LIMIT = env.int("MGX_AGENT_LOOP_LIMIT", default=3)  # same failing call repeated
+MGX_AGENT_TIMEOUT = env.int("MGX_AGENT_TIMEOUT", default=1800)  # seconds per run
+MGX_AGENT_IMAGE = env("MGX_AGENT_IMAGE", default="mgx/agent:1")
