@@ -34,3 +34,78 @@ def usage_record(*, session: str, run: str, role: str, model: str, prompt_tokens
     AgentRun.objects(run_id=run).update_one(inc__prompt_tokens=prompt_tokens, inc__completion_tokens=completion_tokens,
                                             inc__cost=cost)
     return record
+
+
+# ---------------------------------------------------------------- runs
+
+import datetime as _dt  # noqa: E402
+import uuid  # noqa: E402
+
+from .documents import RUN_STATUSES  # noqa: E402,F401
+
+ACTIVE = ("queued", "running")
+
+
+class AgentError(Exception):
+    """A chat action that cannot be done now; the message says why."""
+
+    status = 409
+
+
+def _queue(run: AgentRun) -> None:
+    from .tasks import agent_run_task
+
+    agent_run_task.delay(run.run_id)
+
+
+def run_start(*, app, user, text: str) -> AgentRun:
+    """The user's message: stored as an event, then a run of the team is queued for it."""
+    text = (text or "").strip()
+    if not text:
+        err = AgentError("Write a message first.")
+        err.status = 400
+        raise err
+    if AgentRun.objects(session=app.slug, status__in=ACTIVE).first():
+        raise AgentError("The team is still working on your last message: wait for it, or cancel it.")
+    if AgentRun.objects(session=app.slug, status="waiting").first():
+        raise AgentError("The team is waiting for your answer above: approve, reject or answer it first.")
+    run = AgentRun(run_id=uuid.uuid4().hex, session=app.slug, user=user.get_username(), input=text[:20_000])
+    run.save(force_insert=True)
+    event_append(session=app.slug, type="USER_MESSAGE", run=run.run_id, payload={"text": run.input, "user": run.user})
+    _queue(run)
+    return run
+
+
+def run_resume(*, app, user, run_id: str, call_id: str, approved: bool, command: str = "", answer: str = "") -> AgentRun:
+    """The user's decision on an interrupt: a new run resumes the team from its checkpoint."""
+    waiting = AgentRun.objects(run_id=run_id, session=app.slug).first()
+    if waiting is None or waiting.status != "waiting":
+        raise AgentError("That question was already answered, or the run has ended.")
+    decision = {"call_id": call_id, "approved": bool(approved)}
+    if command.strip():
+        decision["command"] = command.strip()
+    if answer.strip():
+        decision["answer"] = answer.strip()[:20_000]
+    AgentRun.objects(run_id=run_id, status="waiting").update_one(set__status="done", set__finished_at=_dt.datetime.now(_dt.timezone.utc))
+    run = AgentRun(run_id=uuid.uuid4().hex, session=app.slug, user=user.get_username(), resume=decision)
+    run.save(force_insert=True)
+    said = answer.strip() or ("Approved" if approved else "Rejected") + (f": {decision['command']}" if "command" in decision else "")
+    event_append(session=app.slug, type="USER_MESSAGE", run=run.run_id,
+                 payload={"text": said, "user": run.user, "resume": decision, "resumes": run_id})
+    _queue(run)
+    return run
+
+
+def run_cancel(*, app, user, run_id: str) -> AgentRun:
+    """Stop a run at once: its container is killed and the chat says so."""
+    run = AgentRun.objects(run_id=run_id, session=app.slug).first()
+    if run is None or run.status not in (*ACTIVE, "waiting"):
+        raise AgentError("That run is not going any more.")
+    AgentRun.objects(run_id=run_id).update_one(set__status="cancelled", set__finished_at=_dt.datetime.now(_dt.timezone.utc))
+    if run.container_id:
+        from .runtime import container_kill
+
+        container_kill(run.container_id)
+    event_append(session=app.slug, type="FINISH", run=run_id,
+                 payload={"status": "cancelled", "summary": f"Cancelled by {user.get_username()}.", "commit": None})
+    return AgentRun.objects(run_id=run_id).first()

@@ -40,6 +40,8 @@ from docker.utils import parse_repository_tag
 from django.conf import settings
 
 RUNTIME_DIR = Path(__file__).resolve().parent.parent / "infra" / "images" / "runtime"
+AGENT_DIR = RUNTIME_DIR.parent / "agent"
+PYPROJECT = RUNTIME_DIR.parents[2] / "pyproject.toml"
 RECIPE_LABEL = "org.mgx.recipe"
 KIND_LABEL = "org.mgx.image"  # "base" or "runtime"
 # Where the runtime image keeps its CA bundle (PIP_CERT, NODE_EXTRA_CA_CERTS, … point here);
@@ -78,12 +80,14 @@ def images_ensure(*, progress: Progress = print, force: bool = False) -> dict:
                 client, url, name=settings.MGX_RUNTIME_IMAGE, base=base, mirror=settings.MGX_DEBIAN_MIRROR,
                 ca_bundle=settings.MGX_EXTRA_CA_BUNDLE, progress=progress, force=force,
             )
-        return {"base": base, "runtime": runtime}
+            agent = _agent_ensure(client, url, name=settings.MGX_AGENT_IMAGE, runtime=runtime,
+                                  mirror=settings.MGX_DEBIAN_MIRROR, progress=progress, force=force)
+        return {"base": base, "runtime": runtime, "agent": agent}
     finally:
         client.close()
 
 
-def images_status(*, docker_url: str, base: str, runtime: str, ca_bundle: str) -> list[str]:
+def images_status(*, docker_url: str, base: str, runtime: str, ca_bundle: str, agent: str = "") -> list[str]:
     """Why the images need work, one reason per image ([] when both are there and current).
     Cheap (two inspects and hashing a few files) and Django-free, for `./mgx up`."""
     client = _client(docker_url, timeout=10)
@@ -102,6 +106,12 @@ def images_status(*, docker_url: str, base: str, runtime: str, ca_bundle: str) -
                 return reasons + [str(exc)]
             if _labels(runtime_attrs).get(RECIPE_LABEL) != want:
                 reasons.append(f"{runtime} is out of date (its Dockerfile, the CA bundle or the base changed)")
+        if agent:
+            agent_attrs = _inspect(client, agent)
+            if agent_attrs is None:
+                reasons.append(f"{agent} is missing")
+            elif runtime_attrs is not None and _labels(agent_attrs).get(RECIPE_LABEL) != agent_recipe(runtime_id=runtime_attrs["Id"]):
+                reasons.append(f"{agent} is out of date (MGX's dependencies or the runtime changed)")
         return reasons
     finally:
         client.close()
@@ -115,6 +125,48 @@ def runtime_recipe(*, ca_bundle: str, base_id: str) -> str:
     digest.update(b"ca\0" + _bundle_bytes(ca_bundle) + b"\0")
     digest.update(b"base\0" + base_id.encode())
     return digest.hexdigest()
+
+
+def agent_requirements() -> str:
+    """MGX's runtime dependencies (not the dev extras), one per line, from pyproject.toml."""
+    import tomllib
+
+    deps = tomllib.loads(PYPROJECT.read_text())["project"]["dependencies"]
+    return "\n".join(deps) + "\n"
+
+
+def agent_recipe(*, runtime_id: str) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in AGENT_DIR.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(AGENT_DIR)).encode() + b"\0" + path.read_bytes() + b"\0")
+    digest.update(b"requirements\0" + agent_requirements().encode() + b"\0runtime\0" + runtime_id.encode())
+    return digest.hexdigest()
+
+
+def _agent_ensure(client, url: str, *, name: str, runtime: dict, mirror: str, progress: Progress, force: bool) -> dict:
+    started = time.monotonic()
+    say = _sayer("agent", progress, started)
+    recipe = agent_recipe(runtime_id=runtime["id"])
+    old = _inspect(client, name)
+    if old is not None and not force and _labels(old).get(RECIPE_LABEL) == recipe:
+        say(f"{name} is up to date ({_mb(old['Size'])}), nothing to do")
+        return _info(name, old, "up to date", started)
+    context = Path(tempfile.mkdtemp(prefix="mgx-agent-ctx-"))
+    try:
+        shutil.copytree(AGENT_DIR, context, dirs_exist_ok=True)
+        (context / "requirements.txt").write_text(agent_requirements())
+        say(f"building {name} (MGX's dependencies on {runtime['name']}; a minute or two)")
+        _build(url, context=context, name=name, say=say, mirror=mirror, nocache=force,
+               buildargs={"RUNTIME_IMAGE": runtime["name"]}, labels={RECIPE_LABEL: recipe, KIND_LABEL: "agent"})
+    finally:
+        shutil.rmtree(context, ignore_errors=True)
+    attrs = _inspect(client, name)
+    if attrs is None:
+        raise ImageError(f"{name} was built but the Docker engine does not list it")
+    if old is not None and old["Id"] != attrs["Id"]:
+        _remove_quietly(client, old["Id"])
+    say(f"{name} built ({_mb(attrs['Size'])})")
+    return _info(name, attrs, "built", started)
 
 
 # ---------------------------------------------------------------- base

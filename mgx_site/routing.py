@@ -1,5 +1,6 @@
 from django.urls import path
 
+from agents.consumers import AgentEventsConsumer
 from deployments.consumers import AppEventsConsumer
 
 from .consumers import EchoConsumer
@@ -7,4 +8,5 @@ from .consumers import EchoConsumer
 websocket_urlpatterns = [
     path("ws/echo/", EchoConsumer.as_asgi()),
     path("ws/apps/<slug:slug>/", AppEventsConsumer.as_asgi()),
+    path("ws/apps/<slug:slug>/agent/", AgentEventsConsumer.as_asgi()),
 ]

@@ -11,4 +11,5 @@ urlpatterns = [
     path("sessions/<slug:slug>/", views.session_detail, name="detail"),
     path("sessions/<slug:slug>/", include("workspaces.urls")),
     path("sessions/<slug:slug>/", include("deployments.urls")),
+    path("sessions/<slug:slug>/", include("agents.urls")),
 ]

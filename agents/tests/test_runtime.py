@@ -1,0 +1,118 @@
+"""The runtime around the agent engine: chat actions, the event stream with replay, and the
+internal API the agent container uses (token-scoped to one app)."""
+import json
+import secrets
+import time
+
+import pytest
+import requests
+from websockets.sync.client import connect
+
+from agents.documents import AgentEvent, AgentRun, EventCounter
+from agents.runtime import token_hash
+from agents.services import event_append
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def clean_agent_records():
+    for doc in (AgentEvent, AgentRun, EventCounter):
+        doc.drop_collection()
+    yield
+
+
+def _ws(live, http, slug, after):
+    return connect(f"{live.ws_url}/ws/apps/{slug}/agent/?after={after}", open_timeout=10,
+                   additional_headers={"Cookie": f"sessionid={http.cookies['sessionid']}", "Origin": live.url})
+
+
+def test_reconnecting_replays_exactly_the_events_after_the_last_seen_seq(live, app_factory, user_factory):
+    owner = user_factory(username="chatter")
+    app = app_factory(owner=owner, name="Chat Replay")
+    http = live.login("chatter", owner.raw_password)
+    for i in range(1, 6):
+        event_append(session=app.slug, type="MESSAGE_DELTA", payload={"role": "engineer", "message_id": "m1", "text": f"part {i} "})
+
+    with _ws(live, http, app.slug, after=3) as ws:
+        replayed = [json.loads(ws.recv(timeout=10))["data"]["seq"] for _ in range(2)]
+        event_append(session=app.slug, type="FINISH", payload={"status": "done", "summary": "ok", "commit": None})
+        live_event = json.loads(ws.recv(timeout=10))["data"]
+        with pytest.raises(TimeoutError):
+            ws.recv(timeout=1)  # nothing twice
+    assert replayed == [4, 5]
+    assert (live_event["seq"], live_event["type"]) == (6, "FINISH")
+
+
+def test_another_user_cannot_listen_to_the_chat(live, app_factory, user_factory):
+    app = app_factory(owner=user_factory(username="owner1"), name="Secret Chat")
+    user_factory(username="eve")
+    eve = live.login("eve", "correct horse battery")
+    with pytest.raises(Exception):
+        with _ws(live, eve, app.slug, after=0) as ws:
+            ws.recv(timeout=5)
+
+
+def test_a_message_starts_one_run_a_second_waits_and_cancel_stops_it(client, app_factory, user_factory):
+    owner = user_factory(username="sender")
+    app = app_factory(owner=owner, name="Chat Actions")
+    client.force_login(owner)
+
+    assert client.post(f"/sessions/{app.slug}/agent/messages", {"text": "   "}).status_code == 400
+    first = client.post(f"/sessions/{app.slug}/agent/messages", {"text": "Build a todo list"})
+    assert first.status_code == 202
+    run_id = first.json()["run"]
+    stored = AgentEvent.objects(session=app.slug).first()
+    assert (stored.type, stored.payload["text"], stored.run) == ("USER_MESSAGE", "Build a todo list", run_id)
+
+    AgentRun.objects(run_id=run_id).update_one(set__status="running")  # as the worker does
+    busy = client.post(f"/sessions/{app.slug}/agent/messages", {"text": "and another thing"})
+    assert busy.status_code == 409 and "still working" in busy.json()["error"]
+
+    cancelled = client.post(f"/sessions/{app.slug}/agent/runs/{run_id}/cancel")
+    assert cancelled.json() == {"status": "cancelled"}
+    last = AgentEvent.objects(session=app.slug).order_by("-seq").first()
+    assert (last.type, last.payload["status"]) == ("FINISH", "cancelled")
+
+
+def test_an_interrupt_is_answered_once(client, app_factory, user_factory):
+    owner = user_factory(username="decider")
+    app = app_factory(owner=owner, name="Chat Decide")
+    client.force_login(owner)
+    AgentRun(run_id="r1", session=app.slug, status="waiting").save()
+
+    ok = client.post(f"/sessions/{app.slug}/agent/runs/r1/resume", {"call_id": "c1", "approved": "1", "command": "npm test -- --watch=false"})
+    assert ok.status_code == 202
+    new = AgentRun.objects(run_id=ok.json()["run"]).first()
+    assert new.resume == {"call_id": "c1", "approved": True, "command": "npm test -- --watch=false"}
+    said = AgentEvent.objects(session=app.slug).order_by("-seq").first()
+    assert said.type == "USER_MESSAGE" and said.payload["text"] == "Approved: npm test -- --watch=false"
+    again = client.post(f"/sessions/{app.slug}/agent/runs/r1/resume", {"call_id": "c1", "approved": "0"})
+    assert again.status_code == 409
+
+
+def test_chat_actions_on_someone_elses_app_are_404(client, app_factory, user_factory):
+    app = app_factory(owner=user_factory(username="realowner"), name="Not Yours")
+    client.force_login(user_factory(username="mallory"))
+    assert client.post(f"/sessions/{app.slug}/agent/messages", {"text": "rm -rf everything"}).status_code == 404
+    assert AgentRun.objects(session=app.slug).count() == 0
+
+
+def test_the_internal_api_answers_only_a_running_runs_token_and_only_for_its_app(live, app_factory, user_factory):
+    owner = user_factory(username="tokenowner")
+    mine = app_factory(owner=owner, name="Token App")
+    app_factory(owner=owner, name="Other App")
+    token = secrets.token_urlsafe(32)
+    AgentRun(run_id="live-run", session=mine.slug, status="running", token_hash=token_hash(token)).save()
+    base = f"{live.url}/internal/agent"
+
+    assert requests.get(f"{base}/dev", timeout=10).status_code == 401
+    assert requests.get(f"{base}/dev", headers={"Authorization": "Bearer wrong"}, timeout=10).status_code == 401
+    state = requests.get(f"{base}/dev", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    assert state.status_code == 200 and state.json()["phase"] == "stopped"
+    ran = requests.post(f"{base}/exec", headers={"Authorization": f"Bearer {token}"}, json={"command": "id"}, timeout=10)
+    assert ran.status_code == 409 and "not running" in ran.json()["error"]  # no dev container: nothing runs, anywhere
+
+    AgentRun.objects(run_id="live-run").update_one(set__status="done")  # a finished run's token is dead
+    time.sleep(0.1)
+    assert requests.get(f"{base}/dev", headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code == 401
