@@ -167,3 +167,11 @@ def pytest_collection_modifyitems(config, items):
         if "runtime_image" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.timeout(IMAGE_BUILD_TIMEOUT), append=False)
             break
+
+
+@pytest.fixture(scope="session")
+def agent_image(runtime_image):
+    """The agent image (made together with the runtime image by images_ensure)."""
+    from django.conf import settings
+
+    return settings.MGX_AGENT_IMAGE
