@@ -12,7 +12,9 @@ CELERY_RESULT_EXPIRES = 24 * 3600
 # keep retrying instead of exiting so the worker comes back with it.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None
-CELERY_WORKER_CONCURRENCY = env.int("MGX_CELERY_CONCURRENCY", default=2)
+# Agent runs and dev-container boots hold a worker for minutes; enough slots that the short
+# tasks (reconcile, the idle reaper, a dev boot asked for by a running agent) still get one.
+CELERY_WORKER_CONCURRENCY = env.int("MGX_CELERY_CONCURRENCY", default=4)
 
 # Periodic work; the worker runs with an embedded beat (-B), so there is no extra process.
 CELERY_BEAT_SCHEDULE = {

@@ -25,7 +25,7 @@ if "MGX_TEST_RUN_DIR" not in os.environ:
             "MGX_MONGO_URL": f"mongodb://127.0.0.1:{_free_port()}/mgx",
             "MGX_SECRET_KEY": "test-only-secret-key-" + os.path.basename(run_dir),
             "DATABASE_URL": f"sqlite:///{run_dir}/mgx.sqlite3",
-            "MGX_CELERY_CONCURRENCY": "1",
+            "MGX_CELERY_CONCURRENCY": "3",
             # The live Daphne plays MGX behind a proxy: tests set X-Forwarded-For to act as
             # clients at different addresses (login lockout per address).
             "MGX_PROXY_HEADERS": "true",
