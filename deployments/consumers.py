@@ -13,7 +13,10 @@ def _may_use(user, slug) -> bool:
 
 
 class AppEventsConsumer(AsyncJsonWebsocketConsumer):
-    """Live events of one app (dev status now; builds, logs and agent events later)."""
+    """Live events of one app (dev status, agent events): only its owner or an MGX admin may
+    listen. Subclasses add what happens after joining (`joined`) and which kinds they forward."""
+
+    kinds: tuple[str, ...] = ()  # empty: every kind
 
     async def connect(self):
         self.slug = self.scope["url_route"]["kwargs"]["slug"]
@@ -21,12 +24,21 @@ class AppEventsConsumer(AsyncJsonWebsocketConsumer):
         if not (user and user.is_authenticated and await _may_use(user, self.slug)):
             await self.close(code=4403)
             return
+        self.joined = True
         await self.channel_layer.group_add(app_group(self.slug), self.channel_name)
         await self.accept()
+        await self.after_join()
+
+    async def after_join(self):
+        pass
 
     async def disconnect(self, code):
-        if hasattr(self, "slug"):
+        if getattr(self, "joined", False):
             await self.channel_layer.group_discard(app_group(self.slug), self.channel_name)
 
     async def app_event(self, event):
+        if not self.kinds or event["kind"] in self.kinds:
+            await self.forward(event)
+
+    async def forward(self, event):
         await self.send_json({"kind": event["kind"], "data": event["data"]})

@@ -151,22 +151,10 @@ def _agent_ensure(client, url: str, *, name: str, runtime: dict, mirror: str, pr
     if old is not None and not force and _labels(old).get(RECIPE_LABEL) == recipe:
         say(f"{name} is up to date ({_mb(old['Size'])}), nothing to do")
         return _info(name, old, "up to date", started)
-    context = Path(tempfile.mkdtemp(prefix="mgx-agent-ctx-"))
-    try:
-        shutil.copytree(AGENT_DIR, context, dirs_exist_ok=True)
-        (context / "requirements.txt").write_text(agent_requirements())
-        say(f"building {name} (MGX's dependencies on {runtime['name']}; a minute or two)")
-        _build(url, context=context, name=name, say=say, mirror=mirror, nocache=force,
-               buildargs={"RUNTIME_IMAGE": runtime["name"]}, labels={RECIPE_LABEL: recipe, KIND_LABEL: "agent"})
-    finally:
-        shutil.rmtree(context, ignore_errors=True)
-    attrs = _inspect(client, name)
-    if attrs is None:
-        raise ImageError(f"{name} was built but the Docker engine does not list it")
-    if old is not None and old["Id"] != attrs["Id"]:
-        _remove_quietly(client, old["Id"])
-    say(f"{name} built ({_mb(attrs['Size'])})")
-    return _info(name, attrs, "built", started)
+    return _build_dir(client, url, name=name, source=AGENT_DIR, extra={"requirements.txt": agent_requirements().encode()},
+                      old=old, say=say, announce=f"building {name} (MGX's dependencies on {runtime['name']}; a minute or two)",
+                      mirror=mirror, force=force, buildargs={"RUNTIME_IMAGE": runtime["name"]},
+                      labels={RECIPE_LABEL: recipe, KIND_LABEL: "agent"}, started=started)
 
 
 # ---------------------------------------------------------------- base
@@ -340,18 +328,26 @@ def _runtime_ensure(client, url: str, *, name: str, base: dict, mirror: str, ca_
             return _info(name, old, "up to date", started)
         say(f"{name} is out of date (its Dockerfile, the CA bundle or the base changed); rebuilding")
 
-    context = Path(tempfile.mkdtemp(prefix="mgx-runtime-ctx-"))
+    announce = (f"building {name} from {RUNTIME_DIR.relative_to(RUNTIME_DIR.parents[2])}/Dockerfile on {base['name']}"
+                + (f", CA bundle {ca_bundle}" if ca_bundle else ", no extra CA bundle"))
+    return _build_dir(client, url, name=name, source=RUNTIME_DIR, extra={"extra-ca.crt": _bundle_bytes(ca_bundle)},
+                      old=old, say=say, announce=announce, mirror=mirror, force=force,
+                      buildargs={"BASE_IMAGE": base["name"], "DEBIAN_MIRROR": mirror},
+                      labels={RECIPE_LABEL: recipe}, started=started)
+
+
+def _build_dir(client, url: str, *, name: str, source: Path, extra: dict[str, bytes], old: dict | None, say, announce: str,
+               mirror: str, force: bool, buildargs: dict, labels: dict, started: float) -> dict:
+    """Build `name` from `source` plus `extra` files, replace `old`, and report the result."""
+    context = Path(tempfile.mkdtemp(prefix=f"mgx-{source.name}-ctx-"))
     try:
-        shutil.copytree(RUNTIME_DIR, context, dirs_exist_ok=True)
-        (context / "extra-ca.crt").write_bytes(_bundle_bytes(ca_bundle))
-        say(f"building {name} from {RUNTIME_DIR.relative_to(RUNTIME_DIR.parents[2])}/Dockerfile on {base['name']}"
-            + (f", CA bundle {ca_bundle}" if ca_bundle else ", no extra CA bundle"))
-        _build(url, context=context, name=name, say=say, mirror=mirror, nocache=force,
-               buildargs={"BASE_IMAGE": base["name"], "DEBIAN_MIRROR": mirror},
-               labels={RECIPE_LABEL: recipe})
+        shutil.copytree(source, context, dirs_exist_ok=True)
+        for filename, data in extra.items():
+            (context / filename).write_bytes(data)
+        say(announce)
+        _build(url, context=context, name=name, say=say, mirror=mirror, nocache=force, buildargs=buildargs, labels=labels)
     finally:
         shutil.rmtree(context, ignore_errors=True)
-
     attrs = _inspect(client, name)
     if attrs is None:
         raise ImageError(f"{name} was built but the Docker engine does not list it")

@@ -46,60 +46,50 @@ def _prompt(request, field):
     return (request.htmx.prompt if request.htmx and request.htmx.prompt is not None else request.POST.get(field, "")).strip()
 
 
-@login_required
-@require_POST
-def entry_create(request, slug):
+def _tree_change(request, slug, change):
+    """Run one change from the tree (or a plain form), then answer with the refreshed tree."""
     app = app_for_user(user=request.user, slug=slug)
-    path = _prompt(request, "path")
-    kind = request.POST.get("kind", "file")
     try:
-        if kind == "dir":
-            services.dir_create(app=app, path=path, user=request.user)
-        else:
-            services.file_write(app=app, path=path, content=b"", user=request.user, create_only=True)
+        change(app)
     except WorkspaceError as exc:
         return _after_change(request, app, error=str(exc))
     return _after_change(request, app)
+
+
+@login_required
+@require_POST
+def entry_create(request, slug):
+    path = _prompt(request, "path")
+    if request.POST.get("kind", "file") == "dir":
+        return _tree_change(request, slug, lambda app: services.dir_create(app=app, path=path, user=request.user))
+    return _tree_change(request, slug, lambda app: services.file_write(
+        app=app, path=path, content=b"", user=request.user, create_only=True))
 
 
 @login_required
 @require_POST
 def entry_rename(request, slug):
-    app = app_for_user(user=request.user, slug=slug)
-    src = request.POST.get("path", "")
-    dst = _prompt(request, "to")
-    try:
-        services.entry_move(app=app, src=src, dst=dst, user=request.user)
-    except WorkspaceError as exc:
-        return _after_change(request, app, error=str(exc))
-    return _after_change(request, app)
+    src, dst = request.POST.get("path", ""), _prompt(request, "to")
+    return _tree_change(request, slug, lambda app: services.entry_move(app=app, src=src, dst=dst, user=request.user))
 
 
 @login_required
 @require_POST
 def entry_delete(request, slug):
-    app = app_for_user(user=request.user, slug=slug)
-    try:
-        services.entry_delete(app=app, path=request.POST.get("path", ""), user=request.user)
-    except WorkspaceError as exc:
-        return _after_change(request, app, error=str(exc))
-    return _after_change(request, app)
+    path = request.POST.get("path", "")
+    return _tree_change(request, slug, lambda app: services.entry_delete(app=app, path=path, user=request.user))
 
 
 @login_required
 @require_POST
 def upload(request, slug):
-    app = app_for_user(user=request.user, slug=slug)
     upload = request.FILES.get("file")
     if upload is None:
-        return _after_change(request, app, error="Choose a file to upload.")
+        return _after_change(request, app_for_user(user=request.user, slug=slug), error="Choose a file to upload.")
     folder = request.POST.get("dir", "").strip().strip("/")
     target = f"{folder}/{upload.name}" if folder else upload.name
-    try:
-        services.file_write(app=app, path=target, content=upload.chunks(), user=request.user, verb="Upload")
-    except WorkspaceError as exc:
-        return _after_change(request, app, error=str(exc))
-    return _after_change(request, app)
+    return _tree_change(request, slug, lambda app: services.file_write(
+        app=app, path=target, content=upload.chunks(), user=request.user, verb="Upload"))
 
 
 @login_required
