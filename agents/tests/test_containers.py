@@ -1,0 +1,86 @@
+"""Agent runs in their containers on the real Docker engine: the timeout and cancel kill them,
+and a container sees only its own app's workspace. A model endpoint that accepts the
+connection and never answers (a hung model) keeps the runner busy for as long as needed."""
+import socket
+import threading
+import time
+
+import docker
+import pytest
+
+from agents.documents import AgentEvent, AgentRun, EventCounter
+from agents.runtime import run_execute
+from agents.services import event_append
+from workspaces.services import workspace_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def clean_agent_records():
+    for doc in (AgentEvent, AgentRun, EventCounter):
+        doc.drop_collection()
+    yield
+
+
+@pytest.fixture
+def hung_model(settings):
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)  # connections queue up; nothing ever answers
+        settings.MGX_LLM_BASE_URL = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+        settings.MGX_LLM_API_KEY = "test-key"
+        yield
+
+
+def _queued_run(app, text="Build it"):
+    run = AgentRun(run_id=f"run-{time.monotonic_ns()}", session=app.slug, user=app.owner.username, input=text)
+    run.save()
+    event_append(session=app.slug, type="USER_MESSAGE", run=run.run_id, payload={"text": text, "user": run.user})
+    return run
+
+
+def _agent_containers(slug):
+    return docker.from_env().containers.list(all=True, filters={"label": ["mgx.role=agent", f"mgx.app={slug}"]})
+
+
+def test_a_run_past_the_timeout_is_killed_and_says_so(agent_image, app_factory, hung_model, settings, live):
+    settings.MGX_AGENT_TIMEOUT = 8
+    app = app_factory(name="Slow Model")
+    run = _queued_run(app)
+
+    started = time.monotonic()
+    assert run_execute(run_id=run.run_id) == "failed"
+
+    assert time.monotonic() - started < 40
+    assert _agent_containers(app.slug) == []  # killed and removed
+    error = AgentEvent.objects(session=app.slug, type="ERROR").first()
+    assert "limit and was stopped" in error.payload["message"]
+    assert AgentRun.objects(run_id=run.run_id).first().token_hash == ""  # its token died with it
+
+
+def test_cancel_kills_the_container_at_once(agent_image, app_factory, hung_model, client, live):
+    app = app_factory(name="Cancel Me")
+    run = _queued_run(app)
+    outcome = {}
+    worker = threading.Thread(target=lambda: outcome.setdefault("status", run_execute(run_id=run.run_id)))
+    worker.start()
+    deadline = time.monotonic() + 60
+    while not AgentRun.objects(run_id=run.run_id).first().container_id and time.monotonic() < deadline:
+        time.sleep(0.2)
+    container_id = AgentRun.objects(run_id=run.run_id).first().container_id
+    assert container_id, "the container never started"
+    # What the container sees: MGX's code read-only, its own workspace, no Docker socket.
+    mounts = {m["Destination"]: m for m in docker.from_env().containers.get(container_id).attrs["Mounts"]}
+    assert set(mounts) == {"/srv/mgx", str(workspace_for(app).root)}
+    assert mounts["/srv/mgx"]["RW"] is False
+
+    client.force_login(app.owner)
+    clicked = time.monotonic()
+    assert client.post(f"/sessions/{app.slug}/agent/runs/{run.run_id}/cancel").json() == {"status": "cancelled"}
+    worker.join(30)
+
+    assert outcome["status"] == "cancelled" and time.monotonic() - clicked < 15
+    assert _agent_containers(app.slug) == []
+    finish = AgentEvent.objects(session=app.slug, type="FINISH").first()
+    assert finish.payload["status"] == "cancelled"
