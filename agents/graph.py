@@ -111,6 +111,16 @@ class RunContext:
 
     # ------------------------------------------------------------------ limits
 
+    def track(self, sig: str, ok: bool) -> bool:
+        """Loop guard: True when the same call has now failed `loop_limit` times in a row."""
+        if ok:
+            self.fail_sig, self.fail_count = "", 0
+        elif sig == self.fail_sig:
+            self.fail_count += 1
+        else:
+            self.fail_sig, self.fail_count = sig, 1
+        return self.fail_count >= self.loop_limit
+
     def limit_reached(self) -> tuple[str, str] | None:
         if self.steps >= self.max_steps:
             return "steps", prompts.LIMIT_MESSAGES["steps"].format(limit=self.max_steps)
@@ -214,7 +224,11 @@ def build_graph(ctx: RunContext, checkpointer):
         calls, refused = [], []
         control_seen = False
         for call in ai.tool_calls or []:
-            if call["name"] not in allowed:
+            if llm.INVALID_ARGS in (call.get("args") or {}):
+                refused.append(ToolMessage(content=f"Error: the arguments of {call['name']} were not valid JSON; "
+                                                   "send them again as a JSON object.",
+                                           tool_call_id=call["id"], name=call["name"], status="error"))
+            elif call["name"] not in allowed:
                 refused.append(ToolMessage(content=f"There is no tool named {call['name']!r} for the {role}.",
                                            tool_call_id=call["id"], name=call["name"]))
             elif call["name"] in CONTROL_TOOLS:
@@ -226,16 +240,24 @@ def build_graph(ctx: RunContext, checkpointer):
                     calls.append(call)
             else:
                 calls.append(call)
+        for bad in refused:
+            if ctx.track(call_signature(bad.name or "", {"refused": bad.content}), False):
+                stop = ctx.stop("loop", prompts.LIMIT_MESSAGES["loop"].format(
+                    tool=bad.name, limit=ctx.loop_limit, error=bad.content[:300]))
+                if role == "team_leader":
+                    return {"messages": [ai, *refused, *stop["messages"]], "pending": []}
+                return {"work": [*(state.get("work") or []), ai, *refused], "messages": stop["messages"],
+                        "pending": []}
         # Control calls run last: the leader's other calls (reading a file, say) come first.
         calls.sort(key=lambda c: c["name"] in CONTROL_TOOLS)
 
         if role == "team_leader":
             update: dict = {"messages": [ai, *refused], "pending": calls}
-            if not calls:
+            if not calls and not refused:
                 ctx.outcome = Outcome("done", text or "Done.")
-            return update
+            return update  # refused calls only: the leader sees why and tries again
         work = [*(state.get("work") or []), ai, *refused]
-        if calls:
+        if calls or refused:
             return {"work": work, "pending": calls}
         # No tool call: the member's reply is its report to the leader, as the assign call's result.
         report = ToolMessage(content=f"Report from the {role.replace('_', ' ')}:\n{text or '(no report)'}",
@@ -310,13 +332,7 @@ def build_graph(ctx: RunContext, checkpointer):
             update["work"] = [*(state.get("work") or []), message]
         if loop_guard:
             sig = call_signature(call["name"], args if args is not None else call.get("args") or {})
-            if result.ok:
-                ctx.fail_sig, ctx.fail_count = "", 0
-            elif sig == ctx.fail_sig:
-                ctx.fail_count += 1
-            else:
-                ctx.fail_sig, ctx.fail_count = sig, 1
-            if ctx.fail_count >= ctx.loop_limit:
+            if ctx.track(sig, result.ok):
                 stop = ctx.stop("loop", prompts.LIMIT_MESSAGES["loop"].format(
                     tool=call["name"], limit=ctx.loop_limit, error=output[:300]))
                 if role == "team_leader":

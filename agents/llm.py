@@ -16,6 +16,9 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_openai import ChatOpenAI
 
 
+INVALID_ARGS = "__invalid_json__"
+
+
 def configured() -> bool:
     return bool(settings.MGX_LLM_BASE_URL)
 
@@ -64,7 +67,12 @@ def model_call(*, role: str, messages: list[BaseMessage], tools: list[dict],
         total = chunk if total is None else total + chunk
     if total is None:
         total = AIMessageChunk(content="")
-    message = AIMessage(content=total.content, tool_calls=total.tool_calls, id=total.id,
+    calls = list(total.tool_calls)
+    for bad in total.invalid_tool_calls or []:
+        # Arguments that are not JSON still get an answer, so the model can correct itself.
+        calls.append({"name": bad.get("name") or "unknown", "id": bad.get("id") or "invalid",
+                      "args": {INVALID_ARGS: str(bad.get("args") or "")}, "type": "tool_call"})
+    message = AIMessage(content=total.content, tool_calls=calls, id=total.id,
                         response_metadata=total.response_metadata, usage_metadata=total.usage_metadata)
     usage = total.usage_metadata
     if usage and (usage.get("input_tokens") or usage.get("output_tokens")):

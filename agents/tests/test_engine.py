@@ -402,3 +402,56 @@ def test_the_agent_cannot_reach_outside_its_workspace(llm, app, app_factory):
     assert tree_digest(other_root) == before and git.log(other_root) == history
     assert not (other_root / "evil.txt").exists()
     assert "hooksPath" not in (ws.root / ".git/config").read_text()
+
+
+def test_ask_user_pauses_with_a_question_and_the_answer_reaches_the_model(llm, app):
+    llm.add(reply("One question first.", tool=("ask_user", {"question": "Which colour should the header be?"})),
+            reply("Green it is."))
+    first = new_run(app.slug, "Style the header")
+    assert run_agent(session=app.slug, run_id=first) == 0
+    asked = events(app.slug, first)[-1].payload
+    assert (asked["kind"], asked["reason"]) == ("question", "Which colour should the header be?")
+    answered = new_run(app.slug, resume={"call_id": asked["call_id"], "approved": True, "answer": "Green"})
+    assert run_agent(session=app.slug, run_id=answered) == 0
+    assert llm.tool_results(1)[-1]["content"] == "The user answered: Green"
+    assert events(app.slug, answered)[-1].payload["status"] == "done"
+
+
+def test_unknown_tools_and_broken_arguments_are_answered_so_the_model_can_correct_itself(llm, app):
+    llm.add({"tool_calls": [{"name": "read_file", "arguments": "{not json"},
+                            {"name": "rm_rf", "arguments": {"path": "/"}}]},
+            reply("Sorry, done."))
+    run_id = new_run(app.slug, "Do something")
+    assert run_agent(session=app.slug, run_id=run_id) == 0
+    told = " | ".join(m["content"] for m in llm.tool_results(1))
+    # (langchain-openai reads unparseable streamed arguments as {}: the tool says what is missing)
+    assert "read_file" in told and "path" in told and "no tool named 'rm_rf'" in told
+    assert events(app.slug, run_id)[-1].payload["status"] == "done"
+
+
+def test_a_failing_model_endpoint_ends_the_run_with_an_error_and_a_nonzero_exit(llm, app):
+    run_id = new_run(app.slug, "Hello")  # the script is empty: the server answers 500
+    assert run_agent(session=app.slug, run_id=run_id) == 1
+    last = events(app.slug, run_id)[-1]
+    assert last.type == "ERROR" and "The agent run failed" in last.payload["message"]
+    assert AgentRun.objects(run_id=run_id).first().status == "failed"
+
+
+def test_resuming_when_nothing_waits_fails_clearly(llm, app):
+    run_id = new_run(app.slug, resume={"call_id": "call_gone", "approved": True})
+    done = run_in_subprocess(app.slug, run_id, llm)
+    assert done.returncode == 1
+    last = events(app.slug, run_id)[-1]
+    assert last.type == "ERROR" and "nothing waiting" in last.payload["message"]
+
+
+def test_the_scripted_server_answers_without_streaming_and_records_requests(llm):
+    import requests
+
+    llm.add(reply("plain", tool=("list_files", {"path": ""}), usage=(7, 3)))
+    got = requests.post(f"{llm.base_url}/chat/completions", json={"model": "m", "messages": [
+        {"role": "user", "content": "hi"}]}, timeout=10).json()
+    message = got["choices"][0]["message"]
+    assert message["content"] == "plain" and message["tool_calls"][0]["function"]["name"] == "list_files"
+    assert got["usage"] == {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+    assert llm.requests == [{"model": "m", "messages": [{"role": "user", "content": "hi"}]}]
