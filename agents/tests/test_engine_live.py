@@ -121,3 +121,35 @@ def _check_dev(llm, app, monkeypatch, first):
     assert preview.startswith("HTTP 200") and "Agent Dev" in preview
     assert logs and not logs.startswith("Error")
     assert last(app.slug).payload["status"] == "done"
+
+
+def test_a_run_in_the_agent_container_writes_the_workspace_and_commits(llm, agent_image, app_factory, live):
+    """The whole path: the runtime starts the agent image, whose `manage.py run_agent` talks to
+    the scripted model on this host, writes the mounted workspace and commits."""
+    from agents.runtime import run_execute
+    from workspaces import git
+    from workspaces.services import workspace_for
+
+    app = app_factory(name="Boxed Agent", framework="fastapi_vite")
+    llm.add(
+        reply(tool=("assign", {"role": "engineer", "task": "Add a health note."})),
+        reply(tool=("write_file", {"path": "docs/notes.md", "content": "Health: /api/health\n"})),
+        reply("Added docs/notes.md."),
+        reply(tool=("finish", {"summary": "Added a health note"})),
+    )
+    run_id = uuid.uuid4().hex
+    AgentRun(run_id=run_id, session=app.slug, input="Add a note").save(force_insert=True)
+
+    assert run_execute(run_id=run_id) == "done"
+    evs = list(AgentEvent.objects(session=app.slug, run=run_id).order_by("seq"))
+    assert [e.seq for e in evs] == list(range(evs[0].seq, evs[0].seq + len(evs)))
+    finish = evs[-1]
+    assert finish.type == "FINISH" and finish.payload["status"] == "done", [e.as_dict() for e in evs][-3:]
+    root = workspace_for(app).root
+    assert (root / "docs/notes.md").read_text() == "Health: /api/health\n"
+    head = git.log(root, limit=1)[0]
+    assert (head.sha, head.message, head.author) == (finish.payload["commit"], "Agent: Added a health note",
+                                                     "MGX agent team")
+    # The model was told the app's real name and framework, which came in through the environment.
+    assert "Boxed Agent" in llm.requests[0]["messages"][0]["content"]
+    assert "FastAPI" in llm.requests[0]["messages"][0]["content"]
