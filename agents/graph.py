@@ -87,6 +87,7 @@ class RunContext:
     last_role: str = ""
     outcome: Outcome | None = None
     last_text: str = ""
+    cancelled: Callable[[], bool] = lambda: False
     extra: dict = field(default_factory=dict)
 
     @property
@@ -122,6 +123,8 @@ class RunContext:
         return self.fail_count >= self.loop_limit
 
     def limit_reached(self) -> tuple[str, str] | None:
+        if self.cancelled():
+            return "cancelled", ""
         if self.steps >= self.max_steps:
             return "steps", prompts.LIMIT_MESSAGES["steps"].format(limit=self.max_steps)
         if self.run_tokens >= self.run_token_budget:
@@ -171,6 +174,30 @@ def trimmed(messages: list[BaseMessage], budget: int = CONTEXT_CHAR_BUDGET) -> l
     return messages[start:]
 
 
+def compacted(messages: list[BaseMessage], budget: int = CONTEXT_CHAR_BUDGET) -> list[BaseMessage]:
+    """A member's working messages within budget: the oldest tool outputs are dropped (the model
+    can read a file again), the calls and the replies stay."""
+    sizes = [len(m.content) if isinstance(m.content, str) else 0 for m in messages]
+    total = sum(sizes)
+    if total <= budget:
+        return messages
+    out = list(messages)
+    for i, m in enumerate(out):
+        if total <= budget:
+            break
+        if isinstance(m, ToolMessage) and sizes[i] > 200:
+            out[i] = ToolMessage(content="(older output dropped to keep the context small; run the tool again "
+                                         "if you need it)", tool_call_id=m.tool_call_id, name=m.name)
+            total -= sizes[i] - 90
+    return out
+
+
+def event_args(args: dict) -> dict:
+    """Tool arguments as the chat shows them: long texts (a whole file's content) are cut."""
+    return {k: (v[:EVENT_OUTPUT_LIMIT] + "…" if isinstance(v, str) and len(v) > EVENT_OUTPUT_LIMIT else v)
+            for k, v in args.items()}
+
+
 def _text(message: AIMessage) -> str:
     content = message.content
     if isinstance(content, str):
@@ -188,11 +215,15 @@ def build_graph(ctx: RunContext, checkpointer):
         if role == "team_leader":
             return [system, *trimmed(repaired(list(state.get("messages") or [])))]
         brief = HumanMessage(content=prompts.task_prompt(role=role, task=state.get("task") or ""))
-        return [system, brief, *repaired(list(state.get("work") or []))]
+        return [system, brief, *compacted(repaired(list(state.get("work") or [])))]
 
     def agent(state: TeamState) -> dict:
         role = state.get("role") or "team_leader"
         limit = ctx.limit_reached()
+        if limit and limit[0] == "cancelled":
+            # The user cancelled: MGX already said so in the chat; stop quietly.
+            ctx.outcome = Outcome("cancelled", "Cancelled.")
+            return {"pending": []}
         if limit:
             return ctx.stop(*limit)
         ctx.turn(role)
@@ -277,7 +308,7 @@ def build_graph(ctx: RunContext, checkpointer):
             target = args.get("role")
             if target not in ROLE_TOOLS or target == "team_leader":
                 return _answer(role, state, call, ToolResult(False, f"Unknown team member {target!r}."), rest)
-            ctx.emit("TOOL_START", {"role": role, "tool": name, "call_id": call_id, "args": args})
+            ctx.emit("TOOL_START", {"role": role, "tool": name, "call_id": call_id, "args": event_args(args)})
             ctx.emit("TOOL_END", {"role": role, "tool": name, "call_id": call_id, "ok": True,
                                   "output": f"Assigned to the {target.replace('_', ' ')}."})
             return {"pending": [], "role": target, "task": str(args.get("task") or ""), "work": [],
@@ -292,8 +323,8 @@ def build_graph(ctx: RunContext, checkpointer):
         pause = approval_needed(ctx.ws, name, args, state.get("seen") or {})
         if pause:
             kind, reason = pause
-            decision = interrupt({"call_id": call_id, "tool": name, "args": args, "kind": kind, "reason": reason,
-                                  "role": role})
+            decision = interrupt({"call_id": call_id, "tool": name, "args": event_args(args), "kind": kind,
+                                  "reason": reason, "role": role})
             decision = decision if isinstance(decision, dict) else {"approved": bool(decision)}
             if kind == "question":
                 answer = decision.get("answer")
@@ -301,15 +332,15 @@ def build_graph(ctx: RunContext, checkpointer):
                     result = ToolResult(True, f"The user answered: {answer}")
                 else:
                     result = ToolResult(False, "The user did not answer the question.")
-                ctx.emit("TOOL_START", {"role": role, "tool": name, "call_id": call_id, "args": args})
+                ctx.emit("TOOL_START", {"role": role, "tool": name, "call_id": call_id, "args": event_args(args)})
                 return _answer(role, state, call, result, rest, loop_guard=False)
             if not decision.get("approved"):
-                ctx.emit("TOOL_START", {"role": role, "tool": name, "call_id": call_id, "args": args})
+                ctx.emit("TOOL_START", {"role": role, "tool": name, "call_id": call_id, "args": event_args(args)})
                 return _answer(role, state, call, ToolResult(False, REJECTED), rest, loop_guard=False)
             if name == "run_command" and decision.get("command"):
                 args = {**args, "command": str(decision["command"])}
 
-        ctx.emit("TOOL_START", {"role": role, "tool": name, "call_id": call_id, "args": args})
+        ctx.emit("TOOL_START", {"role": role, "tool": name, "call_id": call_id, "args": event_args(args)})
         result = ctx.tools.run(name, args)
         for path, action in result.changed:
             ctx.emit("FILE_CHANGED", {"path": path, "action": action})

@@ -10,7 +10,8 @@ A run either starts a new turn (`run.input`, the user's message) or resumes the 
 stopped at an interrupt (`run.resume` = {"call_id", "approved", "command"?, "answer"?}); the
 LangGraph checkpoint in MongoDB (thread = the slug) carries the conversation between runs and
 processes. Every run ends with one git commit of the workspace (also a run that paused), and:
-  done    → FINISH {status: done|steps|budget|loop|no_llm, summary, commit}; exit 0
+  done    → FINISH {status: done|steps|budget|loop|no_llm, summary, commit ('' = nothing changed)}; exit 0
+  cancelled by the user (MGX wrote the FINISH) → stops before the next model call; exit 0
   paused  → INTERRUPT {call_id, tool, args, kind, reason, role, commit}; run waiting; exit 0
   failure → ERROR {message}; run failed; exit 1
 """
@@ -86,8 +87,13 @@ def commit_workspace(ws: Workspace, summary: str) -> str:
 
 
 def _finish_run(run: AgentRun, status: str, summary: str) -> None:
-    AgentRun.objects(run_id=run.run_id).update_one(set__status=status, set__summary=summary[:2000],
-                                                   set__finished_at=dt.datetime.now(dt.timezone.utc))
+    # Only a run still running changes: a cancel (by the user, from MGX) is never overwritten.
+    AgentRun.objects(run_id=run.run_id, status="running").update_one(
+        set__status=status, set__summary=summary[:2000], set__finished_at=dt.datetime.now(dt.timezone.utc))
+
+
+def _cancelled(run_id: str) -> bool:
+    return AgentRun.objects(run_id=run_id, status="cancelled").count() > 0
 
 
 def run_agent(*, session: str, run_id: str) -> int:
@@ -95,6 +101,12 @@ def run_agent(*, session: str, run_id: str) -> int:
     run = run_get(run_id=run_id)
     if run is None or run.session != session:
         log.error("No run %s for session %s", run_id, session)
+        return 2
+    if run.status == "cancelled":
+        log.info("Run %s was cancelled before it started", run_id)
+        return 0
+    if run.status not in ("queued", "running"):
+        log.error("Run %s has already run (%s)", run_id, run.status)
         return 2
     AgentRun.objects(run_id=run_id).update_one(set__status="running")
 
@@ -149,6 +161,7 @@ def _run_graph(run: AgentRun, ws: Workspace, app_name: str, framework: str, emit
         max_steps=settings.MGX_AGENT_MAX_STEPS, run_token_budget=settings.MGX_AGENT_RUN_TOKEN_BUDGET,
         app_token_budget=settings.MGX_AGENT_APP_TOKEN_BUDGET, loop_limit=settings.MGX_AGENT_LOOP_LIMIT,
         app_tokens_before=before["prompt_tokens"] + before["completion_tokens"],
+        cancelled=lambda: _cancelled(run_id),
     )
     client, saver = checkpointer()
     try:
@@ -179,10 +192,14 @@ def _run_graph(run: AgentRun, ws: Workspace, app_name: str, framework: str, emit
     if paused is not None:
         sha = commit_workspace(ws, f"work before asking: {paused.get('reason', '')}")
         emit("INTERRUPT", {**paused, "commit": sha})
-        AgentRun.objects(run_id=run_id).update_one(set__status="waiting", set__summary=str(paused.get("reason", "")))
+        AgentRun.objects(run_id=run_id, status="running").update_one(set__status="waiting",
+                                                                     set__summary=str(paused.get("reason", "")))
         return 0
     outcome = ctx.outcome
     status, summary = (outcome.status, outcome.summary) if outcome else ("done", ctx.last_text or "Done.")
+    if status == "cancelled":
+        commit_workspace(ws, "work before a cancel")  # MGX already wrote the FINISH
+        return 0
     sha = commit_workspace(ws, summary)
     emit("FINISH", {"status": status, "summary": summary, "commit": sha})
     _finish_run(run, "done", summary)

@@ -125,7 +125,7 @@ def approval_needed(ws: Workspace, name: str, args: dict, seen: dict) -> tuple[s
     if name == "ask_user":
         return "question", str(args.get("question") or "")
     if name == "run_command":
-        return "approval", "Run a command in the app's dev container"
+        return "approval", f"Run `{args.get('command', '')}` in the app's dev container"
     if name == "delete_file":
         return "approval", f"Delete {args.get('path', '')}"
     if name in ("write_file", "edit_file"):

@@ -455,3 +455,17 @@ def test_the_scripted_server_answers_without_streaming_and_records_requests(llm)
     assert message["content"] == "plain" and message["tool_calls"][0]["function"]["name"] == "list_files"
     assert got["usage"] == {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
     assert llm.requests == [{"model": "m", "messages": [{"role": "user", "content": "hi"}]}]
+
+
+def test_a_cancelled_run_stops_before_its_next_model_call_and_keeps_its_status(llm, app):
+    run_id = new_run(app.slug, "Look around")
+
+    def user_cancels(_body):
+        AgentRun.objects(run_id=run_id).update_one(set__status="cancelled")  # as the chat's cancel does
+        return reply(tool=("list_files", {"path": ""}))
+
+    llm.add(user_cancels, reply("never sent"))
+    assert run_agent(session=app.slug, run_id=run_id) == 0
+    assert len(llm.requests) == 1
+    assert AgentRun.objects(run_id=run_id).first().status == "cancelled"
+    assert "FINISH" not in [e.type for e in events(app.slug, run_id)]  # MGX's cancel writes that one
