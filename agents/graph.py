@@ -214,7 +214,9 @@ def build_graph(ctx: RunContext, checkpointer):
                                                              framework=ctx.framework))
         if role == "team_leader":
             return [system, *trimmed(repaired(list(state.get("messages") or [])))]
-        brief = HumanMessage(content=prompts.task_prompt(role=role, task=state.get("task") or ""))
+        asked = next((m.content for m in reversed(state.get("messages") or [])
+                      if isinstance(m, HumanMessage) and isinstance(m.content, str)), "")
+        brief = HumanMessage(content=prompts.task_prompt(role=role, task=state.get("task") or "", request=asked))
         return [system, brief, *compacted(repaired(list(state.get("work") or [])))]
 
     def agent(state: TeamState) -> dict:
@@ -291,7 +293,7 @@ def build_graph(ctx: RunContext, checkpointer):
         if calls or refused:
             return {"work": work, "pending": calls}
         # No tool call: the member's reply is its report to the leader, as the assign call's result.
-        report = ToolMessage(content=f"Report from the {role.replace('_', ' ')}:\n{text or '(no report)'}",
+        report = ToolMessage(content=f"Report from the {prompts.ROLE_NAMES[role]}:\n{text or '(no report)'}",
                              tool_call_id=state.get("assign_call") or "missing", name="assign")
         return {"messages": [report], "work": [], "pending": [], "role": "team_leader", "task": "",
                 "assign_call": ""}
@@ -310,7 +312,7 @@ def build_graph(ctx: RunContext, checkpointer):
                 return _answer(role, state, call, ToolResult(False, f"Unknown team member {target!r}."), rest)
             ctx.emit("TOOL_START", {"role": role, "tool": name, "call_id": call_id, "args": event_args(args)})
             ctx.emit("TOOL_END", {"role": role, "tool": name, "call_id": call_id, "ok": True,
-                                  "output": f"Assigned to the {target.replace('_', ' ')}."})
+                                  "output": f"Assigned to the {prompts.ROLE_NAMES[target]}."})
             return {"pending": [], "role": target, "task": str(args.get("task") or ""), "work": [],
                     "assign_call": call_id}
         if name == "finish":

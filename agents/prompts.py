@@ -51,6 +51,9 @@ ROLES = {
     ),
 }
 
+ROLE_NAMES = {"team_leader": "team leader", "product_manager": "product manager", "architect": "architect",
+              "engineer": "engineer", "qa": "QA"}
+
 FRAMEWORK_NAMES = {"nextjs": "Next.js", "fastapi_vite": "FastAPI + Vite"}
 
 
@@ -60,8 +63,11 @@ def system_prompt(*, role: str, app_name: str, framework: str) -> str:
     return f"{ROLES[role]}\n\n{team}"
 
 
-def task_prompt(*, role: str, task: str) -> str:
-    return f"The team leader assigns you this task:\n\n{task}"
+def task_prompt(*, role: str, task: str, request: str = "") -> str:
+    text = f"The team leader assigns you this task:\n\n{task}"
+    if request:
+        text += f"\n\n(The user's latest message, for context: {request[:4000]})"
+    return text
 
 
 def no_llm_message(*, app_name: str, framework: str) -> str:

@@ -469,3 +469,29 @@ def test_a_cancelled_run_stops_before_its_next_model_call_and_keeps_its_status(l
     assert len(llm.requests) == 1
     assert AgentRun.objects(run_id=run_id).first().status == "cancelled"
     assert "FINISH" not in [e.type for e in events(app.slug, run_id)]  # MGX's cancel writes that one
+
+
+def test_qa_failures_go_back_to_the_engineer_through_the_leader(llm, app):
+    llm.add(
+        reply(tool=("assign", {"role": "qa", "task": "Check the home page."})),
+        reply(tool=("search", {"pattern": "Your app is running", "path": "app"})),
+        reply("FAIL: the home page still shows the template text."),
+        reply(tool=("assign", {"role": "engineer", "task": "QA says: the home page still shows the template text. Fix it."})),
+        reply(tool=("read_file", {"path": "app/page.tsx"})),
+        reply(tool=("edit_file", {"path": "app/page.tsx", "old_text": "Your app is running.",
+                                  "new_text": "Welcome to your todos."})),
+        reply("Replaced the template text."),
+        reply(tool=("finish", {"summary": "Home page text fixed"})),
+    )
+    run_id = new_run(app.slug, "Make the home page yours")
+    assert run_agent(session=app.slug, run_id=run_id) == 0
+    qa_tools = {t["function"]["name"] for t in llm.requests[1]["tools"]}
+    assert {"run_command", "start_dev_server", "fetch_preview", "read_logs"} <= qa_tools
+    assert "app/page.tsx:" in llm.tool_results(2)[0]["content"]
+    leader_saw = [m["content"] for m in llm.tool_results(3)]
+    assert "Report from the QA:\nFAIL: the home page still shows the template text." in leader_saw
+    assert "QA says" in llm.requests[4]["messages"][1]["content"]
+    assert "Make the home page yours" in llm.requests[4]["messages"][1]["content"]
+    assert "Welcome to your todos." in (workspace_of(app.slug).root / "app/page.tsx").read_text()
+    assert [p["role"] for p in of_type(events(app.slug, run_id), "AGENT_START")] == [
+        "team_leader", "qa", "team_leader", "engineer", "team_leader"]
