@@ -72,6 +72,16 @@ def checkpointer():
                                 writes_collection_name=CHECKPOINT_WRITES)
 
 
+def conversation_forget(*, session: str) -> None:
+    """Drop the team's memory of a session (its LangGraph checkpoints). Call it when an app is
+    deleted, so a new app that reuses the slug does not inherit the old conversation."""
+    client, saver = checkpointer()
+    try:
+        saver.delete_thread(session)
+    finally:
+        client.close()
+
+
 def _summary_line(text: str, limit: int = 72) -> str:
     line = " ".join((text or "").split())
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"

@@ -495,3 +495,13 @@ def test_qa_failures_go_back_to_the_engineer_through_the_leader(llm, app):
     assert "Welcome to your todos." in (workspace_of(app.slug).root / "app/page.tsx").read_text()
     assert [p["role"] for p in of_type(events(app.slug, run_id), "AGENT_START")] == [
         "team_leader", "qa", "team_leader", "engineer", "team_leader"]
+
+
+def test_forgetting_a_session_starts_the_next_conversation_fresh(llm, app):
+    from agents.runner import conversation_forget
+
+    llm.add(reply("First answer."), reply("Fresh answer."))
+    assert run_agent(session=app.slug, run_id=new_run(app.slug, "First question")) == 0
+    conversation_forget(session=app.slug)
+    assert run_agent(session=app.slug, run_id=new_run(app.slug, "New question")) == 0
+    assert [m["content"] for m in llm.requests[1]["messages"][1:]] == ["New question"]
