@@ -21,3 +21,7 @@ MGX_AGENT_APP_TOKEN_BUDGET = env.int("MGX_AGENT_APP_TOKEN_BUDGET", default=5_000
 MGX_AGENT_LOOP_LIMIT = env.int("MGX_AGENT_LOOP_LIMIT", default=3)  # same failing call repeated
 MGX_AGENT_TIMEOUT = env.int("MGX_AGENT_TIMEOUT", default=1800)  # seconds per run
 MGX_AGENT_IMAGE = env("MGX_AGENT_IMAGE", default="mgx/agent:1")
+# Where the agent runner reaches MGX's internal agent API (exec, dev server, preview, logs), e.g.
+# http://host.docker.internal:8000/internal/agent from an agent container. The bearer token is
+# the run's own (env MGX_AGENT_TOKEN), scoped to one app.
+MGX_AGENT_API_URL = env("MGX_AGENT_API_URL", default="")
