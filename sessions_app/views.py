@@ -1,9 +1,11 @@
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from accounts.views import app_users_context
+from agents import selectors as agent_selectors
 from deployments.selectors import dev_for_app
 from mgx_site.health import system_health
 from workspaces.selectors import history_list
@@ -11,7 +13,7 @@ from workspaces.selectors import history_list
 from . import selectors, services
 from .models import App
 
-TABS = [("files", "Files"), ("dev", "Dev"), ("users", "Users"), ("history", "History")]
+TABS = [("chat", "Chat"), ("files", "Files"), ("dev", "Dev"), ("users", "Users"), ("history", "History")]
 
 
 @login_required
@@ -54,10 +56,18 @@ def session_new(request):
 @login_required
 def session_detail(request, slug):
     app = selectors.app_for_user(user=request.user, slug=slug)
-    tab = request.GET.get("tab", "files")
+    tab = request.GET.get("tab", "chat")
     if tab not in dict(TABS):
-        tab = "files"
+        tab = "chat"
     context = {"app": app, "tab": tab, "tabs": TABS, "open_path": request.GET.get("path", "")}
+    if tab == "chat":
+        # The conversation itself is not rendered here: the chat's websocket replays every event
+        # on connect. The page only needs what events do not say: totals and run snapshots.
+        context.update(
+            llm_configured=bool(settings.MGX_LLM_BASE_URL),
+            usage=agent_selectors.usage_for_session(session=app.slug),
+            runs=agent_selectors.runs_for_session(session=app.slug),
+        )
     if tab == "history":
         context["commits"] = history_list(app=app, limit=100)
     if tab == "dev":

@@ -18,7 +18,7 @@ def app(app_factory, owner):
 
 
 def open_file(page, live, app, folder, path):
-    page.goto(f"{live.url}/sessions/{app.slug}/")
+    page.goto(f"{live.url}/sessions/{app.slug}/?tab=files")
     if folder:
         page.click(f".tree-dir summary:has-text('{folder}')")
     page.click(f"a.file-link[data-path='{path}']")
@@ -75,7 +75,7 @@ def test_a_save_over_a_newer_file_shows_both_and_keeps_the_merge(live, page, app
 
 def test_new_file_from_the_tree_and_a_refused_name_shows_why(live, page, app, owner, browser_login):
     browser_login(page, owner)
-    page.goto(f"{live.url}/sessions/{app.slug}/")
+    page.goto(f"{live.url}/sessions/{app.slug}/?tab=files")
     page.wait_for_selector(".tree-root")
 
     page.once("dialog", lambda dialog: dialog.accept("src/hello.ts"))
