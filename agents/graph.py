@@ -14,6 +14,7 @@ process):
 - pending: tool calls of the last model reply not yet run
 - seen: path → the file version the agent last read or wrote (None: deleted), to tell the
   user's edits from its own
+- gate: the pending call that must wait for the user (set one step before it asks)
 
 Everything that is per run and not per conversation (step count, tokens, loop guard, the
 outcome) lives in `RunContext`, which the runner builds for each process.
@@ -58,6 +59,7 @@ class TeamState(TypedDict, total=False):
     work: list[BaseMessage]
     pending: list[dict]
     seen: Annotated[dict, _merge_seen]
+    gate: dict  # {"call_id", "kind", "reason"}: the pending call that waits for the user
 
 
 @dataclass
@@ -322,7 +324,17 @@ def build_graph(ctx: RunContext, checkpointer):
             ctx.outcome = Outcome("done", summary)
             return {"pending": [], "messages": [ToolMessage(content="Finished.", tool_call_id=call_id, name=name)]}
 
-        pause = approval_needed(ctx.ws, name, args, state.get("seen") or {})
+        # Two passes for a call that needs the user: the first stores the decision to ask in the
+        # state (checkpointed), the second asks. A resumed node re-runs from its start, and must
+        # ask the same question it asked before even if the files changed in between; otherwise
+        # a rejected write could go ahead because the reason to ask went away.
+        gate = state.get("gate") or {}
+        if gate.get("call_id") == call_id:
+            pause = (gate["kind"], gate["reason"])
+        else:
+            pause = approval_needed(ctx.ws, name, args, state.get("seen") or {})
+            if pause:
+                return {"gate": {"call_id": call_id, "kind": pause[0], "reason": pause[1]}}
         if pause:
             kind, reason = pause
             decision = interrupt({"call_id": call_id, "tool": name, "args": event_args(args), "kind": kind,
@@ -358,7 +370,7 @@ def build_graph(ctx: RunContext, checkpointer):
             for_model = f"Error: {for_model}"
         message = ToolMessage(content=for_model or "(empty)", tool_call_id=call["id"], name=call["name"],
                               status="success" if result.ok else "error")
-        update: dict = {"pending": rest, "seen": result.seen}
+        update: dict = {"pending": rest, "seen": result.seen, "gate": {}}
         if role == "team_leader":
             update["messages"] = [message]
         else:
@@ -392,4 +404,4 @@ def build_graph(ctx: RunContext, checkpointer):
 def new_turn(text: str) -> dict:
     """The graph input for a user's message: the leader's turn, nothing pending."""
     return {"messages": [HumanMessage(content=text)], "role": "team_leader", "task": "", "assign_call": "",
-            "work": [], "pending": []}
+            "work": [], "pending": [], "gate": {}}

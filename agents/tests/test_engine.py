@@ -505,3 +505,18 @@ def test_forgetting_a_session_starts_the_next_conversation_fresh(llm, app):
     conversation_forget(session=app.slug)
     assert run_agent(session=app.slug, run_id=new_run(app.slug, "New question")) == 0
     assert [m["content"] for m in llm.requests[1]["messages"][1:]] == ["New question"]
+
+
+def test_a_rejected_write_stays_rejected_even_if_the_reason_to_ask_went_away(llm, app):
+    llm.add(reply(tool=("assign", {"role": "engineer", "task": "Rewrite README.md"})),
+            reply(tool=("write_file", {"path": "README.md", "content": "agent text\n"})),
+            reply("Leaving it."), reply("OK."))
+    first = new_run(app.slug, "Rewrite the readme")
+    assert run_agent(session=app.slug, run_id=first) == 0
+    asked = events(app.slug, first)[-1].payload
+    readme = workspace_of(app.slug).root / "README.md"
+    readme.unlink()  # the user deletes it by hand: writing it would no longer need asking
+    resumed = new_run(app.slug, resume={"call_id": asked["call_id"], "approved": False})
+    assert run_agent(session=app.slug, run_id=resumed) == 0
+    assert not readme.exists()
+    assert llm.tool_results(2)[-1]["content"] == "The user rejected this action"
