@@ -24,6 +24,7 @@ from pathlib import PurePosixPath
 import requests
 from django.conf import settings
 
+from workspaces import git
 from workspaces.fs import Workspace, WorkspaceError, WorkspaceNotFound, version_of
 
 REJECTED = "The user rejected this action"
@@ -261,18 +262,69 @@ class Tools:
             return False, f"MGX answered {response.status_code}: {detail or response.reason}"
         return True, data
 
+    def _tree_state(self) -> dict[str, str | None]:
+        """path → version of every file git sees as changed, untracked or deleted (ignored files,
+        such as node_modules, are not looked at)."""
+        if not (self.ws.root / ".git").is_dir():
+            return {}
+        done = git._git(self.ws.root, "status", "--porcelain", "-z", "--untracked-files=all", check=False)
+        if done.returncode != 0:
+            return {}
+        state: dict[str, str | None] = {}
+        records = done.stdout.split("\0")
+        i = 0
+        while i < len(records):
+            record = records[i]
+            i += 1
+            if len(record) < 4:
+                continue
+            code, path = record[:2], record[3:]
+            if "R" in code or "C" in code:
+                i += 1  # the old name follows a rename
+            try:
+                state[path] = self.ws.current_version(path)
+            except WorkspaceError:
+                continue
+        return state
+
+    def _changes_since(self, before: dict[str, str | None]) -> tuple[list, dict]:
+        after = self._tree_state()
+        changed, seen = [], {}
+        for path, version in sorted(after.items()):
+            if path in before and before[path] == version:
+                continue
+            if version is None:
+                changed.append((path, "deleted"))
+            else:
+                was_there = before.get(path) is not None or (path not in before and not self._untracked(path))
+                changed.append((path, "edited" if was_there else "created"))
+            seen[path] = version
+        for path, version in before.items():
+            if path not in after and version is not None:
+                changed.append((path, "edited"))  # back to its committed content
+                seen[path] = self.ws.current_version(path)
+        return changed, seen
+
+    def _untracked(self, path: str) -> bool:
+        done = git._git(self.ws.root, "ls-files", "--error-unmatch", "--", path, check=False)
+        return done.returncode != 0
+
     def t_run_command(self, command: str, cwd: str = "", timeout: int | None = None) -> ToolResult:
         timeout = max(1, min(int(timeout or EXEC_TIMEOUT_DEFAULT), EXEC_TIMEOUT_MAX))
+        before = self._tree_state()
         ok, data = self._api("POST", "/exec", json_body={"command": command, "cwd": self.ws.clean(cwd or ""),
                                                          "timeout": timeout}, timeout=timeout + 30)
         if not ok:
             return ToolResult(False, data)
+        # Files the command changed show in the chat's file tree, and count as the agent's own
+        # (editing package.json after `npm install x` must not ask the user).
+        changed, seen = self._changes_since(before)
         text = f"exit code {data.get('exit_code')}" + (" (timed out)" if data.get("timed_out") else "")
         if data.get("stdout"):
             text += f"\n--- stdout ---\n{data['stdout']}"
         if data.get("stderr"):
             text += f"\n--- stderr ---\n{data['stderr']}"
-        return ToolResult(data.get("exit_code") == 0 and not data.get("timed_out"), text)
+        return ToolResult(data.get("exit_code") == 0 and not data.get("timed_out"), text, seen=seen, changed=changed)
 
     def t_start_dev_server(self) -> ToolResult:
         ok, data = self._api("POST", "/dev/start", timeout=600)

@@ -113,8 +113,12 @@ def _check_dev(llm, app, monkeypatch, first):
         reply(tool=("finish", {"summary": "The app runs"})),
     )
     resumed = token_run(monkeypatch, app.slug, resume={"call_id": asked.payload["call_id"], "approved": True,
-                                                        "command": "pwd; cat package.json | head -3"})
+                                                        "command": "pwd; cat package.json | head -3; "
+                                                                   "echo made > made-by-command.txt"})
     assert run_agent(session=app.slug, run_id=resumed) == 0
+    # What the command wrote shows as a file change, like the agent's own writes.
+    changed = [e.payload for e in AgentEvent.objects(session=app.slug, run=resumed, type="FILE_CHANGED")]
+    assert {"path": "made-by-command.txt", "action": "created"} in changed
     ran = llm.tool_results(3)[-1]["content"]
     assert ran.startswith("exit code 0") and "/workspace" in ran and '"name": "agent-dev"' in ran
     preview, logs = [m["content"] for m in llm.tool_results(4)[-2:]]
