@@ -189,6 +189,8 @@
       if (body) { body.append(node); turn.empty = false; } else put(run, node);
     }
 
+    // Markdown is re-rendered and the list scrolled once per frame, not once per event: a replay
+    // of thousands of events must not lay the page out thousands of times.
     function schedule() {
       if (schedule.pending) return;
       schedule.pending = true;
@@ -487,7 +489,6 @@
           msg.text += p.text || "";
           lastMsg = msg;
           dirty.add(msg);
-          schedule();
           el = msg.el;
           break;
         }
@@ -573,7 +574,7 @@
         run.finished = true; // the runtime reports a crash as ERROR without a FINISH
         if (ev.run === running || !ev.run) setRunning("");
       }
-      if (ev.type !== "MESSAGE_DELTA") follow();
+      schedule();
     }
 
     function toolRow(run, p, at) {
