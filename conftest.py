@@ -70,6 +70,21 @@ def live(layout, stack, backing_services, django_db_setup, django_db_blocker):
     base = f"http://{daphne.host}:{daphne.port}"
     yield LiveStack(url=base, ws_url=base.replace("http://", "ws://"), layout=layout, stack=stack)
     procs.stop_started(layout, results)
+    _remove_containers_of_this_run()
+
+
+def _remove_containers_of_this_run():
+    """Dev and agent containers this test run started (its own instance label) go with it."""
+    import docker
+
+    from deployments.docker_client import instance_id
+
+    try:
+        engine = docker.from_env()
+        for container in engine.containers.list(all=True, filters={"label": f"mgx.instance={instance_id()}"}):
+            container.remove(force=True)
+    except docker.errors.DockerException:
+        pass
 
 
 @pytest.fixture

@@ -153,3 +153,26 @@ def container_kill(container_id: str) -> None:
         client().containers.get(container_id).kill()
     except (docker.errors.DockerException, DockerUnavailable):
         pass
+
+
+def runs_reconcile() -> list[str]:
+    """After the worker restarts: a run that was queued or running then cannot finish any more
+    (its watcher is gone). Its container is removed and the chat says what happened, so the
+    person can send the message again instead of waiting forever."""
+    ended = []
+    engine = client()
+    for run in AgentRun.objects(status__in=("queued", "running")):
+        if run.container_id:
+            try:
+                container = engine.containers.get(run.container_id)
+                container.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+        _fail(run.run_id, run.session, "MGX restarted while the team was working on this; send your message again.")
+        ended.append(run.run_id)
+    # Containers whose watcher died before it could remove them.
+    from deployments.docker_client import instance_id
+
+    for container in engine.containers.list(all=True, filters={"label": [f"mgx.instance={instance_id()}", "mgx.role=agent"]}):
+        container.remove(force=True)
+    return ended

@@ -84,3 +84,21 @@ def test_cancel_kills_the_container_at_once(agent_image, app_factory, hung_model
     assert _agent_containers(app.slug) == []
     finish = AgentEvent.objects(session=app.slug, type="FINISH").first()
     assert finish.payload["status"] == "cancelled"
+
+
+def test_a_restarted_worker_ends_runs_it_can_no_longer_watch(agent_image, app_factory, live):
+    from agents.runtime import runs_reconcile
+
+    app = app_factory(name="Orphan Run")
+    run = _queued_run(app)
+    AgentRun.objects(run_id=run.run_id).update_one(set__status="running")
+    stray = docker.from_env().containers.create(agent_image, ["sleep", "600"], labels={
+        "mgx.instance": __import__("deployments.docker_client", fromlist=["instance_id"]).instance_id(),
+        "mgx.role": "agent", "mgx.app": app.slug})
+
+    assert runs_reconcile() == [run.run_id]
+
+    assert AgentRun.objects(run_id=run.run_id).first().status == "failed"
+    assert "send your message again" in AgentEvent.objects(session=app.slug, type="ERROR").first().payload["message"]
+    with pytest.raises(docker.errors.NotFound):
+        docker.from_env().containers.get(stray.id)
