@@ -21,7 +21,8 @@ def layout():
     lay = procs.Layout(os.environ["MGX_TEST_RUN_DIR"])
     lay.ensure()
     yield lay
-    shutil.rmtree(lay.var_dir, ignore_errors=True)
+    if not os.environ.get("MGX_KEEP_TEST_RUN"):  # keep logs for a post-mortem: MGX_KEEP_TEST_RUN=1
+        shutil.rmtree(lay.var_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

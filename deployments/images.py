@@ -62,7 +62,7 @@ class ImageError(Exception):
 
 # ---------------------------------------------------------------- public
 
-def images_ensure(*, progress: Progress = print, force: bool = False) -> dict:
+def images_ensure(*, progress: Progress = print, force: bool = False, agent: bool = True) -> dict:
     """Make sure the base and runtime images exist and are current; build what is not.
 
     Returns {"base": info, "runtime": info}, each info a dict with `name`, `id`, `size`
@@ -80,9 +80,11 @@ def images_ensure(*, progress: Progress = print, force: bool = False) -> dict:
                 client, url, name=settings.MGX_RUNTIME_IMAGE, base=base, mirror=settings.MGX_DEBIAN_MIRROR,
                 ca_bundle=settings.MGX_EXTRA_CA_BUNDLE, progress=progress, force=force,
             )
-            agent = _agent_ensure(client, url, name=settings.MGX_AGENT_IMAGE, runtime=runtime,
-                                  mirror=settings.MGX_DEBIAN_MIRROR, progress=progress, force=force)
-        return {"base": base, "runtime": runtime, "agent": agent}
+            made = {"base": base, "runtime": runtime}
+            if agent:  # the agent image is MGX's dependencies on top of the runtime
+                made["agent"] = _agent_ensure(client, url, name=settings.MGX_AGENT_IMAGE, runtime=runtime,
+                                              mirror=settings.MGX_DEBIAN_MIRROR, progress=progress, force=force)
+        return made
     finally:
         client.close()
 

@@ -115,3 +115,23 @@ def test_healthz_does_not_leak_passwords_in_addresses(live, settings):
 
     assert _redact("redis://:s3cret@10.0.0.1:6379/0") == "redis://***@10.0.0.1:6379/0"
     assert "s3cret" not in _redact("mongodb://mgx:s3cret@db:27017/mgx")
+
+
+def test_live_updates_survive_a_redis_restart(live, app_factory, user_factory):
+    from mgx_site.announce import announce
+
+    owner = user_factory(username="restarter")
+    app = app_factory(owner=owner, name="Restart Proof")
+    http = live.login("restarter", owner.raw_password)
+    headers = {"Cookie": f"sessionid={http.cookies['sessionid']}", "Origin": live.url}
+
+    def listen_once():
+        with connect(f"{live.ws_url}/ws/apps/{app.slug}/", additional_headers=headers, open_timeout=10) as ws:
+            time.sleep(0.3)
+            announce(slug=app.slug, kind="dev.status", data={"phase": "ready"})
+            return json.loads(ws.recv(timeout=10))
+
+    assert listen_once()["data"] == {"phase": "ready"}  # Daphne now holds pooled connections
+    procs.stop(live.layout, live.stack["redis"])
+    procs.start(live.layout, live.stack["redis"])
+    assert listen_once()["data"] == {"phase": "ready"}  # not a 500 from a dead pooled connection

@@ -129,8 +129,8 @@ def test_a_changed_ca_bundle_rebuilds_the_runtime_and_puts_the_bundle_in(runtime
     settings.MGX_RUNTIME_IMAGE = throwaway["runtime"]
     settings.MGX_EXTRA_CA_BUNDLE = str(bundle)
 
-    assert images_ensure(progress=lambda line: None)["runtime"]["action"] == "built"
-    assert images_ensure(progress=lambda line: None)["runtime"]["action"] == "up to date"
+    assert images_ensure(progress=lambda line: None, agent=False)["runtime"]["action"] == "built"
+    assert images_ensure(progress=lambda line: None, agent=False)["runtime"]["action"] == "up to date"
     out = _run(engine, throwaway["runtime"], f"cat /usr/local/share/mgx/extra-ca.crt; grep -c 'BEGIN CERT' {RUNTIME_CA_PATH}")
     assert first_cert.strip() in out
 
@@ -139,7 +139,7 @@ def test_a_changed_ca_bundle_rebuilds_the_runtime_and_puts_the_bundle_in(runtime
                             runtime=throwaway["runtime"], ca_bundle=str(bundle))
     assert reasons and "out of date" in reasons[0]
     lines = []
-    assert images_ensure(progress=lines.append)["runtime"]["action"] == "built"
+    assert images_ensure(progress=lines.append, agent=False)["runtime"]["action"] == "built"
     assert any("out of date" in line for line in lines), lines
     # The real runtime image is not touched by builds under other names.
     assert engine.images.get(runtime_image).labels[RECIPE_LABEL]
@@ -154,7 +154,7 @@ def test_an_unreachable_mirror_fails_the_base_build_clearly_and_tags_nothing(eng
     temp_before = set(Path(tempfile.gettempdir()).glob("mgx-base-*"))
 
     with pytest.raises(ImageError) as failed:
-        images_ensure(progress=lambda line: None)
+        images_ensure(progress=lambda line: None, agent=False)
 
     message = str(failed.value)
     assert "debootstrap" in message and mirror in message and "MGX_DEBIAN_MIRROR" in message, message
@@ -170,7 +170,7 @@ def test_a_failed_runtime_build_names_the_step_and_tags_nothing(runtime_image, e
     real = engine.images.get(runtime_image).id
 
     with pytest.raises(ImageError) as failed:
-        images_ensure(progress=lambda line: None)
+        images_ensure(progress=lambda line: None, agent=False)
 
     message = str(failed.value)
     assert f"building {throwaway['runtime']} failed at step " in message and "exited with code" in message, message
