@@ -8,19 +8,13 @@ import time
 import docker
 import pytest
 
-from agents.documents import AgentEvent, AgentRun, EventCounter
+from agents.documents import AgentEvent, AgentRun
 from agents.runtime import run_execute
 from agents.services import event_append
+from deployments.docker_client import instance_id
 from workspaces.services import workspace_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def clean_agent_records():
-    for doc in (AgentEvent, AgentRun, EventCounter):
-        doc.drop_collection()
-    yield
 
 
 @pytest.fixture
@@ -93,8 +87,7 @@ def test_a_restarted_worker_ends_runs_it_can_no_longer_watch(agent_image, app_fa
     run = _queued_run(app)
     AgentRun.objects(run_id=run.run_id).update_one(set__status="running")
     stray = docker.from_env().containers.create(agent_image, ["sleep", "600"], labels={
-        "mgx.instance": __import__("deployments.docker_client", fromlist=["instance_id"]).instance_id(),
-        "mgx.role": "agent", "mgx.app": app.slug})
+        "mgx.instance": instance_id(), "mgx.role": "agent", "mgx.app": app.slug})
 
     assert runs_reconcile() == [run.run_id]
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
-from agents.documents import AgentEvent, AgentRun, EventCounter, UsageRecord
-from agents.runner import CHECKPOINT_DB, CHECKPOINT_WRITES, CHECKPOINTS, run_agent, workspace_of
+from agents.documents import AgentEvent, AgentRun, UsageRecord
+from agents.runner import run_agent, workspace_of
 from agents.selectors import usage_for_session
 from agents.testing import ScriptedLLM, reply
 from workspaces import git
@@ -20,22 +20,6 @@ from workspaces import git
 pytestmark = pytest.mark.django_db
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def clean_agent_records():
-    from mongoengine.connection import get_db
-
-    def drop():
-        for doc in (AgentEvent, AgentRun, EventCounter, UsageRecord):
-            doc.drop_collection()
-        db = get_db().client[CHECKPOINT_DB]
-        db.drop_collection(CHECKPOINTS)
-        db.drop_collection(CHECKPOINT_WRITES)
-
-    drop()
-    yield
-    drop()
 
 
 @pytest.fixture

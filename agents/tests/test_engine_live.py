@@ -7,30 +7,14 @@ import uuid
 
 import pytest
 
-from agents.documents import AgentEvent, AgentRun, EventCounter, UsageRecord
-from agents.runner import CHECKPOINT_DB, CHECKPOINT_WRITES, CHECKPOINTS, run_agent
+from agents.documents import AgentEvent, AgentRun
+from agents.runner import run_agent
 from agents.runtime import token_hash
 from agents.testing import ScriptedLLM, reply
 from deployments.models import DevEnvironment
 from deployments.services import dev_stop
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def clean_agent_records():
-    from mongoengine.connection import get_db
-
-    def drop():
-        for doc in (AgentEvent, AgentRun, EventCounter, UsageRecord):
-            doc.drop_collection()
-        db = get_db().client[CHECKPOINT_DB]
-        db.drop_collection(CHECKPOINTS)
-        db.drop_collection(CHECKPOINT_WRITES)
-
-    drop()
-    yield
-    drop()
 
 
 @pytest.fixture

@@ -3,18 +3,9 @@ import pytest
 from mongoengine.connection import get_connection
 from mongoengine.errors import NotUniqueError
 
-from agents.documents import AgentEvent, EventCounter
+from agents.documents import AgentEvent
 from agents.selectors import events_since
 from agents.services import event_append
-
-
-@pytest.fixture(autouse=True)
-def clean_events():
-    for doc in (AgentEvent, EventCounter):
-        doc.drop_collection()
-    yield
-    for doc in (AgentEvent, EventCounter):
-        doc.drop_collection()
 
 
 def test_events_are_stored_over_tcp_and_read_back_in_sequence(settings):

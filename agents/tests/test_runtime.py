@@ -8,18 +8,11 @@ import pytest
 import requests
 from websockets.sync.client import connect
 
-from agents.documents import AgentEvent, AgentRun, EventCounter
+from agents.documents import AgentEvent, AgentRun
 from agents.runtime import token_hash
 from agents.services import event_append
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def clean_agent_records():
-    for doc in (AgentEvent, AgentRun, EventCounter):
-        doc.drop_collection()
-    yield
 
 
 def _ws(live, http, slug, after):
