@@ -1,6 +1,9 @@
 """Writes of the agent team's records. Every event is stored under the next sequence number of
 its session and announced to the app's channel-layer group (kind "agent.event"), so browsers
 see it at once; a browser that reconnects asks for the events after the last seq it saw."""
+import datetime as _dt
+import uuid
+
 from pymongo import ReturnDocument
 
 from mgx_site.announce import announce
@@ -37,11 +40,6 @@ def usage_record(*, session: str, run: str, role: str, model: str, prompt_tokens
 
 
 # ---------------------------------------------------------------- runs
-
-import datetime as _dt  # noqa: E402
-import uuid  # noqa: E402
-
-from .documents import RUN_STATUSES  # noqa: E402,F401
 
 ACTIVE = ("queued", "running")
 

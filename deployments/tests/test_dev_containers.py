@@ -4,7 +4,6 @@ import time
 
 import docker
 import pytest
-import requests
 from websockets.sync.client import connect
 
 from deployments import services
