@@ -58,3 +58,35 @@ def app_create(*, owner, name: str, framework: str, description: str = "", slug:
         workspace_delete(app=app)
         raise
     return app
+
+
+class AppDeleteError(Exception):
+    """The app could not be deleted; nothing was removed. The message says why."""
+
+
+def app_delete(*, app) -> None:
+    """Delete the app and everything that belongs to it: its dev and agent containers and
+    gateway routes, the team's conversation and events, its OAuth client and app-only users,
+    its workspace. Containers go first: if the Docker engine does not answer, nothing is
+    deleted (a row without containers is better than containers nobody can see)."""
+    from agents.documents import AgentEvent, AgentRun, EventCounter, UsageRecord
+    from agents.runner import conversation_forget
+    from agents.runtime import container_kill
+    from deployments.docker_client import DockerUnavailable
+    from deployments.services import DevError, dev_stop
+
+    try:
+        dev_stop(app=app, reason="App deleted")
+    except (DevError, DockerUnavailable) as exc:
+        raise AppDeleteError(f"{exc} The app was not deleted.") from exc
+    for run in AgentRun.objects(session=app.slug, status__in=("queued", "running", "waiting")):
+        AgentRun.objects(run_id=run.run_id).update_one(set__status="cancelled")
+        if run.container_id:
+            container_kill(run.container_id)
+    conversation_forget(session=app.slug)
+    for document in (AgentEvent, AgentRun, UsageRecord):
+        document.objects(session=app.slug).delete()
+    EventCounter.objects(session=app.slug).delete()
+    with transaction.atomic():
+        app.delete()  # cascades: dev environment, OAuth client, members (app-only accounts too)
+    workspace_delete(app=app)

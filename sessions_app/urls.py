@@ -9,6 +9,7 @@ urlpatterns = [
     path("system-status/", views.system_status, name="system_status"),
     path("sessions/new/", views.session_new, name="new"),
     path("sessions/<slug:slug>/", views.session_detail, name="detail"),
+    path("sessions/<slug:slug>/delete", views.session_delete, name="delete"),
     path("sessions/<slug:slug>/", include("workspaces.urls")),
     path("sessions/<slug:slug>/", include("deployments.urls")),
     path("sessions/<slug:slug>/", include("agents.urls")),

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
@@ -51,6 +52,22 @@ def session_new(request):
         {"nav": "apps", "values": values, "errors": errors, "frameworks": App.Framework.choices},
         status=422 if errors else 200,
     )
+
+
+@login_required
+@require_http_methods(["POST"])
+def session_delete(request, slug):
+    app = selectors.app_for_user(user=request.user, slug=slug)
+    if request.POST.get("confirm", "").strip() != app.slug:
+        messages.error(request, f"Type the app's address “{app.slug}” to confirm; nothing was deleted.")
+        return redirect(f"/sessions/{app.slug}/?tab=files")
+    try:
+        services.app_delete(app=app)
+    except services.AppDeleteError as exc:
+        messages.error(request, str(exc))
+        return redirect(f"/sessions/{app.slug}/?tab=files")
+    messages.success(request, f"Deleted {app.name}: its containers, conversation, users and workspace are gone.")
+    return redirect("sessions_app:dashboard")
 
 
 @login_required

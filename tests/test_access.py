@@ -25,6 +25,7 @@ URLS = [
     ("post", "/sessions/{slug}/files/delete", {"path": "README.md"}, False),
     ("post", "/sessions/{slug}/files/upload", "upload", False),
     ("post", "/sessions/{slug}/history/{sha}/restore", {}, False),
+    ("post", "/sessions/{slug}/delete", {"confirm": "not-the-slug"}, False),
     ("get", "/api/sessions/{slug}", None, True),
     ("get", "/api/workspaces/{slug}/entries?path=", None, True),
     ("get", "/api/workspaces/{slug}/files?path=README.md", None, True),
