@@ -6,6 +6,22 @@ class LoginForm(forms.Form):
     username = forms.CharField(max_length=254, strip=True)
     password = forms.CharField(strip=False, widget=forms.PasswordInput)
 
+    def attempt(self, login) -> bool:
+        """Validate, then call `login(username=, password=)`; a refusal (services.LoginFailed)
+        becomes the form's error. True when the user is now logged in."""
+        from .services import LoginFailed
+
+        if not self.is_valid():
+            self.errors.clear()
+            self.add_error(None, "Enter your user name and password.")
+            return False
+        try:
+            login(username=self.cleaned_data["username"], password=self.cleaned_data["password"])
+        except LoginFailed as exc:
+            self.add_error(None, str(exc))
+            return False
+        return True
+
 
 class SignupForm(forms.Form):
     username = forms.CharField(max_length=100, strip=True)

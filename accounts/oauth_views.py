@@ -181,18 +181,8 @@ def app_login(request, slug):
     app, client = _app_with_client(slug)
     next_url = _app_next(request, app)
     form = LoginForm(request.POST or None)
-    if request.method == "POST":
-        if not form.is_valid():
-            form.errors.clear()
-            form.add_error(None, "Enter your user name and password.")
-        else:
-            try:
-                services.app_login(request=request, app=app, username=form.cleaned_data["username"],
-                                   password=form.cleaned_data["password"])
-            except services.LoginFailed as exc:
-                form.add_error(None, str(exc))
-            else:
-                return redirect(next_url)
+    if request.method == "POST" and form.attempt(lambda **creds: services.app_login(request=request, app=app, **creds)):
+        return redirect(next_url)
     return render(
         request,
         "accounts/app_login.html",

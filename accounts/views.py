@@ -49,19 +49,8 @@ def login_view(request):
     if request.method == "GET" and request.user.is_authenticated:
         return redirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
     form = LoginForm(request.POST or None)
-    if request.method == "POST":
-        if not form.is_valid():
-            form.errors.clear()
-            form.add_error(None, "Enter your user name and password.")
-        else:
-            try:
-                services.session_login(
-                    request=request, username=form.cleaned_data["username"], password=form.cleaned_data["password"]
-                )
-            except services.LoginFailed as exc:
-                form.add_error(None, str(exc))
-            else:
-                return redirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
+    if request.method == "POST" and form.attempt(lambda **creds: services.session_login(request=request, **creds)):
+        return redirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
     status = 400 if form.errors else 200
     return render(request, "accounts/login.html", {"form": form, "next": next_url}, status=status)
 

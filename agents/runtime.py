@@ -36,7 +36,7 @@ def _internal_url() -> str:
     return f"http://{host}:{settings.MGX_PORT}/internal/agent"
 
 
-def _environment(app, run: AgentRun, token: str) -> dict:
+def _environment(app, token: str) -> dict:
     env = {
         "DJANGO_SETTINGS_MODULE": "mgx_site.settings.base",
         "MGX_VAR_DIR": "/tmp/mgx-agent",
@@ -90,7 +90,7 @@ def run_execute(*, run_id: str) -> str:
             name=container_name(slug=app.slug, role="agent") + "-" + run_id[:8],
             command=["python", "manage.py", "run_agent", "--session", app.slug, "--run", run_id],
             working_dir="/srv/mgx",
-            environment=_environment(app, run, token),
+            environment=_environment(app, token),
             volumes={str(settings.BASE_DIR): {"bind": "/srv/mgx", "mode": "ro"}, ws_root: {"bind": ws_root, "mode": "rw"}},
             network_mode="host",
             labels={**labels(slug=app.slug, role="agent"), "mgx.run": run_id},
