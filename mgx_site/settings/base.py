@@ -113,3 +113,10 @@ LOGGING = {
 MGX_WORKSPACE_MAX_FILE_BYTES = env.int("MGX_WORKSPACE_MAX_FILE_BYTES", default=2 * 1024 * 1024)
 MGX_UPLOAD_MAX_BYTES = env.int("MGX_UPLOAD_MAX_BYTES", default=MGX_WORKSPACE_MAX_FILE_BYTES)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MGX_WORKSPACE_MAX_FILE_BYTES + 1024 * 1024
+
+# Where workspace histories live: one bare-style git directory per app, outside every workspace,
+# so nothing an app or its container writes can configure the git MGX runs.
+MGX_GIT_ROOT = env("MGX_GIT_ROOT", default=str(VAR_DIR / "git"))
+# The unprivileged user app containers run as (the runtime image's `app`). When MGX runs as
+# root it hands every workspace file to this user; otherwise containers run as MGX's own user.
+MGX_APP_UID = env.int("MGX_APP_UID", default=1000)
