@@ -11,8 +11,8 @@ from typing import Iterable
 
 from django.conf import settings
 
-from . import git
-from .fs import FileContent, Workspace, WorkspaceError
+from . import git, owner
+from .fs import FileContent, Workspace, WorkspaceError, WorkspaceNotFound
 
 TEXT_SUFFIXES = {".md", ".txt", ".json", ".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs", ".py", ".css", ".html",
                  ".toml", ".cfg", ".ini", ".yml", ".yaml", ".env", ".example", ".gitignore", ".dockerignore"}
@@ -23,9 +23,12 @@ def workspace_for(app) -> Workspace:
 
 
 @contextmanager
-def _locked(ws: Workspace):
-    lock_path = ws.root / ".git" / "mgx-write.lock"
-    with open(lock_path, "a") as fh:
+def workspace_lock(*, slug: str):
+    """The one lock around every change to an app's workspace and its history (the editor in
+    several tabs, the API and the agent write at once). It lives next to the git directory,
+    `MGX_GIT_ROOT/<slug>.lock`, out of every container's reach."""
+    git.prepare_root()
+    with open(git.lock_path(slug), "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -50,20 +53,36 @@ def workspace_create(*, app, template_dir: Path, author: str = "MGX") -> Workspa
             filled = text.replace("__APP_NAME__", app.name).replace("__APP_SLUG__", app.slug)
             if filled != text:
                 path.write_text(filled, encoding="utf-8")
-    git.init(ws.root)
-    git.commit_all(ws.root, message=f"Create {app.name} from the {app.get_framework_display()} template", author=author)
+    owner.own_tree(ws.root)  # the dev container (the app user) edits these files; so does host git's user
+    with workspace_lock(slug=app.slug):
+        git.init(ws.root)
+        git.commit_all(ws.root, message=f"Create {app.name} from the {app.get_framework_display()} template", author=author)
     return ws
 
 
 def workspace_delete(*, app) -> None:
-    shutil.rmtree(workspace_for(app).root, ignore_errors=True)
+    """The workspace, its history and its lock: an app made later with the same slug starts
+    with fresh history."""
+    ws = workspace_for(app)
+    with workspace_lock(slug=app.slug):
+        shutil.rmtree(ws.root, ignore_errors=True)
+        git.remove(ws.root)
+    git.lock_path(app.slug).unlink(missing_ok=True)
+
+
+def workspace_commit(*, app, message: str, author: str) -> git.Commit | None:
+    """Commit whatever changed in the workspace (the agent's or the dev container's work), under
+    the workspace lock. None when nothing changed."""
+    ws = workspace_for(app)
+    with workspace_lock(slug=app.slug):
+        return git.commit_all(ws.root, message=message, author=author)
 
 
 def file_write(*, app, path: str, content: bytes | str | Iterable[bytes], user, base_version: str | None = None,
                create_only: bool = False, verb: str | None = None) -> FileContent:
     ws = workspace_for(app)
     data = content.encode("utf-8") if isinstance(content, str) else content
-    with _locked(ws):
+    with workspace_lock(slug=app.slug):
         existed = ws.current_version(path) is not None
         written = ws.write(path, data, base_version=base_version, create_only=create_only)
         verb = verb or ("Edit" if existed else "Create")
@@ -73,7 +92,7 @@ def file_write(*, app, path: str, content: bytes | str | Iterable[bytes], user, 
 
 def dir_create(*, app, path: str, user) -> str:
     ws = workspace_for(app)
-    with _locked(ws):
+    with workspace_lock(slug=app.slug):
         made = ws.mkdir(path)
         # Git does not track empty folders; a .gitkeep makes the folder part of history.
         ws.write(f"{made}/.gitkeep", b"")
@@ -83,7 +102,7 @@ def dir_create(*, app, path: str, user) -> str:
 
 def entry_move(*, app, src: str, dst: str, user) -> str:
     ws = workspace_for(app)
-    with _locked(ws):
+    with workspace_lock(slug=app.slug):
         moved = ws.move(src, dst)
         git.commit_all(ws.root, message=f"Rename {ws.clean(src)} to {moved}", author=_who(user))
     return moved
@@ -91,13 +110,42 @@ def entry_move(*, app, src: str, dst: str, user) -> str:
 
 def entry_delete(*, app, path: str, user) -> str:
     ws = workspace_for(app)
-    with _locked(ws):
+    with workspace_lock(slug=app.slug):
         gone = ws.delete(path)
         git.commit_all(ws.root, message=f"Delete {gone}", author=_who(user))
     return gone
 
 
 def version_restore(*, app, sha: str, user) -> git.Commit | None:
+    """Make the workspace look as it did at `sha`, as a new commit: history keeps everything.
+
+    Git does not touch the workspace here (`git restore` would write through whatever a
+    container made of a folder a moment before, a symlink to a host folder included). MGX
+    reads each file of that version from git (`ls-tree`, `cat-file`) and writes or deletes it
+    through `Workspace`, the one place that guards paths. Files git ignores (node_modules,
+    .env, ...) are left as they are, as `git restore` would. Not restored: symbolic links and
+    nested repositories (recorded by git, not writable through `Workspace`), and the
+    executable bit of a file that must be created again.
+    """
     ws = workspace_for(app)
-    with _locked(ws):
-        return git.restore(ws.root, sha, author=_who(user))
+    big = Workspace(ws.root, max_file_bytes=1 << 62)  # an old version may hold any file git took
+    who = _who(user)
+    with workspace_lock(slug=app.slug):
+        full = git.resolve_commit(ws.root, sha)
+        # Uncommitted work (from the dev container, say) is committed first, so it stays in history.
+        git.commit_all(ws.root, message="Changes before a restore", author=who)
+        target = git.tree_files(ws.root, full)
+        current = git.tree_files(ws.root, "HEAD")
+        for path, (mode, _blob) in current.items():
+            if path not in target and mode not in (git.GITLINK,):
+                try:
+                    big.delete(path)
+                except WorkspaceNotFound:
+                    pass
+        for path, (mode, blob) in sorted(target.items()):
+            if mode in (git.GITLINK, git.SYMLINK) or current.get(path) == (mode, blob):
+                continue
+            big.write(path, git.blob_chunks(ws.root, blob))
+        # Until every write hands its file to the app user, the restored files are given here.
+        owner.own_tree(ws.root)
+        return git.commit_all(ws.root, message=f"Restore to version {full[:8]}", author=who)

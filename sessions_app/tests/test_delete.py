@@ -8,7 +8,9 @@ from deployments.docker_client import container_name, labels
 from deployments.gateway import gateway, route_for
 from sessions_app.models import App
 from sessions_app.services import app_create
-from workspaces.services import workspace_for
+from workspaces import git
+from workspaces.selectors import history_list
+from workspaces.services import file_write, workspace_for
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +37,9 @@ def running_dev_container(app, runtime_image):
 def test_delete_removes_containers_routes_conversation_users_and_workspace(client, app, running_dev_container):
     event_append(session=app.slug, type="USER_MESSAGE", payload={"text": "hi", "user": "deleter"})
     AgentRun(run_id="old-run", session=app.slug, status="done").save()
+    file_write(app=app, path="secret-plan.md", content="old app's history\n", user=app.owner)
     root = workspace_for(app).root
+    git_dir, lock = git.git_dir(root), git.lock_path(app.slug)
     client.force_login(app.owner)
 
     done = client.post(f"/sessions/{app.slug}/delete", {"confirm": app.slug}, follow=True)
@@ -44,6 +48,7 @@ def test_delete_removes_containers_routes_conversation_users_and_workspace(clien
     assert "Deleted Doomed App" in done.content.decode()
     assert not App.objects.filter(slug=app.slug).exists()
     assert not root.exists()
+    assert not git_dir.exists() and not lock.exists()  # its history goes with it
     with pytest.raises(docker.errors.NotFound):
         docker.from_env().containers.get(running_dev_container.id)
     assert f"{app.slug}-dev" not in gateway().routes()
@@ -52,6 +57,8 @@ def test_delete_removes_containers_routes_conversation_users_and_workspace(clien
     # The address is free again, and the new app starts with an empty conversation.
     again = app_create(owner=app.owner, name="Doomed App", framework="nextjs")
     assert again.slug == app.slug and AgentEvent.objects(session=again.slug).count() == 0
+    # ... and fresh history: nothing of the deleted app's versions is reachable.
+    assert [c.message for c in history_list(app=again)] == ["Create Doomed App from the Next.js template"]
 
 
 def test_a_wrong_confirmation_deletes_nothing(client, app):

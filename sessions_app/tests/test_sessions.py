@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from sessions_app.models import App
 from sessions_app.services import app_create
 from workspaces.selectors import file_read, history_list
+from workspaces.git import git_dir
 from workspaces.services import workspace_for
 
 pytestmark = pytest.mark.django_db
@@ -20,7 +21,8 @@ def test_the_slug_is_made_from_the_name_and_the_workspace_from_the_template(user
     assert app_create(owner=owner, name="snake_case -- App", framework="nextjs").slug == "snake-case-app"
     assert "My Shop!" in file_read(app=app, path="backend/app/main.py").text
     assert [c.message for c in history_list(app=app)] == ["Create My Shop! from the FastAPI + React/Vite template"]
-    assert (workspace_for(app).root / ".git").is_dir()
+    # Its history lives outside the workspace, where no container reaches.
+    assert git_dir(workspace_for(app).root).is_dir() and not (workspace_for(app).root / ".git").exists()
     # Its users log in through MGX: the app's own OAuth2 client exists from the start.
     from accounts.selectors import app_callback_urls, app_client_get
 
