@@ -216,12 +216,16 @@ def ensure_repo(root: Path) -> None:
     if not Path(root).is_dir():
         return
     prepare_root()
+    _grant_search(Path(root).parent)
     tmp = git_root() / f".{Path(root).name}.git.new-{uuid.uuid4().hex[:12]}"
     try:
         _init_at(tmp)
         old = Path(root) / ".git"
         if old.is_dir() and not old.is_symlink():
             _migrate(old, tmp)
+            # Files an older MGX or a root container left as root's must be readable by git
+            # (now the app user) and writable by the isolated dev container.
+            owner.own_tree(root)
         try:
             # Published in one step: a second process doing the same loses the rename and
             # drops its copy.

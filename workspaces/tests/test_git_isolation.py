@@ -143,6 +143,10 @@ def test_what_the_dev_container_writes_under_workspace_never_configures_host_git
     # The nested repositories are not in MGX's history as submodules; the rest of the save is.
     _, patch = selectors.version_show(app=app, sha=[c for c in selectors.history_list(app=app) if c.message == "Create after.md"][0].sha)
     assert "Subproject commit" not in patch and "+after" in patch
+    stored = git.tree_files(root, "HEAD")
+    assert not [p for p, (mode, _) in stored.items() if mode == git.GITLINK]
+    assert "gitfile/f.txt" in stored and "after.md" in stored  # a .git file pointing elsewhere is no repository
+    assert "sub/inner.txt" not in stored  # a folder with its own repository stays out of MGX's history
 
 
 def _move_history_into_the_workspace(app) -> Path:
