@@ -3,8 +3,8 @@
 The workspace is written by the agent, the owner and the app's dev container, so nothing in it
 may configure the git MGX runs:
 - The git directory lives outside the workspace, `MGX_GIT_ROOT/<slug>.git`, reached only through
-  `GIT_DIR` + `GIT_WORK_TREE`; no container mounts it. Its config is written by MGX alone (and is
-  root's when MGX is root), and defines no hooks, filters or diff/merge drivers.
+  `GIT_DIR` + `GIT_WORK_TREE`; no container mounts it. Its config is written by MGX alone (a
+  root-owned file when MGX is root), and defines no hooks, filters or diff/merge drivers.
 - Every call runs with a private empty HOME, no system or global config, no system attributes,
   and `-c` overrides for every setting that runs a command (fsmonitor, hooks). `info/attributes`
   in the git directory (the highest-precedence attributes file) unsets filter/diff/merge/text
@@ -249,7 +249,7 @@ def _write_clean_config(gd: Path) -> None:
     for name in ("description", "info/exclude"):
         (gd / name).unlink(missing_ok=True)
     owner.own_tree(gd)  # git (as the app user) writes objects, refs and the index
-    # What configures git stays MGX's (root's): even a git bug cannot rewrite it.
+    # What configures git is written by MGX (root's file, 0644); git itself never writes it.
     (gd / "config").unlink(missing_ok=True)
     (gd / "config").write_text(CLEAN_CONFIG)
     os.chmod(gd / "config", 0o644)
