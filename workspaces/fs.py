@@ -263,13 +263,13 @@ class Workspace:
                     if not stat.S_ISLNK(st.st_mode):
                         spot.name = part
                         break
-                    target = self._link_target(spot.dir_fd, part, here)
-                    if target is None:  # a link a moment ago, not any more: look again
-                        retries += 1
-                        if retries > MAX_LINKS:
-                            raise WorkspaceError(f"'{here}' keeps changing; nothing was done, try again.")
-                        pending.appendleft(part)
-                        continue
+                    try:
+                        target = os.readlink(part, dir_fd=spot.dir_fd)
+                    except OSError as exc:
+                        if exc.errno not in (errno.EINVAL, errno.ENOENT):
+                            raise _os_error(exc, here) from exc
+                        spot.name = part  # not a link any more: the entry itself it is
+                        break
                 else:
                     try:
                         fd = os.open(part, _DIR, dir_fd=spot.dir_fd)
@@ -553,7 +553,9 @@ class Workspace:
                         data = self._read_fd(fd, rel, None)
                     finally:
                         os.close(fd)
-                    info = zipfile.ZipInfo(rel, date_time=max(time.localtime(st.st_mtime)[:6], (1980, 1, 1, 0, 0, 0)))
+                    # The app sets its files' times; zip can only hold 1980–2107.
+                    stamp = min(max(time.localtime(st.st_mtime)[:6], (1980, 1, 1, 0, 0, 0)), (2107, 12, 31, 23, 59, 58))
+                    info = zipfile.ZipInfo(rel, date_time=stamp)
                     info.external_attr = (st.st_mode & 0xFFFF) << 16
                     info.compress_type = zipfile.ZIP_DEFLATED
                     zf.writestr(info, data)

@@ -11,7 +11,7 @@ from typing import Iterable
 
 from django.conf import settings
 
-from . import git
+from . import git, owner
 from .fs import FileContent, Workspace, WorkspaceError
 
 TEXT_SUFFIXES = {".md", ".txt", ".json", ".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs", ".py", ".css", ".html",
@@ -50,6 +50,9 @@ def workspace_create(*, app, template_dir: Path, author: str = "MGX") -> Workspa
             filled = text.replace("__APP_NAME__", app.name).replace("__APP_SLUG__", app.slug)
             if filled != text:
                 path.write_text(filled, encoding="utf-8")
+    # The app's container user edits these files; nothing in the container can reach this
+    # folder yet, so plain paths are safe here.
+    owner.own_tree(ws.root)
     git.init(ws.root)
     git.commit_all(ws.root, message=f"Create {app.name} from the {app.get_framework_display()} template", author=author)
     return ws

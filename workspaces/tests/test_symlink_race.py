@@ -181,9 +181,11 @@ def test_files_mgx_writes_belong_to_the_app_user(app):
     if os.geteuid() != 0:
         pytest.skip("only root can hand files to another user")
     ws = services.workspace_for(app)
+    uid = owner.app_uid()
+    # The template MGX copied in, too.
+    assert {(p.stat().st_uid, p.stat().st_gid) for p in [ws.root, ws.root / "README.md", ws.root / "app"]} == {(uid, uid)}
     services.file_write(app=app, path="deep/er/new.txt", content="hi\n", user=app.owner)
     services.dir_create(app=app, path="made", user=app.owner)
-    uid = owner.app_uid()
     for rel in ["deep", "deep/er", "deep/er/new.txt", "made", "made/.gitkeep"]:
         st = (ws.root / rel).stat()
         assert (st.st_uid, st.st_gid) == (uid, uid), rel
@@ -192,3 +194,37 @@ def test_files_mgx_writes_belong_to_the_app_user(app):
     os.chown(ws.root / "README.md", 4321, 4321)
     services.file_write(app=app, path="README.md", content="edited\n", user=app.owner)
     assert (ws.root / "README.md").stat().st_uid == 4321
+
+
+def test_links_inside_keep_working_and_links_outside_are_refused_with_a_message(tmp_path):
+    from workspaces.fs import Workspace, WorkspacePathError
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "f").write_bytes(SECRET)
+    root = tmp_path / "ws"
+    (root / "sub").mkdir(parents=True)
+    (root / ".git").mkdir()
+    (root / "sub" / "file.txt").write_text("inside\n")
+    os.symlink("sub", root / "link_in")
+    os.symlink("../outside", root / "link_out")
+    os.symlink(str(root / "sub"), root / "link_abs")  # absolute, even to inside: refused
+    os.symlink("../.git", root / "sub" / "link_git")
+    ws = Workspace(root, max_file_bytes=10_000)
+
+    assert ws.read("link_in/file.txt").text == "inside\n"
+    ws.write("link_in/new.txt", b"via the link\n")
+    assert (root / "sub" / "new.txt").read_bytes() == b"via the link\n"
+    # Listed under the folder's own name; the link into .git is not shown.
+    assert {e.path for e in ws.list_dir("link_in")} == {"sub/file.txt", "sub/new.txt"}
+    for path in ["link_out/f", "link_abs/file.txt"]:
+        with pytest.raises(WorkspacePathError, match="leads outside the workspace"):
+            ws.read(path)
+        with pytest.raises(WorkspacePathError, match="leads outside the workspace"):
+            ws.write(path, b"x")
+    with pytest.raises(WorkspacePathError, match=".git directory"):
+        ws.write("sub/link_git/hooks/post-commit", b"#!/bin/sh\n")
+    assert {e.name for e in ws.list_dir("")} == {"sub", "link_in"}
+
+    ws.delete("link_out")  # the link goes, never what it points to
+    assert (outside / "f").read_bytes() == SECRET and not os.path.lexists(root / "link_out")
