@@ -174,8 +174,7 @@ class Tools:
 
     def t_list_files(self, path: str = "") -> ToolResult:
         root = self.ws.clean(path)
-        base = self.ws.resolve(root)
-        if not base.exists():
+        if not self.ws.exists(root):
             raise WorkspaceNotFound(f"No folder '{root or '/'}' in the workspace.")
         files = sorted(f for f in self.ws.walk_files() if not root or f == root or f.startswith(root + "/"))
         files = [f for f in files if not PurePosixPath(f).name.startswith(".mgx-")]
@@ -230,11 +229,8 @@ class Tools:
             if root and not (rel == root or rel.startswith(root + "/")):
                 continue
             try:
-                full = self.ws.resolve(rel)
-                if not full.is_file() or full.stat().st_size > self.ws.max_file_bytes:
-                    continue
-                data = full.read_bytes()
-            except (WorkspaceError, OSError):
+                data = self.ws.read_bytes(rel)  # by descriptor: a link swapped in meanwhile is not followed out
+            except WorkspaceError:
                 continue
             if b"\0" in data[:8192]:
                 continue

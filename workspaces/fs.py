@@ -1,30 +1,53 @@
-"""A workspace directory on disk, with every path checked in one place.
+"""A workspace directory on disk, reached only through descriptors that start at its root.
 
-All reads and writes of an app's code go through `Workspace`: the only way to turn a path
-string from a user, the API or the agent into a filesystem path is `Workspace.resolve`, which
-refuses absolute paths, `..`, NUL bytes, the `.git` directory and symlinks that lead outside
-the workspace. Writes are atomic (temporary file in the same directory, fsync, rename), so a
-crash mid-write leaves the old file whole.
+All reads and writes of an app's code go through `Workspace`. A path string from a user, the
+API or the agent is first cleaned (`Workspace.clean`: no absolute paths, `..`, NUL bytes or
+`.git`), then walked one component at a time: each folder is opened relative to the descriptor
+of the folder above it with `O_NOFOLLOW`, starting from a descriptor of the workspace root, and
+the final entry is opened, created, renamed or removed relative to its folder's descriptor
+(`dir_fd=`). No code here opens or stats a joined path string inside the workspace, so the app's
+own code (which runs in a container with the workspace mounted) cannot win a race by swapping a
+folder for a symlink between a check and a use: whatever it swaps, MGX only ever holds
+descriptors of folders it reached inside the workspace.
+
+Symlinks: a relative symlink that stays inside the workspace keeps working. MGX follows it
+itself: it reads the link (`readlink` relative to the folder's descriptor) and walks the target
+from the descriptors it already holds, where `..` means "the folder MGX came from", never the
+kernel's `..`. A link whose target is absolute, climbs above the workspace root or lands in
+`.git` is refused with "That path leads outside the workspace (through a symlink)." (or the
+`.git` message), and is left out of listings, searches and the zip. Deleting or moving a link
+acts on the link itself, never on what it points to. (`openat2` with `RESOLVE_BENEATH` was not
+used: it cannot tell which folder a link inside led to, and refusing `.git` reached through an
+inner link needs exactly that.)
+
+Writes are atomic: a temporary file is created next to the target (by descriptor), fsynced and
+renamed over it, then the folder is fsynced, so a crash mid-write leaves the old file whole.
+Everything MGX creates (files, folders) is handed to the app's container user
+(`workspaces.owner.own_fd`); rewriting an existing file keeps its owner and mode.
 
 Versions are content hashes: a read returns one, and a write may name the version it was based
 on; if the file changed since, the write is refused with `WorkspaceConflict`.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
-import shutil
+import secrets
 import stat
-import tempfile
+import time
 import zipfile
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator
 
+from .owner import own_fd
+
 BINARY_SNIFF = 8192
-# Never shown in listings nor reachable by path: git's internals (writing hooks there would run
-# code on the MGX host) and our own lock file.
+# Never shown in listings nor reachable by path (not even through a link inside the workspace):
+# git's internals.
 HIDDEN = frozenset({".git"})
 # Big generated trees are listed but not zipped or searched.
 ZIP_SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "__pycache__", ".next", "dist", ".cache"})
@@ -100,6 +123,76 @@ def is_binary(data: bytes) -> bool:
     return False
 
 
+OUTSIDE = "That path leads outside the workspace (through a symlink)."
+GIT_REFUSED = "The .git directory is managed by MGX and cannot be touched directly."
+MAX_LINKS = 40  # the kernel's own limit on links followed in one lookup
+MAX_DEPTH = 200  # folders deeper than this are not zipped, listed recursively or deleted
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+# O_NONBLOCK: a FIFO planted by the app must not hang the worker that opens it.
+_FILE = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+@dataclass
+class _Spot:
+    """Where a walk ended: open descriptors of the folders from the root down (`fds[-1]` holds
+    the entry), their names inside the workspace, and the entry's name in `fds[-1]` (None: the
+    path is that folder itself). `missing`: the components not found, when the walk stopped at
+    a folder that does not exist (and was not asked to create it)."""
+
+    fds: list[int]
+    names: list[str] = field(default_factory=list)
+    name: str | None = None
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def dir_fd(self) -> int:
+        return self.fds[-1]
+
+    def rel(self) -> str:
+        """The entry's path inside the workspace, with links already followed."""
+        return "/".join(self.names + (self.missing or ([self.name] if self.name else [])))
+
+    def lstat(self) -> os.stat_result | None:
+        """The entry itself (a link is not followed); None when it does not exist."""
+        if self.missing:
+            return None
+        if self.name is None:
+            return os.fstat(self.dir_fd)
+        try:
+            return os.stat(self.name, dir_fd=self.dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+
+    def close(self) -> None:
+        while self.fds:
+            os.close(self.fds.pop())
+
+    def __enter__(self) -> "_Spot":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _os_error(exc: OSError, rel: str) -> WorkspaceError:
+    """What a user is told when the disk refused (often: the app changed the entry meanwhile)."""
+    code = exc.errno
+    if code == errno.ENOENT:
+        return WorkspaceNotFound(f"No '{rel}' in the workspace.")
+    if code == errno.ENOTDIR:
+        return WorkspacePathError(f"'{rel}' is a file, not a folder.")
+    if code == errno.EISDIR:
+        return WorkspacePathError(f"'{rel}' is a folder.")
+    if code in (errno.EEXIST, errno.ENOTEMPTY):
+        return WorkspaceExists(f"'{rel}' already exists.")
+    if code == errno.ELOOP:
+        return WorkspacePathError(f"'{rel}' was changed into a symlink while MGX was using it; nothing was done, try again.")
+    if code == errno.ENAMETOOLONG:
+        return WorkspacePathError("The path is too long.")
+    return WorkspaceError(f"'{rel}' could not be used: {exc.strerror or exc}.")
+
+
 class Workspace:
     def __init__(self, root: Path | str, *, max_file_bytes: int):
         self.root = Path(root).resolve()
@@ -121,92 +214,368 @@ class Workspace:
         if any(p == ".." for p in parts):
             raise WorkspacePathError("'..' is not allowed in paths.")
         if parts and parts[0] in HIDDEN:
-            raise WorkspacePathError("The .git directory is managed by MGX and cannot be touched directly.")
+            raise WorkspacePathError(GIT_REFUSED)
         if any(len(p.encode()) > 255 for p in parts) or len(rel.encode()) > 4096:
             raise WorkspacePathError("The path is too long.")
         return "/".join(parts)
 
+    def _open_root(self) -> int:
+        # The root's own path is MGX's (var/workspaces/<slug>), out of the app's reach; only
+        # what is below it is walked by descriptor.
+        try:
+            return os.open(self.root, _DIR)
+        except OSError as exc:
+            raise WorkspaceNotFound("The workspace is missing on disk.") from exc
+
+    def _walk(self, clean: str, *, follow_last: bool, create: bool = False) -> _Spot:
+        """Walk `clean` (already cleaned) from the root, one component at a time.
+
+        Folders are opened with O_NOFOLLOW relative to the folder above; a symlink met on the
+        way (and the last component too, with `follow_last`) is read and its target walked from
+        the descriptors already held. `create` makes missing folders (handed to the app user).
+        The caller closes the returned spot."""
+        spot = _Spot([self._open_root()])
+        pending = deque(p for p in clean.split("/") if p)
+        links = retries = 0
+        try:
+            while pending:
+                part = pending.popleft()
+                if part == "..":
+                    if len(spot.fds) == 1:
+                        raise WorkspacePathError(OUTSIDE)
+                    os.close(spot.fds.pop())
+                    spot.names.pop()
+                    continue
+                if not spot.names and part in HIDDEN:
+                    raise WorkspacePathError(GIT_REFUSED)
+                here = "/".join(spot.names + [part])
+                if not pending:
+                    if not follow_last:
+                        spot.name = part
+                        break
+                    try:
+                        st = os.stat(part, dir_fd=spot.dir_fd, follow_symlinks=False)
+                    except FileNotFoundError:
+                        spot.name = part
+                        break
+                    except OSError as exc:
+                        raise _os_error(exc, here) from exc
+                    if not stat.S_ISLNK(st.st_mode):
+                        spot.name = part
+                        break
+                    try:
+                        target = os.readlink(part, dir_fd=spot.dir_fd)
+                    except OSError as exc:
+                        if exc.errno not in (errno.EINVAL, errno.ENOENT):
+                            raise _os_error(exc, here) from exc
+                        spot.name = part  # not a link any more: the entry itself it is
+                        break
+                else:
+                    try:
+                        fd = os.open(part, _DIR, dir_fd=spot.dir_fd)
+                    except FileNotFoundError:
+                        if not create:
+                            spot.missing = [part, *pending]
+                            break
+                        retries += 1
+                        if retries > MAX_LINKS:  # the app keeps removing what MGX makes
+                            raise WorkspaceError(f"'{here}' keeps changing; nothing was done, try again.")
+                        self._mkdir_at(spot.dir_fd, part, here, exist_ok=True)
+                        pending.appendleft(part)
+                        continue
+                    except OSError as exc:
+                        if exc.errno not in (errno.ENOTDIR, errno.ELOOP):
+                            raise _os_error(exc, here) from exc
+                        target = self._link_target(spot.dir_fd, part, here)
+                        if target is None:  # a link when opened, a folder again by now: look again
+                            retries += 1
+                            if retries > MAX_LINKS:
+                                raise WorkspaceError(f"'{here}' keeps changing; nothing was done, try again.")
+                            pending.appendleft(part)
+                            continue
+                    else:
+                        spot.fds.append(fd)
+                        spot.names.append(part)
+                        continue
+                links += 1
+                if links > MAX_LINKS:
+                    raise WorkspacePathError(f"'{clean}' goes through too many symlinks.")
+                if target.startswith("/"):
+                    raise WorkspacePathError(OUTSIDE)
+                pending.extendleft(reversed([p for p in target.split("/") if p not in ("", ".")]))
+            return spot
+        except BaseException:
+            spot.close()
+            raise
+
+    @staticmethod
+    def _link_target(dir_fd: int, name: str, here: str) -> str | None:
+        """The target of the symlink `name`; None if it is a folder (again) by now. Anything
+        else there is a file where a folder was wanted."""
+        try:
+            return os.readlink(name, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise _os_error(exc, here) from exc
+        try:
+            if stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                return None
+        except OSError as exc:
+            raise _os_error(exc, here) from exc
+        raise WorkspacePathError(f"'{here}' is a file, not a folder.")
+
+    @staticmethod
+    def _mkdir_at(dir_fd: int, name: str, here: str, *, exist_ok: bool) -> None:
+        try:
+            os.mkdir(name, 0o755, dir_fd=dir_fd)
+        except FileExistsError:
+            if exist_ok:
+                return  # someone made it meanwhile; the caller opens it with O_NOFOLLOW
+            raise WorkspaceExists(f"'{here}' already exists.")
+        except OSError as exc:
+            raise _os_error(exc, here) from exc
+        try:
+            fd = os.open(name, _DIR, dir_fd=dir_fd)
+        except OSError as exc:
+            raise _os_error(exc, here) from exc
+        try:
+            own_fd(fd)
+        finally:
+            os.close(fd)
+
     def resolve(self, rel: str) -> Path:
-        """The real path of `rel` inside the workspace. Symlinks are followed and must stay inside."""
+        """Where `rel` is inside the workspace, symlinks (which must stay inside) followed. For
+        naming and checks only: opening the returned path would race with the app's code, so
+        every operation here works on descriptors instead."""
         clean = self.clean(rel)
-        candidate = self.root / clean if clean else self.root
-        real = Path(os.path.realpath(candidate))
-        if real != self.root and self.root not in real.parents:
-            raise WorkspacePathError("That path leads outside the workspace (through a symlink).")
-        if real != self.root and real.relative_to(self.root).parts[:1] and real.relative_to(self.root).parts[0] in HIDDEN:
-            raise WorkspacePathError("The .git directory is managed by MGX and cannot be touched directly.")
-        return real
+        with self._walk(clean, follow_last=True) as spot:
+            if ".." in spot.missing:
+                raise WorkspaceNotFound(f"No '{clean}' in the workspace.")
+            where = spot.rel()
+        return self.root / where if where else self.root
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
+    def exists(self, rel: str) -> bool:
+        """Whether `rel` names a file or folder (links followed, inside only)."""
+        with self._walk(self.clean(rel), follow_last=True) as spot:
+            return spot.lstat() is not None
+
+    def _is_dir(self, rel: str) -> bool:
+        with self._walk(rel, follow_last=True) as spot:
+            st = spot.lstat()
+            return st is not None and stat.S_ISDIR(st.st_mode)
+
     # ------------------------------------------------------------------ reads
 
-    def list_dir(self, rel: str = "") -> list[Entry]:
-        path = self.resolve(rel)
-        if not path.exists():
-            raise WorkspaceNotFound(f"No folder '{self.clean(rel) or '/'}' in the workspace.")
-        if not path.is_dir():
-            raise WorkspacePathError(f"'{self.clean(rel)}' is a file, not a folder.")
-        entries = []
-        for child in path.iterdir():
-            if child.name in HIDDEN and path == self.root:
-                continue
+    def _open_regular(self, clean: str) -> tuple[int | None, os.stat_result | None, str]:
+        """An open descriptor of the regular file `clean` names, with its stat, or
+        (None, None, why) with why one of 'missing', 'folder', 'special'."""
+        with self._walk(clean, follow_last=True) as spot:
+            if spot.missing:
+                return None, None, "missing"
+            if spot.name is None:
+                return None, None, "folder"
             try:
-                st = child.lstat()
-            except OSError:
-                continue
-            is_dir = stat.S_ISDIR(st.st_mode)
-            if stat.S_ISLNK(st.st_mode):
-                try:
-                    target = self.resolve(self.rel(path / child.name))
-                    is_dir = target.is_dir()
-                except WorkspaceError:
-                    continue  # a link that leads outside is not shown at all
-            entries.append(Entry(child.name, self.rel(path / child.name), is_dir, 0 if is_dir else st.st_size))
+                fd = os.open(spot.name, _FILE, dir_fd=spot.dir_fd)
+            except FileNotFoundError:
+                return None, None, "missing"
+            except OSError as exc:
+                raise _os_error(exc, clean) from exc
+        st = os.fstat(fd)
+        if stat.S_ISREG(st.st_mode):
+            os.set_blocking(fd, True)
+            return fd, st, ""
+        os.close(fd)
+        return None, None, "folder" if stat.S_ISDIR(st.st_mode) else "special"
+
+    def _read_fd(self, fd: int, clean: str, limit: int | None) -> bytes:
+        chunks, total = [], 0
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return b"".join(chunks)
+            total += len(chunk)
+            if limit is not None and total > limit:
+                raise WorkspaceTooLarge(
+                    f"'{clean}' is over {limit:,} bytes; files over {limit:,} bytes are not opened in the editor (download it instead)."
+                )
+            chunks.append(chunk)
+
+    def list_dir(self, rel: str = "") -> list[Entry]:
+        clean = self.clean(rel)
+        with self._walk(clean, follow_last=True) as spot:
+            if spot.missing:
+                raise WorkspaceNotFound(f"No folder '{clean or '/'}' in the workspace.")
+            where = spot.rel()
+            try:
+                fd = os.dup(spot.dir_fd) if spot.name is None else os.open(spot.name, _DIR, dir_fd=spot.dir_fd)
+            except FileNotFoundError:
+                raise WorkspaceNotFound(f"No folder '{clean or '/'}' in the workspace.") from None
+            except NotADirectoryError:
+                raise WorkspacePathError(f"'{clean}' is a file, not a folder.") from None
+            except OSError as exc:
+                raise _os_error(exc, clean) from exc
+        entries = []
+        try:
+            with os.scandir(fd) as children:
+                for child in children:
+                    if child.name in HIDDEN and not where:
+                        continue
+                    path = f"{where}/{child.name}" if where else child.name
+                    try:
+                        st = child.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    is_dir = stat.S_ISDIR(st.st_mode)
+                    if stat.S_ISLNK(st.st_mode):
+                        try:
+                            is_dir = self._is_dir(path)
+                        except WorkspaceError:
+                            continue  # a link that leads outside is not shown at all
+                    entries.append(Entry(child.name, path, is_dir, 0 if is_dir else st.st_size))
+        finally:
+            os.close(fd)
         return sorted(entries, key=lambda e: (not e.is_dir, e.name.lower()))
 
     def read(self, rel: str) -> FileContent:
-        path = self.resolve(rel)
-        if not path.is_file():
-            if path.is_dir():
-                raise WorkspacePathError(f"'{self.clean(rel)}' is a folder, not a file.")
-            raise WorkspaceNotFound(f"No file '{self.clean(rel)}' in the workspace.")
-        size = path.stat().st_size
-        if size > self.max_file_bytes:
-            raise WorkspaceTooLarge(
-                f"'{self.clean(rel)}' is {size:,} bytes; files over {self.max_file_bytes:,} bytes are not opened in the editor (download it instead)."
-            )
-        data = path.read_bytes()
+        clean = self.clean(rel)
+        fd, st, why = self._open_regular(clean)
+        if fd is None:
+            if why == "folder":
+                raise WorkspacePathError(f"'{clean}' is a folder, not a file.")
+            raise WorkspaceNotFound(f"No file '{clean}' in the workspace.")
+        try:
+            if st.st_size > self.max_file_bytes:
+                raise WorkspaceTooLarge(
+                    f"'{clean}' is {st.st_size:,} bytes; files over {self.max_file_bytes:,} bytes are not opened in the editor (download it instead)."
+                )
+            data = self._read_fd(fd, clean, self.max_file_bytes)
+        finally:
+            os.close(fd)
         binary = is_binary(data)
-        return FileContent(self.clean(rel), len(data), version_of(data), binary, None if binary else data.decode("utf-8"))
+        return FileContent(clean, len(data), version_of(data), binary, None if binary else data.decode("utf-8"))
+
+    def read_bytes(self, rel: str) -> bytes:
+        """The raw content of a file up to the size limit (WorkspaceTooLarge beyond it)."""
+        clean = self.clean(rel)
+        fd, _st, _why = self._open_regular(clean)
+        if fd is None:
+            raise WorkspaceNotFound(f"No file '{clean}' in the workspace.")
+        try:
+            return self._read_fd(fd, clean, self.max_file_bytes)
+        finally:
+            os.close(fd)
 
     def current_version(self, rel: str) -> str | None:
-        path = self.resolve(rel)
-        if not path.is_file():
+        fd, _st, _why = self._open_regular(self.clean(rel))
+        if fd is None:
             return None
-        return version_of(path.read_bytes())
+        digest = hashlib.sha256()
+        try:
+            while chunk := os.read(fd, 1 << 20):
+                digest.update(chunk)
+        finally:
+            os.close(fd)
+        return digest.hexdigest()[:16]
 
     def open_for_download(self, rel: str):
-        path = self.resolve(rel)
-        if not path.is_file():
-            raise WorkspaceNotFound(f"No file '{self.clean(rel)}' in the workspace.")
-        return path.open("rb")
+        clean = self.clean(rel)
+        fd, _st, _why = self._open_regular(clean)
+        if fd is None:
+            raise WorkspaceNotFound(f"No file '{clean}' in the workspace.")
+        return os.fdopen(fd, "rb")
+
+    def _tree(self, dir_fd: int, prefix: str, skip: frozenset, depth: int = 0) -> Iterator[tuple[str, int, os.DirEntry]]:
+        """(path, folder descriptor, entry) of every non-folder below `dir_fd`, files of a folder
+        before its subfolders, each subfolder opened with O_NOFOLLOW relative to its parent."""
+        if depth > MAX_DEPTH:
+            return
+        try:
+            with os.scandir(dir_fd) as it:
+                children = sorted(it, key=lambda e: e.name)
+        except OSError:
+            return
+        folders = []
+        for child in children:
+            if not prefix and child.name in HIDDEN:
+                continue
+            try:
+                is_dir = child.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            if is_dir:
+                if child.name not in skip:
+                    folders.append(child.name)
+            else:
+                yield prefix + child.name, dir_fd, child
+        for name in folders:
+            try:
+                fd = os.open(name, _DIR, dir_fd=dir_fd)
+            except OSError:
+                continue  # replaced (by a link, say) since it was listed: not followed
+            try:
+                yield from self._tree(fd, f"{prefix}{name}/", skip, depth + 1)
+            finally:
+                os.close(fd)
+
+    def _open_tree_file(self, rel: str, dir_fd: int, entry: os.DirEntry) -> tuple[int, os.stat_result] | None:
+        """A descriptor of the regular file at `entry`; a link is followed only inside."""
+        if entry.is_symlink():
+            try:
+                fd, st, _why = self._open_regular(rel)
+            except WorkspaceError:
+                return None
+            return (fd, st) if fd is not None else None
+        try:
+            fd = os.open(entry.name, _FILE, dir_fd=dir_fd)
+        except OSError:
+            return None
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            os.close(fd)
+            return None
+        os.set_blocking(fd, True)
+        return fd, st
 
     def zip_bytes(self) -> bytes:
         buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-            for dirpath, dirnames, filenames in os.walk(self.root):
-                dirnames[:] = sorted(d for d in dirnames if d not in ZIP_SKIP_DIRS)
-                for name in sorted(filenames):
-                    full = Path(dirpath) / name
-                    try:
-                        real = self.resolve(self.rel(full))
-                    except WorkspaceError:
+        root_fd = self._open_root()
+        try:
+            with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+                for rel, dir_fd, entry in self._tree(root_fd, "", ZIP_SKIP_DIRS):
+                    opened = self._open_tree_file(rel, dir_fd, entry)
+                    if opened is None:
                         continue  # links leading outside are not followed into the archive
-                    if real.is_file():
-                        zf.write(real, self.rel(full))
+                    fd, st = opened
+                    try:
+                        data = self._read_fd(fd, rel, None)
+                    finally:
+                        os.close(fd)
+                    # The app sets its files' times; zip can only hold 1980–2107.
+                    stamp = min(max(time.localtime(st.st_mtime)[:6], (1980, 1, 1, 0, 0, 0)), (2107, 12, 31, 23, 59, 58))
+                    info = zipfile.ZipInfo(rel, date_time=stamp)
+                    info.external_attr = (st.st_mode & 0xFFFF) << 16
+                    info.compress_type = zipfile.ZIP_DEFLATED
+                    zf.writestr(info, data)
+        finally:
+            os.close(root_fd)
         return buf.getvalue()
+
+    def walk_files(self) -> Iterator[str]:
+        root_fd = self._open_root()
+        try:
+            for rel, _dir_fd, entry in self._tree(root_fd, "", ZIP_SKIP_DIRS):
+                if entry.is_symlink():
+                    try:
+                        if self._is_dir(rel):
+                            continue
+                    except WorkspaceError:
+                        continue  # leads outside
+                yield rel
+        finally:
+            os.close(root_fd)
 
     # ------------------------------------------------------------------ writes
 
@@ -216,10 +585,11 @@ class Workspace:
         clean = self.clean(rel)
         if not clean:
             raise WorkspacePathError("A file path is required.")
-        path = self.resolve(clean)
-        if path.is_dir():
+        with self._walk(clean, follow_last=True) as spot:
+            st = spot.lstat()
+        if st is not None and stat.S_ISDIR(st.st_mode):
             raise WorkspacePathError(f"'{clean}' is a folder.")
-        if create_only and path.exists():
+        if create_only and st is not None:
             raise WorkspaceExists(f"'{clean}' already exists.")
         if base_version is not None:
             current = self.current_version(clean)
@@ -230,13 +600,26 @@ class Workspace:
                     else f"'{clean}' was deleted since you opened it.",
                     current=now,
                 )
-        parent = path.parent
-        if not parent.exists():
-            self._mkdirs(parent)
-        if not parent.is_dir():
-            raise WorkspacePathError(f"'{self.rel(parent)}' is a file, not a folder.")
-        mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-        fd, tmp = tempfile.mkstemp(prefix=".mgx-", suffix=".tmp", dir=parent)
+        with self._walk(clean, follow_last=True, create=True) as spot:
+            if spot.name is None:
+                raise WorkspacePathError(f"'{clean}' is a folder.")
+            written, digest = self._replace_at(spot.dir_fd, spot.name, chunks, clean)
+        return FileContent(clean, written, digest, False, None)
+
+    def _replace_at(self, dir_fd: int, name: str, chunks: Iterable[bytes] | bytes, clean: str) -> tuple[int, str]:
+        """Write a temporary file in `dir_fd`, fsync it and rename it over `name` (the directory
+        entry itself: if `name` is a link by now, the link is replaced, never its target)."""
+        try:
+            old = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            old = None
+        if old is not None and stat.S_ISDIR(old.st_mode):
+            raise WorkspacePathError(f"'{clean}' is a folder.")
+        tmp = f".mgx-{secrets.token_hex(8)}.tmp"
+        try:
+            fd = os.open(tmp, _NEW_FILE, 0o600, dir_fd=dir_fd)
+        except OSError as exc:
+            raise _os_error(exc, clean) from exc
         written = 0
         digest = hashlib.sha256()
         try:
@@ -248,74 +631,98 @@ class Workspace:
                     digest.update(chunk)
                     fh.write(chunk)
                 fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, mode)
-            # The final component must not have become a symlink since resolve(): replace the
-            # directory entry itself, never a link's target.
-            os.replace(tmp, parent / path.name)
+                if old is not None and stat.S_ISREG(old.st_mode):
+                    # A rewrite keeps the file's owner and mode (chown first: it clears set-id bits).
+                    if os.geteuid() == 0:
+                        os.fchown(fd, old.st_uid, old.st_gid)
+                    os.fchmod(fd, old.st_mode & 0o777)
+                else:
+                    own_fd(fd)
+                    os.fchmod(fd, 0o644)
+                os.fsync(fd)
+            try:
+                os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            except OSError as exc:  # `name` became a folder meanwhile, say
+                raise _os_error(exc, clean) from exc
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            try:
+                os.unlink(tmp, dir_fd=dir_fd)
+            except OSError:
+                pass
             raise
-        data_version = digest.hexdigest()[:16]
-        return FileContent(clean, written, data_version, False, None)
+        os.fsync(dir_fd)
+        return written, digest.hexdigest()[:16]
 
     def mkdir(self, rel: str) -> str:
         clean = self.clean(rel)
         if not clean:
             raise WorkspacePathError("A folder name is required.")
-        path = self.resolve(clean)
-        if path.exists():
-            raise WorkspaceExists(f"'{clean}' already exists.")
-        self._mkdirs(path)
+        with self._walk(clean, follow_last=True, create=True) as spot:
+            if spot.name is None:
+                raise WorkspaceExists(f"'{clean}' already exists.")
+            self._mkdir_at(spot.dir_fd, spot.name, clean, exist_ok=False)
         return clean
-
-    def _mkdirs(self, path: Path) -> None:
-        # Create level by level, re-checking each level: a symlink planted mid-way cannot
-        # redirect the rest of the tree outside.
-        current = self.root
-        for part in path.relative_to(self.root).parts:
-            current = current / part
-            if not current.exists():
-                current.mkdir()
-            self.resolve(self.rel(current))
-            if not current.is_dir():
-                raise WorkspacePathError(f"'{self.rel(current)}' is a file, not a folder.")
 
     def move(self, src: str, dst: str) -> str:
         src_clean, dst_clean = self.clean(src), self.clean(dst)
         if not src_clean or not dst_clean:
             raise WorkspacePathError("Both the old and the new path are required.")
         # The entry itself (not what a link points to) is what moves.
-        src_path = self.resolve(str(PurePosixPath(src_clean).parent)) / PurePosixPath(src_clean).name
-        if not os.path.lexists(src_path):
-            raise WorkspaceNotFound(f"No '{src_clean}' in the workspace.")
-        dst_path = self.resolve(dst_clean)
-        if os.path.lexists(dst_path):
-            raise WorkspaceExists(f"'{dst_clean}' already exists.")
-        if src_path.is_dir() and not src_path.is_symlink() and (dst_path == src_path or src_path in dst_path.parents):
-            raise WorkspacePathError("A folder cannot be moved into itself.")
-        if not dst_path.parent.exists():
-            self._mkdirs(dst_path.parent)
-        if not dst_path.parent.is_dir():
-            raise WorkspacePathError(f"'{self.rel(dst_path.parent)}' is a file, not a folder.")
-        os.rename(src_path, dst_path)
+        with self._walk(src_clean, follow_last=False) as source:
+            st = source.lstat()
+            if st is None:
+                raise WorkspaceNotFound(f"No '{src_clean}' in the workspace.")
+            with self._walk(dst_clean, follow_last=False) as target:
+                if target.lstat() is not None:
+                    raise WorkspaceExists(f"'{dst_clean}' already exists.")
+                moving, landing = source.rel().split("/"), target.rel().split("/")
+            if stat.S_ISDIR(st.st_mode) and landing[:len(moving)] == moving:
+                raise WorkspacePathError("A folder cannot be moved into itself.")
+            with self._walk(dst_clean, follow_last=False, create=True) as target:
+                try:
+                    os.rename(source.name, target.name, src_dir_fd=source.dir_fd, dst_dir_fd=target.dir_fd)
+                except OSError as exc:
+                    if exc.errno == errno.EINVAL:  # the kernel's own check, should the tree have changed
+                        raise WorkspacePathError("A folder cannot be moved into itself.") from exc
+                    if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR):
+                        raise WorkspaceExists(f"'{dst_clean}' already exists.") from exc
+                    if exc.errno == errno.ENOENT:
+                        raise WorkspaceNotFound(f"No '{src_clean}' in the workspace.") from exc
+                    raise _os_error(exc, src_clean) from exc
+                os.fsync(target.dir_fd)
         return dst_clean
 
     def delete(self, rel: str) -> str:
         clean = self.clean(rel)
         if not clean:
             raise WorkspacePathError("The workspace root cannot be deleted.")
-        path = self.resolve(str(PurePosixPath(clean).parent)) / PurePosixPath(clean).name
-        if not os.path.lexists(path):
-            raise WorkspaceNotFound(f"No '{clean}' in the workspace.")
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()  # a symlink is removed, never what it points to
+        with self._walk(clean, follow_last=False) as spot:
+            st = spot.lstat()
+            if st is None:
+                raise WorkspaceNotFound(f"No '{clean}' in the workspace.")
+            try:
+                if stat.S_ISDIR(st.st_mode):
+                    self._rmtree_at(spot.dir_fd, spot.name, 0)
+                else:
+                    os.unlink(spot.name, dir_fd=spot.dir_fd)  # a symlink is removed, never what it points to
+            except OSError as exc:
+                raise _os_error(exc, clean) from exc
         return clean
 
-    def walk_files(self) -> Iterator[str]:
-        for dirpath, dirnames, filenames in os.walk(self.root):
-            dirnames[:] = [d for d in dirnames if d not in ZIP_SKIP_DIRS]
-            for name in filenames:
-                yield self.rel(Path(dirpath) / name)
+    def _rmtree_at(self, dir_fd: int, name: str, depth: int) -> None:
+        """Remove the folder `name` of `dir_fd` and all it holds, by descriptor: a subfolder
+        swapped for a link mid-way fails to open (O_NOFOLLOW) instead of being followed."""
+        if depth > MAX_DEPTH:
+            raise WorkspaceError("That folder is nested too deeply to delete from here.")
+        fd = os.open(name, _DIR, dir_fd=dir_fd)
+        try:
+            with os.scandir(fd) as it:
+                children = list(it)
+            for child in children:
+                if child.is_dir(follow_symlinks=False):
+                    self._rmtree_at(fd, child.name, depth + 1)
+                else:
+                    os.unlink(child.name, dir_fd=fd)
+        finally:
+            os.close(fd)
+        os.rmdir(name, dir_fd=dir_fd)

@@ -53,7 +53,9 @@ def workspace_create(*, app, template_dir: Path, author: str = "MGX") -> Workspa
             filled = text.replace("__APP_NAME__", app.name).replace("__APP_SLUG__", app.slug)
             if filled != text:
                 path.write_text(filled, encoding="utf-8")
-    owner.own_tree(ws.root)  # the dev container (the app user) edits these files; so does host git's user
+    # The app's container user edits these files (so does host git's user); nothing in a
+    # container can reach this folder yet, so plain paths are safe here.
+    owner.own_tree(ws.root)
     with workspace_lock(slug=app.slug):
         git.init(ws.root)
         git.commit_all(ws.root, message=f"Create {app.name} from the {app.get_framework_display()} template", author=author)
