@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import subprocess
+import shutil
 import sys
 from pathlib import Path
 
@@ -45,6 +46,9 @@ def cmd_up(args) -> int:
     layout.ensure()
     stack = procs.stack(layout, env)
     print(f"Bringing MGX up (data in {layout.var_dir})", flush=True)
+    if shutil.which("bwrap") is None:
+        # Host git reads app-written folders; it runs only inside bubblewrap (workspaces.git).
+        return _fail(ServiceError("bubblewrap", "bwrap is not installed (Debian: apt-get install bubblewrap); MGX runs git inside it"))
 
     # Ports first: a clash found after Redis and MongoDB were started would mean stopping them again.
     for proc in stack:

@@ -188,12 +188,37 @@ def _as_app_user() -> dict:
     return {"user": uid, "group": uid, "extra_groups": [], "umask": 0o022}
 
 
+def _sandbox(*, root: Path | None, gd: Path) -> list[str]:
+    """bubblewrap around git: a private root holding only the system's programs, the work tree
+    (read-only: git only reads it; restores write through `Workspace`), the git directory and the
+    empty HOME, with no network. A folder that a container swaps for a symlink to a host path
+    while `git add` walks it then leads nowhere: no host file exists in git's world."""
+    bwrap = shutil.which("bwrap", path="/usr/bin:/bin:/usr/local/bin")
+    if bwrap is None:
+        raise GitError("MGX needs bubblewrap to run git safely (Debian: apt-get install bubblewrap).")
+    argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session",
+            "--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for name in ("bin", "lib", "lib64", "sbin"):
+        top = Path("/") / name
+        if top.is_symlink():
+            argv += ["--symlink", os.readlink(top), str(top)]
+        elif top.is_dir():
+            argv += ["--ro-bind", str(top), str(top)]
+    home = str(_home())
+    argv += ["--ro-bind", home, home, "--bind", str(gd), str(gd)]
+    if root is not None:
+        argv += ["--ro-bind", str(root), str(root), "--chdir", str(root)]
+    else:
+        argv += ["--chdir", home]
+    return [*argv, "--", "git", *_FLAGS]
+
+
 def _git(root: Path, *args: str, check: bool = True, input: str | bytes | None = None,
          binary: bool = False) -> subprocess.CompletedProcess:
     root = Path(root)
     ensure_repo(root)
     done = subprocess.run(
-        ["git", *_FLAGS, *args],
+        [*_sandbox(root=root, gd=git_dir(root)), *args],
         cwd=root, capture_output=True, text=not binary, input=input, timeout=120,
         env=_env(root), **_as_app_user(),
     )
@@ -279,12 +304,13 @@ def _migrate(old: Path, new: Path) -> None:
     (new / "objects" / "info").mkdir(exist_ok=True)
     _write_clean_config(new)
     run = dict(capture_output=True, text=True, env=_env(None, gd=new), cwd=_home(), **_as_app_user())
-    head = subprocess.run(["git", *_FLAGS, "rev-parse", "--verify", "--quiet", "HEAD^{commit}"], **run)
+    git_ = _sandbox(root=None, gd=new)
+    head = subprocess.run([*git_, "rev-parse", "--verify", "--quiet", "HEAD^{commit}"], **run)
     if head.returncode != 0:  # no usable history in the old folder: start again from nothing
         shutil.rmtree(new, ignore_errors=True)
         _init_at(new)
         return
-    subprocess.run(["git", *_FLAGS, "read-tree", head.stdout.strip()], check=True, **run)
+    subprocess.run([*git_, "read-tree", head.stdout.strip()], check=True, **run)
     log_.info("Moved the history of %s out of the workspace into %s", old.parent, new)
 
 
@@ -436,7 +462,7 @@ def blob_chunks(root: Path, blob: str, chunk: int = 1 << 16) -> Iterator[bytes]:
         raise GitError("That is not a file id.")
     root = Path(root)
     ensure_repo(root)
-    proc = subprocess.Popen(["git", *_FLAGS, "cat-file", "blob", blob], cwd=root, env=_env(root),
+    proc = subprocess.Popen([*_sandbox(root=root, gd=git_dir(root)), "cat-file", "blob", blob], cwd=root, env=_env(root),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **_as_app_user())
     try:
         while data := proc.stdout.read(chunk):

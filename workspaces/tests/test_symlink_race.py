@@ -170,6 +170,11 @@ def test_a_folder_swapped_with_a_host_link_never_leads_the_file_api_outside(clie
     print(f"\n[race] {rounds} rounds in {time.monotonic() - started:.1f}s; escapes: {escapes[:5]}; went through: {dict(worked)}")
     assert not escapes, f"escaped the workspace after {rounds} rounds: {escapes[:5]}"
     assert _snapshot(host_folder) == before
+    # Every PUT above ended in a commit: host git walked the same swapping folder.
+    from workspaces.git import _git
+
+    history = _git(ws.root, "log", "-p", "--all", "--no-ext-diff", "--no-textconv", binary=True).stdout
+    assert SECRET not in history, "host git followed the swapped link: the host secret is in the app's history"
     assert rounds >= 200, "too few rounds ran to say anything"
     # Refusing everything would pass the checks above: the operations must also have worked
     # whenever the folder was really there.
