@@ -72,7 +72,7 @@ class SSHKeyAdmin(admin.ModelAdmin):
 
 @admin.register(LoginThrottle)
 class LoginThrottleAdmin(admin.ModelAdmin):
-    list_display = ("scope", "key", "failures", "window_started_at", "locked_until")
+    list_display = ("scope", "key", "failures", "window_started_at", "locked_until", "lockouts")
     list_filter = ("scope",)
     search_fields = ("key",)
     actions = ["unlock"]

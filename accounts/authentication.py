@@ -35,6 +35,38 @@ def _csrf_failure(request) -> JsonResponse | None:
     return None
 
 
+def _bearer_verify(raw: str, *, method: str):
+    """(VerifiedToken, None) for a token that may act on MGX's API, else (None, the refusal)."""
+    try:
+        verified = access_token_verify(raw)
+    except TokenRejected as exc:
+        return None, _unauthorized(str(exc))
+    user = verified.user
+    if user is None:
+        return None, _unauthorized("This token belongs to a client, not to a person.", status=403, error="insufficient_scope")
+    if selectors.client_app(application=verified.access_token.application) is not None:
+        return None, _unauthorized("This token was issued to an app's client; it is not valid for MGX's API.")
+    if not selectors.user_may_use_client(user=user, application=verified.access_token.application):
+        return None, _unauthorized("This account may not use MGX's API.")
+    needed = "read" if method in SAFE_METHODS else "write"
+    if needed not in verified.scopes:
+        return None, _unauthorized(f"This token lacks the “{needed}” scope.", status=403, error="insufficient_scope")
+    return verified, None
+
+
+def request_user(request):
+    """Who is calling, by bearer token (as the API checks it) or session; None if nobody.
+
+    For pages that answer everyone but tell more to some callers (`/healthz`): a token that
+    the API would refuse counts as nobody rather than an error.
+    """
+    raw = _bearer(request)
+    if raw is not None:
+        verified, _refused = _bearer_verify(raw, method="GET")
+        return verified.user if verified is not None else None
+    return request.user if request.user.is_authenticated else None
+
+
 def api_auth_required(view):
     """JSON 401 instead of a login redirect when nobody is authenticated.
 
@@ -52,21 +84,10 @@ def api_auth_required(view):
     def wrapper(request, *args, **kwargs):
         raw = _bearer(request)
         if raw is not None:
-            try:
-                verified = access_token_verify(raw)
-            except TokenRejected as exc:
-                return _unauthorized(str(exc))
-            user = verified.user
-            if user is None:
-                return _unauthorized("This token belongs to a client, not to a person.", status=403, error="insufficient_scope")
-            if selectors.client_app(application=verified.access_token.application) is not None:
-                return _unauthorized("This token was issued to an app's client; it is not valid for MGX's API.")
-            if not selectors.user_may_use_client(user=user, application=verified.access_token.application):
-                return _unauthorized("This account may not use MGX's API.")
-            needed = "read" if request.method in SAFE_METHODS else "write"
-            if needed not in verified.scopes:
-                return _unauthorized(f"This token lacks the “{needed}” scope.", status=403, error="insufficient_scope")
-            request.user = user
+            verified, refused = _bearer_verify(raw, method=request.method)
+            if refused is not None:
+                return refused
+            request.user = verified.user
             request.oauth_token = verified
             return view(request, *args, **kwargs)
 

@@ -125,10 +125,10 @@ class SSHKey(models.Model):
 
 
 class LoginThrottle(models.Model):
-    """Failed logins counted per user name and per client address."""
+    """Failed logins counted per user name at one client address, and per address."""
 
     class Scope(models.TextChoices):
-        USER = "user", "User name"
+        PAIR = "pair", "User name at an address"
         ADDRESS = "address", "Address"
 
     scope = models.CharField(max_length=10, choices=Scope.choices)
@@ -136,6 +136,8 @@ class LoginThrottle(models.Model):
     failures = models.PositiveIntegerField(default=0)
     window_started_at = models.DateTimeField()
     locked_until = models.DateTimeField(null=True, blank=True)
+    lockouts = models.PositiveIntegerField(
+        default=0, help_text="Lockouts in a row; each one lasts twice as long as the one before.")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["scope", "key"], name="loginthrottle_scope_key")]

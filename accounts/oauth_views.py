@@ -46,6 +46,14 @@ def authenticated_client(request) -> Application | None:
     return None
 
 
+def _invalid_client() -> JsonResponse:
+    # RFC 6749 §5.2, which RFC 7662 §2.3 points to: 401 with the scheme the client should use.
+    response = JsonResponse({"error": "invalid_client", "error_description":
+                             "Introspection needs a confidential client authenticated with its secret."}, status=401)
+    response["WWW-Authenticate"] = 'Basic realm="mgx"'
+    return response
+
+
 class AuthorizeView(AuthorizationView):
     template_name = "accounts/oauth_authorize.html"
 
@@ -69,9 +77,21 @@ class AuthorizeView(AuthorizationView):
 @method_decorator(csrf_exempt, name="dispatch")
 @method_decorator(never_cache, name="dispatch")
 class IntrospectView(IntrospectTokenView):
+    """RFC 7662, for confidential clients that authenticate (client_secret_basic or _post).
+
+    A public client has no secret to prove who it is (DOT would accept MGX's `mgx` with an
+    empty one), and a bearer token with an `introspection` scope is no client at all: both are
+    refused, so no one learns about a token without holding a client's secret.
+    """
+
     def dispatch(self, request, *args, **kwargs):
-        self.caller = authenticated_client(request) if request.method in ("GET", "POST") else None
-        return super().dispatch(request, *args, **kwargs)
+        if request.method not in ("GET", "POST"):
+            return self.http_method_not_allowed(request, *args, **kwargs)
+        self.caller = authenticated_client(request)
+        if self.caller is None or self.caller.client_type != Application.CLIENT_CONFIDENTIAL or not self.caller.client_secret:
+            return _invalid_client()
+        # DOT's own dispatch would authenticate again (and also admit bearer tokens).
+        return getattr(self, request.method.lower())(request, *args, **kwargs)
 
     def get_token_response(self, token_value=None):
         if token_value is None:
@@ -84,7 +104,7 @@ class IntrospectView(IntrospectTokenView):
             return JsonResponse({"active": False})
         # RFC 7662 §2.2 lets the server hide tokens from callers that have no business with
         # them: one app must not learn about another app's users.
-        if self.caller is not None and token.application_id != self.caller.pk:
+        if token.application_id != self.caller.pk:
             return JsonResponse({"active": False})
         data = {
             "active": True,

@@ -106,6 +106,12 @@ def _redact(url: str) -> str:
     return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
 
 
+def may_see_health_details(user) -> bool:
+    """Addresses, socket paths, versions and worker host names map MGX's insides for an
+    attacker; only MGX's administrators get them."""
+    return user is not None and user.is_active and (user.is_staff or user.is_superuser)
+
+
 def system_health() -> list[ServiceState]:
     with ThreadPoolExecutor(max_workers=4) as pool:
         sql, mongo, redis_, docker_ = (f.result() for f in [pool.submit(fn) for fn in (_sql, _mongo, _redis, _docker)])

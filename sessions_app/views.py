@@ -8,7 +8,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.views import app_users_context
 from agents import selectors as agent_selectors
 from deployments.selectors import dev_for_app
-from mgx_site.health import system_health
+from mgx_site.health import may_see_health_details, system_health
 from workspaces.selectors import history_list
 
 from . import selectors, services
@@ -30,7 +30,8 @@ def dashboard(request):
 def system_status(request):
     # Loaded by HTMX after the page: the Celery ping waits up to a second and must not hold
     # up the dashboard itself.
-    return render(request, "sessions_app/dashboard.html#services", {"services": system_health()})
+    return render(request, "sessions_app/dashboard.html#services",
+                  {"services": system_health(), "show_details": may_see_health_details(request.user)})
 
 
 @login_required

@@ -2,6 +2,7 @@
 import base64
 import json
 import time
+from datetime import timedelta
 
 import pytest
 import requests
@@ -75,7 +76,7 @@ def test_admin_login_goes_through_mgx_login(live):
     assert page.status_code == 302 and page.headers["Location"].startswith("/accounts/login/")
 
 
-def test_repeated_bad_passwords_lock_the_name_for_a_while(live, provider, user_factory):
+def test_repeated_bad_passwords_lock_the_name_at_that_address_for_a_while(live, provider, user_factory):
     alice = user_factory(username="alice")
     user_factory(username="bruno")
 
@@ -106,6 +107,65 @@ def test_many_failures_from_one_address_lock_that_address(live, user_factory):
     from_there = _post_login(live, "carol", carol.raw_password, address="203.0.113.9")
     assert from_there.status_code == 400 and LOCKED in from_there.text
     assert _post_login(live, "carol", carol.raw_password, address="198.51.100.4").status_code == 302
+
+
+def test_a_stranger_failing_from_one_address_does_not_lock_the_owner_out(live, provider, user_factory):
+    alice = user_factory(username="alice")
+    for attempt in range(5):
+        _post_login(live, "alice", f"guess {attempt}", address="203.0.113.7")
+
+    # The stranger is locked, even once they guess right ...
+    stranger = _post_login(live, "alice", alice.raw_password, address="203.0.113.7")
+    assert stranger.status_code == 400 and LOCKED in stranger.text
+    # ... and alice, at her own address, is not: through the form and through the token endpoint.
+    assert _post_login(live, "alice", alice.raw_password, address="198.51.100.20").status_code == 302
+    grant = provider.password_grant(Application.objects.get(client_id="mgx"), "alice", alice.raw_password,
+                                    headers={"X-Forwarded-For": "198.51.100.20"})
+    assert grant.status_code == 200, grant.text
+
+
+def _expire_lockouts():
+    """What waiting out a lockout does, without waiting."""
+    from django.utils import timezone
+
+    from accounts.models import LoginThrottle
+
+    LoginThrottle.objects.filter(locked_until__isnull=False).update(
+        locked_until=timezone.now() - timedelta(seconds=1), window_started_at=timezone.now() - timedelta(seconds=1))
+
+
+def test_each_lockout_of_the_same_name_and_address_lasts_twice_as_long(live, user_factory):
+    alice = user_factory(username="alice")
+    messages = []
+    for _round in range(3):
+        for attempt in range(5):
+            _post_login(live, "alice", f"guess {attempt}", address="203.0.113.8")
+        messages.append(_post_login(live, "alice", alice.raw_password, address="203.0.113.8").text)
+        _expire_lockouts()
+
+    assert LOCKED in messages[0]
+    assert "Too many failed logins. Try again in 30 minutes." in messages[1]
+    assert "Too many failed logins. Try again in 60 minutes." in messages[2]
+    # Waited out, the right password works again from there, and the count starts afresh.
+    assert _post_login(live, "alice", alice.raw_password, address="203.0.113.8").status_code == 302
+    for attempt in range(5):
+        _post_login(live, "alice", f"guess {attempt}", address="203.0.113.8")
+    assert LOCKED in _post_login(live, "alice", alice.raw_password, address="203.0.113.8").text
+
+
+def test_growing_lockouts_stop_at_a_day(live, user_factory):
+    from accounts.models import LoginThrottle
+
+    user_factory(username="alice")
+    for _round in range(2):
+        for attempt in range(5):
+            _post_login(live, "alice", f"guess {attempt}", address="203.0.113.9")
+        _expire_lockouts()
+    LoginThrottle.objects.filter(scope=LoginThrottle.Scope.PAIR).update(lockouts=40)
+    for attempt in range(5):
+        _post_login(live, "alice", f"guess {attempt}", address="203.0.113.9")
+
+    assert "Too many failed logins. Try again in 24 hours." in _post_login(live, "alice", "x", address="203.0.113.9").text
 
 
 def test_rotating_the_signing_key_keeps_old_tokens_valid(live, provider, user_factory):

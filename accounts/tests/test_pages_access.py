@@ -138,6 +138,28 @@ def test_the_admin_covers_users_app_users_clients_keys_and_lockouts(client, shop
     assert "Generated app" in client.get("/admin/oauth2_provider/application/").content.decode()
 
 
+def test_an_admin_sees_who_is_locked_where_and_unlocks_them(client, user_factory):
+    from oauth2_provider.models import Application
+
+    from accounts.models import LoginThrottle
+
+    alice = user_factory(username="alice")
+    mgx = Application.objects.get(client_id="mgx")
+    for attempt in range(5):
+        services.credentials_check(application=mgx, username="alice", password=f"guess {attempt}", address="203.0.113.5")
+    with pytest.raises(services.LoginLocked):
+        services.credentials_check(application=mgx, username="alice", password=alice.raw_password, address="203.0.113.5")
+    client.force_login(user_factory(username="root", is_superuser=True, is_staff=True))
+    listing = client.get("/admin/accounts/loginthrottle/").content.decode()
+    assert "alice @ 203.0.113.5" in listing
+
+    pair = LoginThrottle.objects.get(key="alice @ 203.0.113.5")
+    client.post("/admin/accounts/loginthrottle/", {"action": "unlock", "_selected_action": [pair.pk]})
+
+    assert services.credentials_check(application=mgx, username="alice", password=alice.raw_password,
+                                      address="203.0.113.5") == alice
+
+
 def test_deleting_an_app_deletes_its_client_and_its_users(shop):
     from oauth2_provider.models import Application
 

@@ -316,3 +316,39 @@ def test_rp_initiated_logout_ends_the_mgx_session_and_its_tokens(live, provider,
     assert out.status_code == 302 and out.headers["Location"] == "http://127.0.0.1:9/bye"
     assert provider.me(token["access_token"]).json() == {"error": "The token has been revoked."}
     assert http.get(f"{live.url}/api/me", timeout=10).status_code == 401  # the MGX session is over too
+
+
+@pytest.mark.parametrize("how", ["public client mgx", "nobody", "wrong secret"])
+def test_introspection_needs_a_confidential_client_that_proves_itself(live, provider, user_factory, app_with_users, how):
+    alice = user_factory(username="alice")
+    token = OAuth2Session("mgx", token_endpoint_auth_method="none").fetch_token(
+        provider.token_endpoint, username="alice", password=alice.raw_password)["access_token"]
+    _app, shop, _ = app_with_users("Shop", users=())
+    auth, data = {
+        "public client mgx": (None, {"token": token, "client_id": "mgx"}),
+        "nobody": (None, {"token": token}),
+        "wrong secret": ((shop.client_id, "not-the-secret"), {"token": token}),
+    }[how]
+
+    refused = requests.post(provider.introspection_endpoint, data=data, auth=auth, timeout=10)
+
+    assert refused.status_code == 401
+    assert refused.json()["error"] == "invalid_client" and "active" not in refused.json()
+    assert refused.headers["WWW-Authenticate"].startswith("Basic")
+    assert "no-store" in refused.headers.get("Cache-Control", "")
+    assert alice.username not in refused.text
+
+
+def test_a_confidential_client_introspects_its_own_tokens_with_basic_or_post(live, provider, app_with_users):
+    _app, shop, passwords = app_with_users("Shop", users=("bob",))
+    token = OAuth2Session(shop.client_id, shop.client_secret).fetch_token(
+        provider.token_endpoint, username="bob", password=passwords["bob"])["access_token"]
+
+    basic = requests.post(provider.introspection_endpoint, data={"token": token},
+                          auth=(shop.client_id, shop.client_secret), timeout=10)
+    post = requests.post(provider.introspection_endpoint, timeout=10,
+                         data={"token": token, "client_id": shop.client_id, "client_secret": shop.client_secret})
+
+    assert basic.status_code == post.status_code == 200
+    assert basic.json()["active"] is True and basic.json()["username"] == "bob"
+    assert post.json()["active"] is True

@@ -23,13 +23,17 @@ MGX_OAUTH_ISSUER = MGX_PUBLIC_URL
 # MGX's own web login and API clients use this public client (password grant, refresh).
 MGX_FIRST_PARTY_CLIENT_ID = "mgx"
 
-# Failed logins: after this many failures within the window the name (or the address) is locked
-# out for MGX_LOGIN_LOCKOUT_SECONDS, even with the right password. An address gets more room than
-# a name because many people can share one (an office NAT).
+# Failed logins: after this many failures within the window a name at one address (or an address
+# for every name) is locked out, even with the right password. The name is counted per address so
+# a stranger elsewhere cannot lock its owner out. Each further lockout of the same name at the
+# same address lasts twice as long, from MGX_LOGIN_LOCKOUT_SECONDS up to
+# MGX_LOGIN_LOCKOUT_MAX_SECONDS. An address gets more room than a name because many people can
+# share one (an office NAT).
 MGX_LOGIN_MAX_FAILURES_PER_USER = env.int("MGX_LOGIN_MAX_FAILURES_PER_USER", default=5)
 MGX_LOGIN_MAX_FAILURES_PER_ADDRESS = env.int("MGX_LOGIN_MAX_FAILURES_PER_ADDRESS", default=20)
 MGX_LOGIN_FAILURE_WINDOW_SECONDS = env.int("MGX_LOGIN_FAILURE_WINDOW_SECONDS", default=900)
 MGX_LOGIN_LOCKOUT_SECONDS = env.int("MGX_LOGIN_LOCKOUT_SECONDS", default=900)
+MGX_LOGIN_LOCKOUT_MAX_SECONDS = env.int("MGX_LOGIN_LOCKOUT_MAX_SECONDS", default=86400)
 
 
 def _token_lifetime(request):
