@@ -11,7 +11,7 @@ from typing import Iterable
 
 from django.conf import settings
 
-from . import git
+from . import git, owner
 from .fs import FileContent, Workspace, WorkspaceError
 
 TEXT_SUFFIXES = {".md", ".txt", ".json", ".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs", ".py", ".css", ".html",
@@ -52,6 +52,7 @@ def workspace_create(*, app, template_dir: Path, author: str = "MGX") -> Workspa
                 path.write_text(filled, encoding="utf-8")
     git.init(ws.root)
     git.commit_all(ws.root, message=f"Create {app.name} from the {app.get_framework_display()} template", author=author)
+    owner.own_tree(ws.root)  # the app's containers run as the app user and must write its files
     return ws
 
 
