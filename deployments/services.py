@@ -72,13 +72,21 @@ def dev_start(*, app) -> DevEnvironment:
 
 
 def _cache_volume(app) -> str:
-    """The app's own HOME volume (npm and pip caches inside), made on first use."""
+    """The app's own HOME volume (npm and pip caches inside), made on first use. A volume of
+    the same name left by an earlier app with this slug (deleted behind MGX's back) is never
+    reused: whatever that app planted in its caches would be installed by this one."""
     name = cache_volume_name(slug=app.slug)
+    identity = {**labels(slug=app.slug, role="cache"), "mgx.app-created": app.created_at.isoformat()}
     engine = client()
     try:
-        return engine.volumes.get(name).name
+        volume = engine.volumes.get(name)
     except docker.errors.NotFound:
-        return engine.volumes.create(name, labels=labels(slug=app.slug, role="cache")).name
+        volume = None
+    if volume is not None:
+        if (volume.attrs.get("Labels") or {}).get("mgx.app-created") == identity["mgx.app-created"]:
+            return volume.name
+        volume.remove(force=True)  # in use by a leftover container: the boot fails saying so
+    return engine.volumes.create(name, labels=identity).name
 
 
 def _remove_cache_volume(app) -> None:

@@ -172,3 +172,21 @@ def test_an_apps_caches_go_when_the_app_goes(live, runtime_image, app_factory, o
             except docker.errors.NotFound:
                 pass
     assert not _volumes_of_app(slug)
+
+
+def test_a_new_app_never_inherits_the_caches_left_by_an_old_app_of_the_same_name(live, runtime_image, app_factory, owner):
+    # An app deleted behind MGX's back (the admin, a crash mid-delete) left its cache volume,
+    # with something planted in it, and a new app now has the same slug.
+    app = app_factory(owner=owner, name="Locked Reused", framework="nextjs")
+    engine = docker.from_env()
+    name = f"mgx-cache-{instance_id()}-{app.slug}"
+    engine.volumes.create(name, labels={"mgx.instance": instance_id(), "mgx.app": app.slug, "mgx.role": "cache"})
+    engine.containers.run(runtime_image, ["sh", "-c", "mkdir -p /home/app/.npm && echo poisoned > /home/app/.npm/_planted"],
+                          volumes={name: {"bind": "/home/app", "mode": "rw"}}, user="1000:1000", remove=True)
+
+    services.dev_start(app=app)
+    assert wait_for_phase(app, RUNNING, timeout=300).phase != Phase.FAILED
+
+    planted = _exec(app, "cat \"$npm_config_cache/_planted\" 2>/dev/null; echo done")
+    assert planted.stdout == "done\n", planted
+    services.dev_stop(app=app)
