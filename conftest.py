@@ -75,7 +75,8 @@ def live(layout, stack, backing_services, django_db_setup, django_db_blocker):
 
 
 def _remove_containers_of_this_run():
-    """Dev and agent containers this test run started (its own instance label) go with it."""
+    """Dev and agent containers this test run started (its own instance label) go with it,
+    and so do the apps' cache volumes."""
     import docker
 
     from deployments.docker_client import instance_id
@@ -84,6 +85,8 @@ def _remove_containers_of_this_run():
         engine = docker.from_env()
         for container in engine.containers.list(all=True, filters={"label": f"mgx.instance={instance_id()}"}):
             container.remove(force=True)
+        for volume in engine.volumes.list(filters={"label": f"mgx.instance={instance_id()}"}):
+            volume.remove(force=True)
     except docker.errors.DockerException:
         pass
 

@@ -37,3 +37,9 @@ def labels(*, slug: str, role: str) -> dict:
 
 def container_name(*, slug: str, role: str) -> str:
     return f"mgx-{instance_id()}-{role}-{slug}"
+
+
+def cache_volume_name(*, slug: str) -> str:
+    """The app's own volume for its container's HOME and npm/pip caches: never shared, so one
+    app cannot plant packages another app installs."""
+    return f"mgx-cache-{instance_id()}-{slug}"

@@ -2,8 +2,9 @@
 
 The scripts print `MGX_PHASE <phase>` lines that the boot watcher turns into the progress shown
 on the Dev tab. Dependencies are installed into the workspace (node_modules, backend/.venv,
-both git-ignored) with npm/pip caches on shared volumes, so a restart or a second app of the
-same framework installs fast.
+both git-ignored) with npm/pip caches in the app's own HOME volume, so a restart installs fast.
+The scripts run as the unprivileged app user on a read-only root filesystem: they may write only
+to /workspace, HOME and /tmp.
 """
 from dataclasses import dataclass
 

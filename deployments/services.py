@@ -19,9 +19,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from mgx_site.announce import announce
+from workspaces.owner import app_uid, container_user, own_tree
 from workspaces.services import workspace_for
 
-from .docker_client import DockerUnavailable, client, container_name, instance_id, labels
+from .docker_client import DockerUnavailable, cache_volume_name, client, container_name, instance_id, labels
 from .gateway import GatewayError, gateway, route_for
 from .models import DevEnvironment
 from .runtimes import RUNTIMES
@@ -30,6 +31,11 @@ log = logging.getLogger(__name__)
 Phase = DevEnvironment.Phase
 LOG_LINES = 40
 BOOT_TIMEOUT = 900  # seconds for a cold install + first compile
+# The runtime image's `app` user owns /home/app. A fresh named volume mounted there is filled
+# from the image with that owner, so the app's HOME and caches are writable by it without any
+# container ever running as root to fix ownership.
+IMAGE_APP_UID = 1000
+IMAGE_HOME = "/home/app"
 
 
 class DevError(Exception):
@@ -65,23 +71,52 @@ def dev_start(*, app) -> DevEnvironment:
     return dev
 
 
+def _cache_volume(app) -> str:
+    """The app's own HOME volume (npm and pip caches inside), made on first use. A volume of
+    the same name left by an earlier app with this slug (deleted behind MGX's back) is never
+    reused: whatever that app planted in its caches would be installed by this one."""
+    name = cache_volume_name(slug=app.slug)
+    identity = {**labels(slug=app.slug, role="cache"), "mgx.app-created": app.created_at.isoformat()}
+    engine = client()
+    try:
+        volume = engine.volumes.get(name)
+    except docker.errors.NotFound:
+        volume = None
+    if volume is not None:
+        if (volume.attrs.get("Labels") or {}).get("mgx.app-created") == identity["mgx.app-created"]:
+            return volume.name
+        volume.remove(force=True)  # in use by a leftover container: the boot fails saying so
+    return engine.volumes.create(name, labels=identity).name
+
+
+def _remove_cache_volume(app) -> None:
+    try:
+        client().volumes.get(cache_volume_name(slug=app.slug)).remove(force=True)
+    except docker.errors.NotFound:
+        pass
+
+
 def _container_config(app) -> dict:
     runtime = RUNTIMES[app.framework]
     base_path = f"/apps/{app.slug}/dev"
+    volumes = {str(workspace_for(app).root): {"bind": "/workspace", "mode": "rw"}}
+    if app_uid() == IMAGE_APP_UID:
+        home = IMAGE_HOME
+        volumes[_cache_volume(app)] = {"bind": IMAGE_HOME, "mode": "rw"}
+    else:
+        # MGX runs unprivileged as another uid (containers run as MGX's user then): the image's
+        # home is not that user's, so HOME and the caches live on /tmp and start empty each boot.
+        home = "/tmp/home"
     env = {
         "MGX_BASE_PATH": base_path,
         "MGX_APP_SLUG": app.slug,
         "MGX_PUBLIC_URL": settings.MGX_PUBLIC_URL,
         "NODE_ENV": "development",
         "NEXT_TELEMETRY_DISABLED": "1",
-        "npm_config_cache": "/cache/npm",
-        "PIP_CACHE_DIR": "/cache/pip",
+        "HOME": home,
+        "npm_config_cache": f"{home}/.npm",
+        "PIP_CACHE_DIR": f"{home}/.cache/pip",
         "CHOKIDAR_USEPOLLING": "0",
-    }
-    volumes = {
-        str(workspace_for(app).root): {"bind": "/workspace", "mode": "rw"},
-        settings.MGX_NPM_CACHE_VOLUME: {"bind": "/cache/npm", "mode": "rw"},
-        settings.MGX_PIP_CACHE_VOLUME: {"bind": "/cache/pip", "mode": "rw"},
     }
     # The CA bundle (MGX_EXTRA_CA_BUNDLE) is baked into the runtime image with PIP_CERT,
     # NODE_EXTRA_CA_CERTS and friends pointing at it (deployments.images).
@@ -97,7 +132,14 @@ def _container_config(app) -> dict:
         mem_limit=settings.MGX_DEV_MEMORY,
         nano_cpus=int(settings.MGX_DEV_CPUS * 1e9),
         pids_limit=settings.MGX_DEV_PIDS,
+        # The app's code is untrusted: never root, no capabilities, and it cannot change the
+        # image it runs on. Writable: /workspace, HOME (its caches) and /tmp (exec allowed:
+        # npm and pip unpack and run build tools there).
+        user=container_user(),
+        cap_drop=["ALL"],
         security_opt=["no-new-privileges"],
+        read_only=True,
+        tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={settings.MGX_DEV_TMP_SIZE}"},
         extra_hosts={"host.docker.internal": "host-gateway"},
         detach=True,
     )
@@ -123,14 +165,23 @@ def dev_boot(*, app) -> DevEnvironment:
             return _save(dev, phase=Phase.FAILED, message=f"The runtime image {settings.MGX_RUNTIME_IMAGE} is missing: run ./mgx images.")
         _remove_container(container_name(slug=app.slug, role="dev"))
         _save(dev, phase=Phase.CREATING, message="Creating the container", started_at=timezone.now())
+        _hand_workspace_to_app_user(app)
         container = docker_client.containers.run(**_container_config(app))
         container.reload()
         port = int(container.attrs["NetworkSettings"]["Ports"][f"{runtime.port}/tcp"][0]["HostPort"])
         _save(dev, container_id=container.id, host_port=port)
         gateway().set_route(route_for(slug=app.slug, stage="dev", upstream=f"127.0.0.1:{port}"))
-    except (DockerUnavailable, GatewayError, docker.errors.DockerException) as exc:
+    except (DockerUnavailable, GatewayError, docker.errors.DockerException, OSError) as exc:
         return _save(dev, phase=Phase.FAILED, message=str(exc)[:500])
     return _follow_boot(dev, container, port)
+
+
+def _hand_workspace_to_app_user(app) -> None:
+    """Apps made while containers ran as root have root-owned workspaces, which the
+    unprivileged container could not write: hand them over once (new workspaces already are)."""
+    root = workspace_for(app).root
+    if root.stat().st_uid != app_uid():
+        own_tree(root)
 
 
 def _follow_boot(dev: DevEnvironment, container, port: int) -> DevEnvironment:
@@ -196,6 +247,16 @@ def dev_stop(*, app, reason: str = "Stopped") -> DevEnvironment:
     return _save(dev, phase=Phase.STOPPED, message=reason, container_id="", host_port=None)
 
 
+def dev_purge(*, app) -> None:
+    """The app is being deleted: its container, its route and its caches go. Raises DevError
+    (and leaves the caches) when Docker cannot do it, so the caller can keep the app."""
+    dev_stop(app=app, reason="App deleted")
+    try:
+        _remove_cache_volume(app)
+    except (DockerUnavailable, docker.errors.APIError) as exc:
+        raise DevError(f"The app's package caches could not be removed: {exc}") from exc
+
+
 def dev_logs(*, app, lines: int = 200) -> str:
     try:
         container = client().containers.get(container_name(slug=app.slug, role="dev"))
@@ -234,7 +295,8 @@ def dev_exec(*, app, command: str | list[str], cwd: str = "", env: dict | None =
     workdir = "/workspace/" + ws.clean(cwd) if cwd else "/workspace"
     wrapped = ["timeout", "--kill-after=2", str(max(1, int(timeout))), *argv]
     started = time.monotonic()
-    result = container.exec_run(wrapped, workdir=workdir, environment=env or {}, demux=True)
+    # As the container's own unprivileged user, never as root (exec_run's user would win).
+    result = container.exec_run(wrapped, workdir=workdir, environment=env or {}, demux=True, user=container_user())
     duration = time.monotonic() - started
     out, err = result.output if result.output else (b"", b"")
     timed_out = result.exit_code in (124, 137) and duration >= timeout - 0.5
@@ -268,11 +330,11 @@ def dev_reap_idle(*, now: float | None = None) -> list[str]:
 
 def dev_reconcile() -> dict:
     """After MGX restarts: make the rows match what Docker really runs. Containers of this
-    instance whose app is gone are removed; rows whose container is gone show stopped; running
-    containers get their gateway route back."""
+    instance whose app is gone are removed, and so are their caches; rows whose container is
+    gone show stopped; running containers get their gateway route back."""
     from sessions_app.models import App
 
-    found = {"removed": [], "stopped": [], "running": []}
+    found = {"removed": [], "stopped": [], "running": [], "caches_removed": []}
     containers = client().containers.list(all=True, filters={"label": f"mgx.instance={instance_id()}"})
     by_slug = {}
     for container in containers:
@@ -301,4 +363,13 @@ def dev_reconcile() -> dict:
             gateway().delete_route(route_for(slug=dev.app.slug, stage="dev", upstream="").id)
             _save(dev, phase=Phase.STOPPED, message="Found stopped when MGX started", container_id="", host_port=None)
             found["stopped"].append(dev.app.slug)
+    caches = client().volumes.list(filters={"label": [f"mgx.instance={instance_id()}", "mgx.role=cache"]})
+    for volume in caches:
+        slug = (volume.attrs.get("Labels") or {}).get("mgx.app", "")
+        if not App.objects.filter(slug=slug).exists():
+            try:
+                volume.remove(force=True)
+                found["caches_removed"].append(slug)
+            except docker.errors.APIError:
+                log.warning("cache volume %s of deleted app %s is still in use", volume.name, slug)
     return found

@@ -65,18 +65,18 @@ class AppDeleteError(Exception):
 
 
 def app_delete(*, app) -> None:
-    """Delete the app and everything that belongs to it: its dev and agent containers and
-    gateway routes, the team's conversation and events, its OAuth client and app-only users,
+    """Delete the app and everything that belongs to it: its dev and agent containers,
+    gateway routes and package caches, the team's conversation and events, its OAuth client and app-only users,
     its workspace. Containers go first: if the Docker engine does not answer, nothing is
     deleted (a row without containers is better than containers nobody can see)."""
     from agents.documents import AgentEvent, AgentRun, EventCounter, UsageRecord
     from agents.runner import conversation_forget
     from agents.runtime import container_kill
     from deployments.docker_client import DockerUnavailable
-    from deployments.services import DevError, dev_stop
+    from deployments.services import DevError, dev_purge
 
     try:
-        dev_stop(app=app, reason="App deleted")
+        dev_purge(app=app)
     except (DevError, DockerUnavailable) as exc:
         raise AppDeleteError(f"{exc} The app was not deleted.") from exc
     for run in AgentRun.objects(session=app.slug, status__in=("queued", "running", "waiting")):

@@ -22,8 +22,8 @@ MGX_DEV_MEMORY = env("MGX_DEV_MEMORY", default="2g")
 MGX_DEV_CPUS = env.float("MGX_DEV_CPUS", default=1.5)
 MGX_DEV_PIDS = env.int("MGX_DEV_PIDS", default=1024)
 MGX_DEV_IDLE_TIMEOUT = env.int("MGX_DEV_IDLE_TIMEOUT", default=1800)  # seconds without a request
-MGX_NPM_CACHE_VOLUME = env("MGX_NPM_CACHE_VOLUME", default="mgx-npm-cache")
-MGX_PIP_CACHE_VOLUME = env("MGX_PIP_CACHE_VOLUME", default="mgx-pip-cache")
+# /tmp is a tmpfs (the root filesystem is read-only); its pages count against MGX_DEV_MEMORY.
+MGX_DEV_TMP_SIZE = env("MGX_DEV_TMP_SIZE", default="512m")
 
 # Gateway for /apps/<slug>/dev|prod/: "builtin" (ASGI proxy inside Daphne) or "apisix".
 MGX_GATEWAY = env("MGX_GATEWAY", default="builtin")
