@@ -11,18 +11,21 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.security.websocket import OriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from deployments.gateway.proxy import GatewayHTTP, GatewayWebsocket  # noqa: E402
+from deployments.gateway.moved import AppsMovedHTTP, AppsRefusedWebsocket  # noqa: E402
 
 from .routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        # /apps/<slug>/dev|prod/ go to the app containers (builtin gateway); the rest is MGX.
+        # Apps live on their own origin (the gateway process); /apps/ here only redirects there.
         # Static files come straight from the finders: one process to run, no collectstatic.
-        "http": GatewayHTTP(ASGIStaticFilesHandler(django_asgi_app)),
-        "websocket": GatewayWebsocket(AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
+        "http": AppsMovedHTTP(ASGIStaticFilesHandler(django_asgi_app)),
+        # MGX's exact origin (scheme, host and port): the apps origin shares the host name.
+        "websocket": AppsRefusedWebsocket(
+            OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)), settings.CSRF_TRUSTED_ORIGINS)),
     }
 )
