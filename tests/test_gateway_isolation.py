@@ -169,3 +169,15 @@ def test_csp_on_mgx_pages_frame_ancestors_on_the_preview_and_an_httponly_csrf_co
     assert "default-src 'self'" in dev.headers["Content-Security-Policy"]  # the app's own policy stays
     prod = requests.get(f"{apps_url(live)}/apps/{routed.slug}/prod/framed", timeout=10)
     assert prod.headers["X-Frame-Options"] == "DENY"  # prod pages frame as the app says
+
+
+def test_logging_in_from_the_preview_comes_back_to_it_on_the_apps_origin(live, routed):
+    preview = f"{live.apps_url}/apps/{routed.slug}/dev/page?x=1"
+    login_url = requests.get(preview, allow_redirects=False, timeout=10).headers["Location"]
+    assert login_url.startswith(f"{live.url}/accounts/login/?next=")
+    http = requests.Session()
+    http.get(login_url, timeout=10)
+    done = http.post(login_url, timeout=10, allow_redirects=False, headers={"Referer": login_url}, data={
+        "username": "root", "password": PASSWORD, "csrfmiddlewaretoken": http.cookies["csrftoken"]})
+    assert done.status_code == 302 and done.headers["Location"] == preview
+    assert http.get(preview, timeout=10).json()["path"] == f"/apps/{routed.slug}/dev/page?x=1"
