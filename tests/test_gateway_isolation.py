@@ -15,10 +15,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PASSWORD = "correct horse battery"
 
 
-def apps_url(live) -> str:
-    return getattr(live, "apps_url", live.url)
-
-
 @pytest.fixture
 def upstream():
     server = Upstream().start()
@@ -56,7 +52,7 @@ def test_the_app_never_sees_mgx_cookies_or_bearer_and_what_it_saw_does_not_open_
 
     captured = []
     for stage in ("prod", "dev"):
-        got = browser.get(f"{apps_url(live)}/apps/{routed.slug}/{stage}/echo", timeout=10, headers={
+        got = browser.get(f"{live.apps_url}/apps/{routed.slug}/{stage}/echo", timeout=10, headers={
             "Authorization": f"Bearer {token}", "X-Forwarded-Host": "evil.example", "X-Forwarded-Prefix": "/evil"})
         assert got.status_code == 200, (stage, got.status_code, got.text[:200])
         seen = upstream.seen[-1]["headers"]
@@ -64,7 +60,7 @@ def test_the_app_never_sees_mgx_cookies_or_bearer_and_what_it_saw_does_not_open_
         assert "sessionid" not in cookie and "csrftoken" not in cookie, (stage, cookie)
         assert "app_session=the-apps-own" in cookie  # the app's own cookie is its business
         assert token not in seen.get("Authorization", ""), stage
-        assert seen.get("X-Forwarded-Host") == apps_url(live).split("://")[1]
+        assert seen.get("X-Forwarded-Host") == live.apps_url.split("://")[1]
         assert "X-Forwarded-Prefix" not in seen
         captured.append(seen)
 
@@ -75,8 +71,14 @@ def test_the_app_never_sees_mgx_cookies_or_bearer_and_what_it_saw_does_not_open_
 
 
 def test_an_app_bearer_that_is_not_mgx_s_reaches_the_app(live, routed, upstream):
-    requests.get(f"{apps_url(live)}/apps/{routed.slug}/prod/", headers={"Authorization": "Bearer app-own-token"}, timeout=10)
+    requests.get(f"{live.apps_url}/apps/{routed.slug}/prod/", headers={"Authorization": "Bearer app-own-token"}, timeout=10)
     assert upstream.seen[-1]["headers"]["Authorization"] == "Bearer app-own-token"
+
+
+def test_an_app_cannot_set_cookies_under_mgx_s_names(live, routed):
+    got = requests.get(f"{live.apps_url}/apps/{routed.slug}/prod/toss", timeout=10)
+    assert got.text == "tossed"
+    assert [c.split("=", 1)[0] for c in got.raw.headers.getlist("Set-Cookie")] == ["app_pref"]
 
 
 def test_apps_on_mgx_origin_are_sent_to_the_apps_origin(live, routed):
@@ -89,7 +91,7 @@ def test_apps_on_mgx_origin_are_sent_to_the_apps_origin(live, routed):
 
 
 def test_the_dev_preview_is_the_owners_and_closes_at_logout(live, routed, user_factory):
-    preview = f"{apps_url(live)}/apps/{routed.slug}/dev/"
+    preview = f"{live.apps_url}/apps/{routed.slug}/dev/"
     anonymous = requests.get(preview, allow_redirects=False, timeout=10)
     assert anonymous.status_code == 302 and "/accounts/login/" in anonymous.headers["Location"]
 
@@ -113,7 +115,7 @@ def test_a_revoked_login_closes_the_preview_at_once(live, routed):
     from oauth2_provider.models import get_access_token_model
 
     owner = live.login("root", PASSWORD)
-    preview = f"{apps_url(live)}/apps/{routed.slug}/dev/"
+    preview = f"{live.apps_url}/apps/{routed.slug}/dev/"
     assert owner.get(preview, timeout=10).status_code == 200
     for token in get_access_token_model().objects.filter(user=routed.owner):
         token.revoke()  # as a logout elsewhere or an admin does
@@ -129,8 +131,8 @@ def test_a_cross_origin_state_change_with_the_session_is_refused_and_a_bearer_wo
     version = browser.get(url, timeout=10).json()["version"]
     body = json.dumps({"content": "pwned\n", "version": version})
     for headers in (
-        {"Origin": apps_url(live).replace(live.url, "http://127.0.0.1:8080") if apps_url(live) == live.url else apps_url(live)},
-        {"Origin": apps_url(live), "X-CSRFToken": browser.cookies["csrftoken"]},
+        {"Origin": live.apps_url},
+        {"Origin": live.apps_url, "X-CSRFToken": browser.cookies["csrftoken"]},
         {"X-CSRFToken": "wrong" * 8},
     ):
         refused = browser.put(url, data=body, timeout=10, headers={"Content-Type": "application/json", **headers})
@@ -139,35 +141,32 @@ def test_a_cross_origin_state_change_with_the_session_is_refused_and_a_bearer_wo
 
     token = mgx_bearer(live, "root")
     saved = requests.put(url, data=json.dumps({"content": "by api\n", "version": version}), timeout=10,
-                         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Origin": apps_url(live)})
+                         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Origin": live.apps_url})
     assert saved.status_code == 200
     assert ws.file_read(app=routed, path="README.md").text == "by api\n"
 
 
 def test_mgx_websockets_refuse_the_apps_origin(live, routed):
     browser = live.login("root", PASSWORD)
-    other = apps_url(live) if apps_url(live) != live.url else live.url.rsplit(":", 1)[0] + ":8080"
     with pytest.raises(InvalidStatus):
         connect(f"{live.ws_url}/ws/apps/{routed.slug}/agent/", open_timeout=10,
-                additional_headers={"Cookie": f"sessionid={browser.cookies['sessionid']}", "Origin": other})
+                additional_headers={"Cookie": f"sessionid={browser.cookies['sessionid']}", "Origin": live.apps_url})
 
 
 def test_csp_on_mgx_pages_frame_ancestors_on_the_preview_and_an_httponly_csrf_cookie(live, routed):
     login_page = requests.get(f"{live.url}/accounts/login/", timeout=10)
     csp = login_page.headers.get("Content-Security-Policy", "")
     assert "frame-ancestors 'self'" in csp and "script-src 'self'" in csp
-    assert apps_url(live) in csp.split("frame-src", 1)[1].split(";")[0]
-    assert "HttpOnly" in login_page.raw.headers.getlist("Set-Cookie")[0] or any(
-        "csrftoken" in c and "HttpOnly" in c for c in login_page.raw.headers.getlist("Set-Cookie"))
+    assert live.apps_url in csp.split("frame-src", 1)[1].split(";")[0]
     assert any(c.startswith("csrftoken=") and "HttpOnly" in c for c in login_page.raw.headers.getlist("Set-Cookie"))
 
     owner = live.login("root", PASSWORD)
-    dev = owner.get(f"{apps_url(live)}/apps/{routed.slug}/dev/framed", timeout=10)
+    dev = owner.get(f"{live.apps_url}/apps/{routed.slug}/dev/framed", timeout=10)
     assert dev.status_code == 200 and "X-Frame-Options" not in dev.headers
     assert dev.headers["Content-Security-Policy"].count("frame-ancestors") == 1
     assert f"frame-ancestors {live.url}" in dev.headers["Content-Security-Policy"]
     assert "default-src 'self'" in dev.headers["Content-Security-Policy"]  # the app's own policy stays
-    prod = requests.get(f"{apps_url(live)}/apps/{routed.slug}/prod/framed", timeout=10)
+    prod = requests.get(f"{live.apps_url}/apps/{routed.slug}/prod/framed", timeout=10)
     assert prod.headers["X-Frame-Options"] == "DENY"  # prod pages frame as the app says
 
 
