@@ -83,7 +83,12 @@ class _State:
         """Forget the cached table whenever a route changes, so a restarted container's new
         port is used by the very next request, not up to a TTL later; forget a session's dev
         decisions the moment it logs out or its token is revoked."""
-        pubsub = (await self.redis_client()).pubsub()
+        import redis.asyncio as aioredis
+
+        # Its own connection without a read timeout (a quiet channel is normal); the health
+        # check pings notice a dead Redis instead.
+        listener = aioredis.Redis.from_url(settings.MGX_REDIS_URL, socket_connect_timeout=2, health_check_interval=15)
+        pubsub = listener.pubsub()
         try:
             await pubsub.subscribe(CHANGED_CHANNEL, AUTH_CHANNEL)
             async for message in pubsub.listen():
@@ -102,6 +107,7 @@ class _State:
             self.routes_at = 0.0
             self.auth.clear()
             await pubsub.aclose()
+            await listener.aclose()
 
     def forget(self, what: str) -> None:
         """`session:<key>` or `token:<access token id>`: drop the cached dev decisions it backs."""
