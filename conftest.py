@@ -42,8 +42,13 @@ def backing_services(layout, stack):
 class LiveStack:
     url: str
     ws_url: str
+    apps_url: str  # the gateway process: apps on their own origin
     layout: procs.Layout
     stack: dict
+
+    @property
+    def apps_ws(self) -> str:
+        return self.apps_url.replace("http", "ws", 1)
 
     def login(self, username: str, password: str) -> requests.Session:
         """Log in through the real login form, as a browser does; returns the cookie jar."""
@@ -63,13 +68,15 @@ class LiveStack:
 
 @pytest.fixture(scope="session")
 def live(layout, stack, backing_services, django_db_setup, django_db_blocker):
-    """Daphne and a Celery worker on the test database: the web app over real TCP."""
+    """Daphne, the apps gateway and a Celery worker on the test database, over real TCP."""
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="mgx_site.settings.test")
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # the live processes keep Django's async-safety check
-    results = procs.start_all(layout, [stack["daphne"], stack["celery"]], env=env)
+    results = procs.start_all(layout, [stack["daphne"], stack["gateway"], stack["celery"]], env=env)
     daphne = stack["daphne"]
     base = f"http://{daphne.host}:{daphne.port}"
-    yield LiveStack(url=base, ws_url=base.replace("http://", "ws://"), layout=layout, stack=stack)
+    from django.conf import settings
+
+    yield LiveStack(url=base, ws_url=base.replace("http://", "ws://"), apps_url=settings.MGX_APPS_URL, layout=layout, stack=stack)
     procs.stop_started(layout, results)
     _remove_containers_of_this_run()
 

@@ -122,13 +122,14 @@ def app_client_get(*, app: App) -> OAuthClient | None:
 
 def app_callback_urls(*, app: App) -> list[str]:
     """Where an app's login returns to: `/apps/<slug>/dev/auth/callback` and
-    `/apps/<slug>/prod/auth/callback` on MGX's public URL (the app templates serve that path)."""
-    base = settings.MGX_PUBLIC_URL
+    `/apps/<slug>/prod/auth/callback` on the apps origin, MGX_APPS_URL (the app templates serve
+    that path)."""
+    base = settings.MGX_APPS_URL
     return [f"{base}/apps/{app.slug}/{stage}/auth/callback" for stage in ("dev", "prod")]
 
 
 def app_post_logout_urls(*, app: App) -> list[str]:
-    base = settings.MGX_PUBLIC_URL
+    base = settings.MGX_APPS_URL
     return [f"{base}/apps/{app.slug}/{stage}/" for stage in ("dev", "prod")]
 
 

@@ -117,14 +117,15 @@ def first_party_client_ensure() -> OAuthClient:
 def app_client_register(*, app) -> OAuthClient:
     """Make sure `app` has its confidential OAuth2 client and return it.
 
-    Its redirect URIs are exactly `<MGX_PUBLIC_URL>/apps/<slug>/dev/auth/callback` and
+    Its redirect URIs are exactly `<MGX_APPS_URL>/apps/<slug>/dev/auth/callback` and
     `.../prod/auth/callback` (no wildcards), its post-logout URIs the two app roots. It may use
     the authorization code grant (PKCE optional, S256 only), the password grant (the app's own
     login form), refresh tokens and client credentials — and only for the app's own members.
     The id and secret reach the app's containers through `selectors.app_oauth_env`; the secret
     is kept readable for that reason (`hash_client_secret=False`), and
     `app_client_secret_rotate` replaces it. Calling this again only refreshes the URIs (after a
-    change of MGX_PUBLIC_URL).
+    change of MGX_APPS_URL); `selectors.app_oauth_env` does so each time it hands the client to a
+    container, so clients made before the apps moved to their own origin follow.
     """
     redirect_uris = " ".join(selectors.app_callback_urls(app=app))
     logout_uris = " ".join(selectors.app_post_logout_urls(app=app))

@@ -1,5 +1,7 @@
 """MGX's login and logout, the profile page (password, SSH keys), `/api/me`, and the page that
 manages an app's users."""
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -21,10 +23,14 @@ REVEAL_KEY = "_mgx_reveal"
 
 
 def safe_next(request, candidate: str | None) -> str:
-    """`candidate` when it points back into MGX, else ''."""
+    """`candidate` when it points back into MGX or to an app on the apps origin (a dev preview
+    sends people here to log in), else ''."""
+    apps = urlsplit(settings.MGX_APPS_URL)
     if candidate and url_has_allowed_host_and_scheme(
         candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
+        return candidate
+    if candidate and candidate.startswith(f"{apps.scheme}://{apps.netloc}/apps/"):
         return candidate
     return ""
 

@@ -1,10 +1,11 @@
 """Builtin gateway vs direct: requests/s and p50/p99 against the same upstream, one run.
 
-Starts a private Redis and Daphne (mgx_site.procs, as the tests do), a uvicorn hello-world
-upstream (h11, asyncio loop: the baseline DESIGN.md measured against), routes
-/apps/bench/prod/ to it, and loads both with wrk. Also loads a route-less /apps/ URL, which
-Daphne answers itself without any upstream: that is the ceiling any proxy inside Daphne can
-reach. Prints the ratios; the targets are >= 0.6x direct throughput and <= 2 ms added p50.
+Starts a private Redis and the gateway process (mgx_site.procs, exactly what `./mgx up` and the
+tests start: uvicorn + uvloop + httptools), a uvicorn hello-world upstream (h11, asyncio loop:
+the baseline DESIGN.md measured against), routes /apps/bench/prod/ to it, and loads both with
+wrk. Also loads a route-less /apps/ URL, which the gateway answers itself without any upstream:
+the ceiling of the gateway process. Prints the ratios; the targets are >= 0.6x direct
+throughput and <= 2 ms added p50.
 Needs `wrk` (apt-get install wrk).
 
     .venv/bin/python bench/gateway.py [--seconds 10] [--connections 16]
@@ -65,7 +66,8 @@ def main():
         sys.exit("wrk is not installed: apt-get install wrk")
 
     tmp = Path(tempfile.mkdtemp(prefix="mgx-bench-"))
-    env = dict(os.environ, MGX_VAR_DIR=str(tmp), MGX_PORT=str(free_port()), MGX_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+    env = dict(os.environ, MGX_VAR_DIR=str(tmp), MGX_PORT=str(free_port()), MGX_APPS_PORT=str(free_port()),
+               MGX_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
                MGX_SECRET_KEY="bench", DJANGO_SETTINGS_MODULE="mgx_site.settings.base", MGX_OTEL_ENABLED="false")
     layout = procs.Layout(tmp)
     stack = {p.name: p for p in procs.stack(layout, env)}
@@ -73,16 +75,16 @@ def main():
     upstream = subprocess.Popen([sys.executable, "-c", UPSTREAM, str(up_port)])
     started = []
     try:
-        started = procs.start_all(layout, [stack["redis"], stack["daphne"]], env=env)
+        started = procs.start_all(layout, [stack["redis"], stack["gateway"]], env=env)
         BuiltinGateway(env["MGX_REDIS_URL"]).set_route(route_for(slug="bench", stage="prod", upstream=f"127.0.0.1:{up_port}"))
         while not procs.tcp_open("127.0.0.1", up_port):
             time.sleep(0.1)
         direct_url = f"http://127.0.0.1:{up_port}/apps/bench/prod/"
-        gateway_url = f"http://127.0.0.1:{env['MGX_PORT']}/apps/bench/prod/"
+        gateway_url = f"http://127.0.0.1:{env['MGX_APPS_PORT']}/apps/bench/prod/"
         subprocess.run(["wrk", "-t1", "-c2", "-d2s", gateway_url], capture_output=True)  # warm the pool
         direct = wrk(direct_url, args.seconds, args.connections)
         through = wrk(gateway_url, args.seconds, args.connections)
-        ceiling = wrk(f"http://127.0.0.1:{env['MGX_PORT']}/apps/no-such-app/prod/", args.seconds, args.connections)
+        ceiling = wrk(f"http://127.0.0.1:{env['MGX_APPS_PORT']}/apps/no-such-app/prod/", args.seconds, args.connections)
     finally:
         procs.stop_started(layout, started)
         upstream.terminate()
@@ -90,14 +92,14 @@ def main():
 
     print(f"wrk {args.connections} connections, {args.seconds} s each, same uvicorn (h11) hello-world upstream")
     print(f"{'':10} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-    ceiling["errors"] = 0  # its 502 page is the point: Daphne answering with no upstream
-    for name, r in (("direct", direct), ("gateway", through), ("daphne-only", ceiling)):
+    ceiling["errors"] = 0  # its 502 page is the point: the gateway answering with no upstream
+    for name, r in (("direct", direct), ("gateway", through), ("no-upstream", ceiling)):
         print(f"{name:10} {r['rps']:>10.0f} {r['p50']:>8.2f} {r['p99']:>8.2f} {r['errors']:>7}")
     ratio = through["rps"] / direct["rps"]
     added = through["p50"] - direct["p50"]
     print(f"throughput ratio gateway/direct: {ratio:.2f}x (target >= 0.60x) {'OK' if ratio >= 0.6 else 'BELOW TARGET'}")
     print(f"added p50: {added:.2f} ms (target <= 2 ms) {'OK' if added <= 2 else 'ABOVE TARGET'}")
-    print(f"gateway / Daphne's own ceiling (no upstream at all): {through['rps'] / ceiling['rps']:.2f}x")
+    print(f"gateway / its own ceiling (no upstream at all): {through['rps'] / ceiling['rps']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -1,3 +1,5 @@
+from django.conf import settings
+
 from .models import DevEnvironment
 
 
@@ -11,7 +13,7 @@ def dev_summary(*, app) -> dict:
     return {
         "phase": dev.phase,
         "message": dev.message,
-        "url": f"/apps/{app.slug}/dev/",
+        "url": f"{settings.MGX_APPS_URL}/apps/{app.slug}/dev/",
         "ready_at": dev.ready_at.isoformat() if dev.ready_at else None,
         "log_tail": dev.last_log.splitlines()[-20:],
     }

@@ -13,16 +13,17 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from deployments.gateway.proxy import GatewayHTTP, GatewayWebsocket  # noqa: E402
+from deployments.gateway.moved import AppsMovedHTTP, AppsRefusedWebsocket  # noqa: E402
 
 from .routing import websocket_urlpatterns  # noqa: E402
 from .ws_origin import ExactOriginValidator  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        # /apps/<slug>/dev|prod/ go to the app containers (builtin gateway); the rest is MGX.
+        # Apps live on their own origin (the gateway process); /apps/ here only redirects there.
         # Static files come straight from the finders: one process to run, no collectstatic.
-        "http": GatewayHTTP(ASGIStaticFilesHandler(django_asgi_app)),
-        "websocket": GatewayWebsocket(ExactOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
+        "http": AppsMovedHTTP(ASGIStaticFilesHandler(django_asgi_app)),
+        # MGX's exact origin (scheme, host and port): the apps origin shares the host name.
+        "websocket": AppsRefusedWebsocket(ExactOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
     }
 )

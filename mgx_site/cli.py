@@ -102,8 +102,14 @@ def cmd_up(args) -> int:
     daphne = next(p for p in stack if p.name == "daphne")
     public = env.get("MGX_PUBLIC_URL") or daphne.address
     _say("✓", "Admin user", admin_line[0])
-    print(f"\nMGX is up: {public}\n  ./mgx status · ./mgx logs · ./mgx down", flush=True)
+    print(f"\nMGX is up: {public} (apps: {_apps_url(env)})\n  ./mgx status · ./mgx logs · ./mgx down", flush=True)
     return 0
+
+
+def _apps_url(env: dict[str, str]) -> str:
+    from mgx_site.settings import env as settings_env  # the same environment the settings read
+
+    return settings_env.MGX_APPS_URL
 
 
 def _ensure_images(env: dict[str, str], docker_url: str) -> None:
@@ -223,10 +229,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./mgx", description="Run MGX on this machine.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="start every service that is not running (idempotent)").set_defaults(func=cmd_up)
-    sub.add_parser("down", help="stop Daphne, the Celery worker, the MongoDB store and Redis").set_defaults(func=cmd_down)
+    sub.add_parser("down", help="stop Daphne, the apps gateway, the Celery worker, the MongoDB store and Redis").set_defaults(func=cmd_down)
     sub.add_parser("status", help="each service: up/down, pid, address").set_defaults(func=cmd_status)
     logs = sub.add_parser("logs", help="show the services' logs")
-    logs.add_argument("service", nargs="?", choices=["redis", "mongo", "daphne", "celery", "dockerd"])
+    logs.add_argument("service", nargs="?", choices=["redis", "mongo", "daphne", "gateway", "celery", "dockerd"])
     logs.add_argument("-n", "--lines", type=int, default=40)
     logs.add_argument("-f", "--follow", action="store_true")
     logs.set_defaults(func=cmd_logs)

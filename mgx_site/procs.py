@@ -1,5 +1,5 @@
-"""The local processes MGX runs on: Redis, the MongoDB-compatible store, Daphne, a Celery worker,
-and (when nothing answers) the Docker engine.
+"""The local processes MGX runs on: Redis, the MongoDB-compatible store, Daphne, the apps gateway,
+a Celery worker, and (when nothing answers) the Docker engine.
 
 `./mgx` and the test suite's session fixtures both use this module, so the tests run on exactly
 what `./mgx up` starts. It deliberately imports nothing from Django: it runs before the
@@ -294,6 +294,8 @@ def stack(layout: Layout, cfg: dict[str, str]) -> list[Proc]:
     r_host, r_port = _host_port(redis_url, 6379)
     m_host, m_port = _host_port(mongo_url, 27017)
     d_host, d_port = cfg.get("MGX_HOST", "127.0.0.1"), int(cfg.get("MGX_PORT", "8000"))
+    g_host, g_port = cfg.get("MGX_APPS_HOST", d_host), int(cfg.get("MGX_APPS_PORT", "8080"))
+    proxied = cfg.get("MGX_PROXY_HEADERS", "").lower() in ("1", "true", "yes")
     redis_dir = layout.var_dir / "redis"
     mongo_dir = layout.var_dir / "mongo"
     for d in (redis_dir, mongo_dir):
@@ -320,10 +322,21 @@ def stack(layout: Layout, cfg: dict[str, str]) -> list[Proc]:
             # X-Forwarded-For is trusted only behind a proxy that sets it (MGX_PROXY_HEADERS);
             # otherwise any client could pick the address the login lockout counts against.
             argv=[str(BIN_DIR / "daphne"), "-b", d_host, "-p", str(d_port),
-                  *(["--proxy-headers"] if cfg.get("MGX_PROXY_HEADERS", "").lower() in ("1", "true", "yes") else []),
+                  *(["--proxy-headers"] if proxied else []),
                   "mgx_site.asgi:application"],
             marker="daphne", answers=lambda: tcp_open(d_host, d_port),
             host=d_host, port=d_port, port_setting="MGX_PORT", start_timeout=45.0,
+        ),
+        Proc(
+            name="gateway", label="Apps gateway", address=f"http://{g_host}:{g_port}/",
+            # The apps' own origin (MGX_APPS_URL), apart from Daphne: nothing an app serves
+            # shares MGX's origin. uvloop + httptools: the proxy's hot path is parsing.
+            argv=[str(BIN_DIR / "uvicorn"), "deployments.gateway.server:app", "--host", g_host, "--port", str(g_port),
+                  "--loop", "uvloop", "--http", "httptools", "--lifespan", "on", "--no-access-log",
+                  "--no-server-header", "--timeout-graceful-shutdown", "5",
+                  *(["--proxy-headers", "--forwarded-allow-ips", "*"] if proxied else ["--no-proxy-headers"])],
+            marker="deployments.gateway.server", answers=lambda: tcp_open(g_host, g_port),
+            host=g_host, port=g_port, port_setting="MGX_APPS_PORT", start_timeout=45.0,
         ),
         Proc(
             name="celery", label="Celery worker", address=redis_url,

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.http import Http404
 
 from workspaces.selectors import history_list
@@ -28,7 +29,7 @@ def app_summary(*, app) -> dict:
         "owner": app.owner.get_username(),
         "created_at": app.created_at.isoformat(),
         "url": f"/sessions/{app.slug}/",
-        "dev_url": f"/apps/{app.slug}/dev/",
+        "dev_url": f"{settings.MGX_APPS_URL}/apps/{app.slug}/dev/",
         "last_change": ({"sha": last[0].sha, "message": last[0].message, "author": last[0].author, "date": last[0].date}
                         if last else None),
     }

@@ -1,4 +1,5 @@
-"""`./mgx` as a new user runs it: a real `up` (Redis, MongoDB store, Daphne, Celery) in a fresh
+"""`./mgx` as a new user runs it: a real `up` (Redis, MongoDB store, Daphne, the apps gateway,
+Celery) in a fresh
 data directory on free ports, twice, then `status` and `down`; and the faults it must report
 without leaving anything half-started."""
 import os
@@ -29,6 +30,7 @@ def instance(tmp_path):
     env.update(
         MGX_VAR_DIR=str(tmp_path / "var"),
         MGX_PORT=str(_free_port()),
+        MGX_APPS_PORT=str(_free_port()),
         MGX_REDIS_URL=f"redis://127.0.0.1:{_free_port()}/0",
         MGX_MONGO_URL=f"mongodb://127.0.0.1:{_free_port()}/mgx",
         MGX_CELERY_CONCURRENCY="1",
@@ -63,17 +65,22 @@ def test_up_twice_brings_mgx_up_once_and_the_second_run_changes_nothing(instance
     assert health.status_code == 200, health.text
     login = requests.get(url, timeout=10)
     assert "Log in to MGX" in login.text  # the home page asks an anonymous visitor to log in
+    apps = f"http://127.0.0.1:{instance['MGX_APPS_PORT']}"
+    assert f"(apps: {apps})" in first.stdout
+    moved = requests.get(url + "apps/nothing/prod/", allow_redirects=False, timeout=10)
+    assert moved.status_code == 308 and moved.headers["Location"] == f"{apps}/apps/nothing/prod/"
+    assert "is not deployed" in requests.get(moved.headers["Location"], timeout=10).text  # the gateway answers
 
     second = mgx(instance, "up")
     assert second.returncode == 0, second.stdout + second.stderr
-    assert second.stdout.count("already running") == 4
+    assert second.stdout.count("already running") == 5
     assert "password:" not in second.stdout  # shown once, never again
     assert _pids(instance) == pids
     assert _superusers(instance) == [("admin",)]
 
     status = mgx(instance, "status")
     assert status.returncode == 0
-    for label in ("Redis", "MongoDB store", "Daphne", "Celery worker", "Docker engine"):
+    for label in ("Redis", "MongoDB store", "Daphne", "Apps gateway", "Celery worker", "Docker engine"):
         line = next(line for line in status.stdout.splitlines() if line.startswith(label))
         assert " up " in line, status.stdout
 

@@ -33,6 +33,17 @@ class Upstream:
         self.seen.append({"path": request.path_qs, "method": request.method, "headers": dict(request.headers), "size": len(body)})
         if request.path.endswith("/redirect"):
             raise web.HTTPFound("/elsewhere")
+        if request.path.endswith("/toss"):
+            # An app that tries to replace MGX's cookies (browsers key cookies by host, not port).
+            response = web.Response(text="tossed")
+            response.set_cookie("sessionid", "attackers-session")
+            response.set_cookie("csrftoken", "attackers-token")
+            response.set_cookie("app_pref", "dark")
+            return response
+        if request.path.endswith("/framed"):
+            # An app that forbids framing altogether: MGX still frames its own dev preview.
+            return web.Response(text="no framing", headers={
+                "X-Frame-Options": "DENY", "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'"})
         return web.json_response({"path": request.path_qs, "method": request.method, "received": len(body),
                                   "forwarded_for": request.headers.get("X-Forwarded-For", ""),
                                   "forwarded_host": request.headers.get("X-Forwarded-Host", "")},

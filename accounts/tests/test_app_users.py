@@ -24,8 +24,8 @@ def test_app_client_has_exact_callbacks_and_its_settings_reach_the_containers(li
 
     assert shop.client_type == Application.CLIENT_CONFIDENTIAL
     assert shop.redirect_uris.split() == [
-        f"{live.url}/apps/shop/dev/auth/callback",
-        f"{live.url}/apps/shop/prod/auth/callback",
+        f"{live.apps_url}/apps/shop/dev/auth/callback",
+        f"{live.apps_url}/apps/shop/prod/auth/callback",
     ]
     env = selectors.app_oauth_env(app=app, internal_url="http://host.docker.internal:8000")
     assert env["MGX_OAUTH_CLIENT_ID"] == shop.client_id
@@ -187,7 +187,7 @@ def test_app_user_logs_in_on_the_apps_login_page_and_gets_a_code(live, provider,
 
     back = owner_session.get(live.url + posted.headers["Location"], allow_redirects=False, timeout=10)
     callback = back.headers["Location"]
-    assert callback.startswith(f"{live.url}/apps/shop/dev/auth/callback?")
+    assert callback.startswith(f"{live.apps_url}/apps/shop/dev/auth/callback?")
     assert parse_qs(urlsplit(callback).query)["state"] == [state]
 
     client = OAuth2Session(shop.client_id, shop.client_secret, redirect_uri=shop.redirect_uris.split()[0])
@@ -221,9 +221,9 @@ def test_rp_initiated_logout_ends_the_app_login_only(live, provider, app_with_us
     token = client.fetch_token(provider.token_endpoint, authorization_response=callback, code_verifier=verifier)
 
     out = http.get(provider.end_session_endpoint, allow_redirects=False, timeout=10, params={
-        "id_token_hint": token["id_token"], "post_logout_redirect_uri": f"{live.url}/apps/shop/prod/", "state": "bye"})
+        "id_token_hint": token["id_token"], "post_logout_redirect_uri": f"{live.apps_url}/apps/shop/prod/", "state": "bye"})
 
-    assert out.status_code == 302 and out.headers["Location"] == f"{live.url}/apps/shop/prod/?state=bye"
+    assert out.status_code == 302 and out.headers["Location"] == f"{live.apps_url}/apps/shop/prod/?state=bye"
     assert not AccessToken.objects.filter(application=shop).exists()
     again, _ = _start(live, http, shop, verifier=generate_token(48))
     assert again.headers["Location"].startswith("/oauth2/apps/shop/login/")

@@ -1,7 +1,7 @@
 """Routes for /apps/<slug>/dev|prod/ behind one interface with two drivers.
 
-`builtin` keeps the route table in Redis and serves it with the ASGI reverse proxy inside Daphne
-(`gateway.proxy`); `apisix` writes the same routes to Apache APISIX through its Admin API v3.
+`builtin` keeps the route table in Redis and serves it with MGX's own gateway process on the
+apps origin (`gateway.server`, `gateway.proxy`); `apisix` writes the same routes to Apache APISIX through its Admin API v3.
 Callers only use `gateway()` and the three methods; which driver runs is `MGX_GATEWAY`.
 """
 from __future__ import annotations

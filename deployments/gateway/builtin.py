@@ -1,4 +1,4 @@
-"""The builtin driver: the route table is a Redis hash that every Daphne process reads."""
+"""The builtin driver: the route table is a Redis hash that the gateway process reads (server.py)."""
 from __future__ import annotations
 
 import json
@@ -9,6 +9,9 @@ from . import GatewayError, Route
 
 ROUTES_KEY = "mgx:gateway:routes"
 CHANGED_CHANNEL = "mgx:gateway:changed"  # the proxies drop their cached table when told
+# "session:<key>" / "token:<access token id>": the gateway drops the dev-preview decisions that
+# session or token backed, so a logout or a revocation closes the preview at once.
+AUTH_CHANNEL = "mgx:gateway:auth"
 
 
 class BuiltinGateway:
@@ -32,3 +35,26 @@ class BuiltinGateway:
     def routes(self) -> dict[str, Route]:
         raw = self.redis.hgetall(ROUTES_KEY)
         return {k.decode(): Route(**json.loads(v)) for k, v in raw.items()}
+
+
+def auth_invalidate(*, redis_url: str, session_key: str | None = None, token_id: int | None = None) -> None:
+    """Tell every gateway process that a session ended or a token was revoked. Best effort: with
+    Redis away the gateway is not listening either, and then it caches no decision at all."""
+    messages = ([f"session:{session_key}"] if session_key else []) + ([f"token:{token_id}"] if token_id is not None else [])
+    if not messages:
+        return
+    client = _publisher(redis_url)
+    try:
+        for message in messages:
+            client.publish(AUTH_CHANNEL, message)
+    except redis.RedisError:
+        pass
+
+
+_PUBLISHERS: dict[str, redis.Redis] = {}
+
+
+def _publisher(redis_url: str) -> redis.Redis:
+    if redis_url not in _PUBLISHERS:
+        _PUBLISHERS[redis_url] = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
+    return _PUBLISHERS[redis_url]

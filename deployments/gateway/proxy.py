@@ -1,27 +1,37 @@
-"""The builtin gateway: an ASGI reverse proxy inside Daphne for /apps/<slug>/dev|prod/...
+"""The builtin gateway: an ASGI reverse proxy for /apps/<slug>/dev|prod/... on the apps origin.
 
-HTTP bodies stream both ways, websockets (HMR) are passed through, X-Forwarded-* are set and
-the prefix is kept. aiohttp's pooled client carries the upstream side (measured several times
-faster than httpx here, see DESIGN.md). The route table comes from Redis and is cached for a
-second per process, so a route set by a Celery task is live almost at once.
+It runs as its own process (`server.py`, uvicorn), never inside Daphne: nothing an app serves
+shares MGX's origin. HTTP bodies stream both ways, websockets (HMR) are passed through, the
+prefix is kept. aiohttp's pooled client carries the upstream side (measured several times
+faster than httpx here, see DESIGN.md). The route table comes from Redis, cached per process
+and dropped when a route changes (pub/sub), so no request pays a Redis round trip.
+
+An app gets no credential of MGX: MGX's session and CSRF cookies and a bearer token issued to
+MGX's own client are removed from what is forwarded, X-Forwarded-* are the gateway's own, and
+an app cannot set cookies under MGX's cookie names.
 
 Dev routes are private: only the app's owner (or an MGX admin), recognised by the MGX session
-cookie, gets through; the decision is cached briefly per (session, app). Prod routes are public.
+cookie (browsers send it to every port of the host), gets through; the decision is cached per
+(session, app) for MGX_GATEWAY_AUTH_TTL and dropped at once on logout or token revocation
+(AUTH_CHANNEL). Dev responses may be framed only by MGX's pages. Prod routes are public.
 """
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import html
 import json
 import re
 import time
 from http.cookies import SimpleCookie
+from urllib.parse import quote
 
 import aiohttp
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from .builtin import CHANGED_CHANNEL, ROUTES_KEY
+from .builtin import AUTH_CHANNEL, CHANGED_CHANNEL, ROUTES_KEY
 
 APP_PATH = re.compile(r"^/apps/(?P<slug>[a-z0-9-]+)/(?P<stage>dev|prod)(?:/|$)")
 HOP_BY_HOP = frozenset(
@@ -29,8 +39,8 @@ HOP_BY_HOP = frozenset(
      b"transfer-encoding", b"upgrade", b"host", b"content-length"}
 )
 WS_SKIP = HOP_BY_HOP | {b"sec-websocket-key", b"sec-websocket-version", b"sec-websocket-extensions", b"sec-websocket-protocol"}
-ROUTE_TTL = 1.0
-AUTH_TTL = 10.0
+ROUTE_TTL = 1.0  # only while the change listener is not subscribed (Redis away or starting)
+ROUTE_TTL_LISTENING = 60.0  # subscribed: changes are pushed; this only bounds a lost message
 SEEN_EVERY = 10.0
 SEEN_KEY = "mgx:dev:seen:{slug}"
 
@@ -43,9 +53,13 @@ class _State:
         self.redis = None
         self.routes: dict[str, str] = {}
         self.routes_at = 0.0
-        self.auth: dict[tuple[str, str], tuple[float, str]] = {}
+        # (session key, slug) -> (decided at, verdict, access token id behind the session)
+        self.auth: dict[tuple[str, str], tuple[float, str, int | None]] = {}
         self.seen: dict[str, float] = {}
         self.listener: asyncio.Task | None = None
+        # Decisions are cached only while invalidations can reach us: a logout published while
+        # nobody listened must not leave an open preview behind.
+        self.listening = False
 
     async def client(self) -> aiohttp.ClientSession:
         if self.session is None or self.session.closed:
@@ -67,24 +81,56 @@ class _State:
 
     async def _listen(self):
         """Forget the cached table whenever a route changes, so a restarted container's new
-        port is used by the very next request, not up to a TTL later."""
-        pubsub = (await self.redis_client()).pubsub()
-        try:
-            await pubsub.subscribe(CHANGED_CHANNEL)
-            async for message in pubsub.listen():
-                if message.get("type") == "message":
-                    self.routes_at = 0.0
-        finally:
-            self.routes_at = 0.0
-            await pubsub.aclose()
+        port is used by the very next request, not up to a TTL later; forget a session's dev
+        decisions the moment it logs out or its token is revoked."""
+        import redis.asyncio as aioredis
 
-    async def upstream(self, route_id: str, *, fresh: bool = False) -> str | None:
+        # Its own connection without a read timeout (a quiet channel is normal); the health
+        # check pings notice a dead Redis instead.
+        listener = aioredis.Redis.from_url(settings.MGX_REDIS_URL, socket_connect_timeout=2, health_check_interval=15)
+        pubsub = listener.pubsub()
+        try:
+            await pubsub.subscribe(CHANGED_CHANNEL, AUTH_CHANNEL)
+            async for message in pubsub.listen():
+                kind = message.get("type")
+                if kind == "subscribe" and message.get("data") == 2:
+                    self.listening = True
+                    self.routes_at = 0.0  # changes made before we listened
+                    self.auth.clear()
+                elif kind == "message":
+                    if message["channel"] == AUTH_CHANNEL.encode():
+                        self.forget(message["data"].decode(errors="replace"))
+                    else:
+                        self.routes_at = 0.0
+        finally:
+            self.listening = False
+            self.routes_at = 0.0
+            self.auth.clear()
+            await pubsub.aclose()
+            await listener.aclose()
+
+    def forget(self, what: str) -> None:
+        """`session:<key>` or `token:<access token id>`: drop the cached dev decisions it backs."""
+        kind, _, value = what.partition(":")
+        if kind == "session":
+            stale = [key for key in self.auth if key[0] == value]
+        elif kind == "token":
+            stale = [key for key, entry in self.auth.items() if str(entry[2]) == value]
+        else:
+            stale = list(self.auth)
+        for key in stale:
+            self.auth.pop(key, None)
+
+    def ensure_listener(self) -> None:
         if self.listener is None or self.listener.done():
             self.listener = asyncio.ensure_future(self._listen())  # (re)started after a Redis outage
+
+    async def upstream(self, route_id: str, *, fresh: bool = False) -> str | None:
+        self.ensure_listener()
         now = time.monotonic()
         # `fresh`: the cached answer just failed us (no route, or its port refused): reread,
         # but at most ten times a second so a flood of bad URLs cannot hammer Redis.
-        if now - self.routes_at > (0.1 if fresh else ROUTE_TTL):
+        if now - self.routes_at > (0.1 if fresh else ROUTE_TTL_LISTENING if self.listening else ROUTE_TTL):
             try:
                 raw = await (await self.redis_client()).hgetall(ROUTES_KEY)
                 self.routes = {k.decode(): json.loads(v)["upstream"] for k, v in raw.items()}
@@ -125,8 +171,9 @@ def _session_key(scope) -> str:
 
 
 @database_sync_to_async
-def _decide(session_key: str, slug: str) -> str:
-    """'ok', 'login' (nobody logged in) or 'denied' (logged in, not theirs, or no such app)."""
+def _decide(session_key: str, slug: str) -> tuple[str, int | None]:
+    """'ok', 'login' (nobody logged in) or 'denied' (logged in, not theirs, or no such app),
+    with the id of the access token the session's login holds (what a revocation names)."""
     from django.contrib.auth import get_user_model
     from django.contrib.sessions.backends.db import SessionStore
 
@@ -140,41 +187,107 @@ def _decide(session_key: str, slug: str) -> str:
     session = SessionStore(session_key=session_key) if session_key else {}
     user_id = session.get("_auth_user_id")
     if not user_id:
-        return "login"
+        return "login", None
     # A login through the provider binds a token to the session; once it is revoked (logout
     # elsewhere, an admin) or expired, the session no longer opens previews. MGX's own pages
     # refresh an expired token, so the login page sends the owner straight back here.
     binding = session.get(SESSION_KEY)
+    token_id = binding.get("access_token_id") if binding else None
     if binding and not get_access_token_model().objects.filter(
-        pk=binding.get("access_token_id"), user_id=user_id, expires__gt=timezone.now()
+        pk=token_id, user_id=user_id, expires__gt=timezone.now()
     ).exists():
-        return "login"
+        return "login", token_id
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
     app = App.objects.filter(slug=slug).first()
-    return "ok" if (user and app and app.can_be_used_by(user)) else "denied"
+    return ("ok" if (user and app and app.can_be_used_by(user)) else "denied"), token_id
 
 
 async def _authorize(scope, slug: str, stage: str) -> str:
     if stage == "prod":
         return "ok"
+    STATE.ensure_listener()
     key = _session_key(scope)
     now = time.monotonic()
     cached = STATE.auth.get((key, slug))
-    if cached and now - cached[0] < AUTH_TTL:
+    if cached and now - cached[0] < settings.MGX_GATEWAY_AUTH_TTL:
         return cached[1]
-    verdict = await _decide(key, slug)
-    if len(STATE.auth) > 10_000:
-        STATE.auth.clear()
-    STATE.auth[(key, slug)] = (now, verdict)
+    verdict, token_id = await _decide(key, slug)
+    if STATE.listening:
+        if len(STATE.auth) > 10_000:
+            STATE.auth.clear()
+        STATE.auth[(key, slug)] = (now, verdict, token_id)
     return verdict
 
 
-def _forward_headers(scope, skip=HOP_BY_HOP) -> list[tuple[str, str]]:
-    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"] if k.lower() not in skip]
+class _Names:
+    """MGX's cookie names and first-party client id, read once settings are configured."""
+
+    def __init__(self):
+        self.cookies: frozenset[str] | None = None
+
+    def load(self):
+        self.cookies = frozenset({settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME})
+        self.cookie_bytes = tuple(name.encode() for name in self.cookies)
+        self.client_id = settings.MGX_FIRST_PARTY_CLIENT_ID
+        self.mgx_origin = settings.MGX_ORIGIN
+        self.login = f"{settings.MGX_PUBLIC_URL}/accounts/login/"
+        self.public = settings.MGX_PUBLIC_URL
+        self.apps = settings.MGX_APPS_URL
+        return self
+
+
+NAMES = _Names()
+
+
+def _names() -> _Names:
+    return NAMES if NAMES.cookies is not None else NAMES.load()
+
+
+def _strip_cookies(value: bytes) -> bytes:
+    """The Cookie header without MGX's cookies; the app's own cookies are left exactly as sent."""
+    names = _names()
+    if not any(name in value for name in names.cookie_bytes):
+        return value  # the common case costs one substring search per name
+    kept = [part for part in value.split(b";") if part.split(b"=", 1)[0].strip().decode("latin-1") not in names.cookies]
+    return b";".join(kept).strip()
+
+
+def _is_mgx_bearer(value: bytes) -> bool:
+    """A bearer JWT issued to MGX's own client: whoever holds it acts as the user on MGX. Read
+    without verifying the signature: it only decides to drop the header, never to trust it."""
+    scheme, _, token = value.partition(b" ")
+    if scheme.lower() != b"bearer":
+        return False
+    parts = token.strip().split(b".")
+    if len(parts) != 3:
+        return False
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + b"=" * (-len(parts[1]) % 4)))
+    except (binascii.Error, ValueError):
+        return False
+    if not isinstance(claims, dict):
+        return False
+    mine = _names().client_id
+    aud = claims.get("aud")
+    return claims.get("client_id") == mine or aud == mine or (isinstance(aud, list) and mine in aud)
+
+
+def _forward_headers(scope, skip=HOP_BY_HOP) -> list[tuple[bytes, bytes]]:
+    headers = []
+    for key, value in scope["headers"]:
+        key = key.lower()
+        if key in skip or key.startswith(b"x-forwarded-") or key == b"forwarded":
+            continue  # the client's own X-Forwarded-* would be believed by the app: ours only
+        if key == b"cookie":
+            value = _strip_cookies(value)
+            if not value:
+                continue
+        elif key == b"authorization" and _is_mgx_bearer(value):
+            continue
+        headers.append((key.decode("latin-1"), value.decode("latin-1")))
     client = (scope.get("client") or ("", 0))[0]
-    prior = _header(scope, b"x-forwarded-for")
     host = _header(scope, b"host")
-    headers.append(("X-Forwarded-For", f"{prior}, {client}" if prior else client))
+    headers.append(("X-Forwarded-For", client))
     headers.append(("X-Forwarded-Proto", "https" if scope.get("scheme") in ("https", "wss") else "http"))
     if host:
         headers.append(("X-Forwarded-Host", host))
@@ -200,29 +313,86 @@ async def _not_running(send, slug: str, stage: str) -> None:
     if stage == "dev":
         body = (f"<h1>The dev server of <code>{safe}</code> is not running</h1>"
                 f"<p>Start it from the session page; the preview appears here once it is ready.</p>"
-                f'<p><a class="btn" href="/sessions/{safe}/?tab=dev" target="_top">Open {safe} and start it</a></p>')
+                f'<p><a class="btn" href="{html.escape(_names().public)}/sessions/{safe}/?tab=dev" target="_top">Open {safe} and start it</a></p>')
     else:
         body = (f"<h1><code>{safe}</code> is not deployed</h1>"
                 f"<p>There is no production release running for this app right now.</p>")
     await _page(send, 502, "Not running", body)
 
 
-class GatewayHTTP:
-    """ASGI app for HTTP under /apps/; everything else goes to `fallback` (Django)."""
+_FRAME_ANCESTORS = re.compile(rb"(^|;)\s*frame-ancestors[^;]*", re.IGNORECASE)
 
-    def __init__(self, fallback):
-        self.fallback = fallback
+
+def _response_headers(raw_headers, stage: str) -> list[tuple[bytes, bytes]]:
+    """What goes back to the browser: never a cookie under MGX's names (an app must not
+    replace MGX's session or CSRF cookie); on dev, framing by MGX's pages only."""
+    names = _names()
+    out = []
+    for key, value in raw_headers:
+        lower = key.lower()
+        if lower in (b"connection", b"keep-alive", b"transfer-encoding"):
+            continue
+        if lower == b"set-cookie" and value.split(b"=", 1)[0].strip().decode("latin-1") in names.cookies:
+            continue
+        if stage == "dev":
+            if lower == b"x-frame-options":
+                continue
+            if lower == b"content-security-policy":
+                value = _FRAME_ANCESTORS.sub(b"", value).strip(b"; ")
+                if not value:
+                    continue
+        out.append((key, value))
+    if stage == "dev":
+        out.append((b"content-security-policy", f"frame-ancestors {names.mgx_origin}".encode()))
+    return out
+
+
+def _same_origin(scope) -> bool:
+    """Another site must not open a dev websocket with the owner's cookie (CSWSH)."""
+    origin = _header(scope, b"origin")
+    if not origin:
+        return True  # not a browser
+    origin_host = origin.split("://", 1)[-1].split("/", 1)[0]
+    return origin_host == _header(scope, b"host")
+
+
+class Gateway:
+    """The ASGI app of the gateway process: HTTP and websockets under /apps/, nothing else."""
 
     async def __call__(self, scope, receive, send):
-        match = APP_PATH.match(scope["path"]) if scope["type"] == "http" else None
+        kind = scope["type"]
+        if kind == "http":
+            return await self.http(scope, receive, send)
+        if kind == "websocket":
+            return await self.websocket(scope, receive, send)
+        if kind == "lifespan":
+            return await self.lifespan(scope, receive, send)
+
+    async def lifespan(self, scope, receive, send):
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                _names()
+                STATE.ensure_listener()  # subscribed before the first dev decision is cached
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if STATE.session is not None:
+                    await STATE.session.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def http(self, scope, receive, send):
+        match = APP_PATH.match(scope["path"])
         if match is None:
-            return await self.fallback(scope, receive, send)
+            return await _page(send, 404, "Not found", "<h1>Not found</h1><p>Apps live under <code>/apps/&lt;name&gt;/dev/</code> and <code>/prod/</code>.</p>")
         slug, stage = match["slug"], match["stage"]
         verdict = await _authorize(scope, slug, stage)
         if verdict == "login":
-            target = html.escape(scope["path"])
-            return await _page(send, 302, "Log in", f'<p><a href="/accounts/login/?next={target}">Log in</a></p>',
-                               [(b"location", f"/accounts/login/?next={scope['path']}".encode())])
+            names = _names()
+            back = names.apps + scope["path"] + ("?" + scope["query_string"].decode("latin-1") if scope.get("query_string") else "")
+            target = f"{names.login}?next={quote(back, safe='')}"
+            return await _page(send, 302, "Log in", f'<p><a href="{html.escape(target)}">Log in</a></p>',
+                               [(b"location", target.encode())])
         if verdict == "denied":
             return await _page(send, 404, "Not found", "<h1>Not found</h1><p>There is no such app, or it is not yours.</p>")
         route_id = f"{slug}-{stage}"
@@ -260,9 +430,8 @@ class GatewayHTTP:
             try:
                 async with client.request(scope["method"], f"http://{upstream}{target}", headers=headers, data=data,
                                           allow_redirects=False) as response:
-                    out = [(k, v) for k, v in response.raw_headers
-                           if k.lower() not in (b"connection", b"keep-alive", b"transfer-encoding")]
-                    await send({"type": "http.response.start", "status": response.status, "headers": out})
+                    await send({"type": "http.response.start", "status": response.status,
+                                "headers": _response_headers(response.raw_headers, stage)})
                     started = True
                     async for chunk in response.content.iter_any():
                         await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -279,25 +448,12 @@ class GatewayHTTP:
                 return await _not_running(send, slug, stage)
 
 
-def _same_origin(scope) -> bool:
-    """Another site must not open a dev websocket with the owner's cookie (CSWSH)."""
-    origin = _header(scope, b"origin")
-    if not origin:
-        return True  # not a browser
-    origin_host = origin.split("://", 1)[-1].split("/", 1)[0]
-    return origin_host == _header(scope, b"host")
-
-
-class GatewayWebsocket:
-    """Websockets under /apps/ (HMR) are relayed frame by frame; others go to `fallback` (Channels)."""
-
-    def __init__(self, fallback):
-        self.fallback = fallback
-
-    async def __call__(self, scope, receive, send):
+    async def websocket(self, scope, receive, send):
         match = APP_PATH.match(scope["path"])
         if match is None:
-            return await self.fallback(scope, receive, send)
+            await receive()
+            await send({"type": "websocket.close", "code": 4404})
+            return
         slug, stage = match["slug"], match["stage"]
         connect = await receive()
         assert connect["type"] == "websocket.connect"

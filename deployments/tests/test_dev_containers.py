@@ -50,17 +50,17 @@ def test_nextjs_dev_server_end_to_end(live, runtime_image, app_factory, owner, u
     assert dev.phase == Phase.READY, dev.last_log
 
     # The page, through the gateway, under its base path.
-    page = get_until(http, f"{live.url}/apps/{app.slug}/dev", "Next Demo")
+    page = get_until(http, f"{live.apps_url}/apps/{app.slug}/dev", "Next Demo")
     assert page.status_code == 200 and "<h1>Next Demo</h1>" in page.text
 
     # An edit in the workspace is served changed (next dev recompiles).
     source = (services.workspace_for(app).root / "app/page.tsx").read_text()
     file_write(app=app, path="app/page.tsx", content=source.replace("Your app is running.", "Edited through MGX."), user=owner)
-    assert "Edited through MGX." in get_until(http, f"{live.url}/apps/{app.slug}/dev", "Edited through MGX.").text
+    assert "Edited through MGX." in get_until(http, f"{live.apps_url}/apps/{app.slug}/dev", "Edited through MGX.").text
 
     # The HMR websocket upgrades through the proxy into the container.
-    with connect(f"{live.ws_url}/apps/{app.slug}/dev/_next/webpack-hmr", open_timeout=30,
-                 additional_headers={"Cookie": f"sessionid={http.cookies['sessionid']}", "Origin": live.url}) as ws:
+    with connect(f"{live.apps_ws}/apps/{app.slug}/dev/_next/webpack-hmr", open_timeout=30,
+                 additional_headers={"Cookie": f"sessionid={http.cookies['sessionid']}", "Origin": live.apps_url}) as ws:
         assert ws.protocol.state.name == "OPEN"
 
     # Limits, loopback-only ports, no Docker socket.
@@ -93,7 +93,7 @@ def test_nextjs_dev_server_end_to_end(live, runtime_image, app_factory, owner, u
 
     # Stop: the preview answers with the friendly 502.
     assert http.delete(f"{live.url}/api/apps/{app.slug}/dev", headers=csrf).json()["phase"] == "stopped"
-    stopped = http.get(f"{live.url}/apps/{app.slug}/dev/", timeout=10)
+    stopped = http.get(f"{live.apps_url}/apps/{app.slug}/dev/", timeout=10)
     assert stopped.status_code == 502 and "is not running" in stopped.text
     with pytest.raises(docker.errors.NotFound):
         docker.from_env().containers.get(container_name(slug=app.slug, role="dev"))
@@ -106,10 +106,10 @@ def test_fastapi_vite_dev_server_serves_the_frontend_and_proxies_the_api(live, r
     assert dev.phase == Phase.READY, dev.last_log
 
     http = live.login("devowner", owner.raw_password)
-    page = get_until(http, f"{live.url}/apps/{app.slug}/dev/", "Vite Demo")
+    page = get_until(http, f"{live.apps_url}/apps/{app.slug}/dev/", "Vite Demo")
     assert page.status_code == 200 and "<title>Vite Demo</title>" in page.text
     assert f"/apps/{app.slug}/dev/src/main.jsx" in page.text or "@vite/client" in page.text
-    api = get_until(http, f"{live.url}/apps/{app.slug}/dev/api/health", "ok", timeout=60)
+    api = get_until(http, f"{live.apps_url}/apps/{app.slug}/dev/api/health", "ok", timeout=60)
     assert api.json() == {"status": "ok", "app": app.slug}
     services.dev_stop(app=app)
 

@@ -1,4 +1,5 @@
-from .env import BASE_DIR, MGX_HOST, MGX_PORT, MGX_PUBLIC_URL, VAR_DIR, env, secret_from_file
+from .env import (BASE_DIR, MGX_APPS_HOST, MGX_APPS_PORT, MGX_APPS_URL, MGX_HOST, MGX_ORIGIN, MGX_PORT,  # noqa: F401
+                  MGX_PUBLIC_URL, VAR_DIR, env, secret_from_file)
 from .agents import *  # noqa: F401,F403
 from .celery import *  # noqa: F401,F403
 from .docker import *  # noqa: F401,F403
@@ -15,7 +16,9 @@ ALLOWED_HOSTS = env.list(
     "MGX_ALLOWED_HOSTS",
     default=sorted({_public_host, MGX_HOST, "127.0.0.1", "localhost", "host.docker.internal"}),
 )
-CSRF_TRUSTED_ORIGINS = env.list("MGX_CSRF_TRUSTED_ORIGINS", default=[MGX_PUBLIC_URL])
+# MGX's origin only: the apps origin (MGX_APPS_URL) shares the host name, so the browser sends
+# MGX's cookies along with whatever an app's page asks for; Origin and the CSRF token tell them apart.
+CSRF_TRUSTED_ORIGINS = env.list("MGX_CSRF_TRUSTED_ORIGINS", default=[MGX_ORIGIN])
 
 INSTALLED_APPS = [
     "daphne",
@@ -35,6 +38,7 @@ INSTALLED_APPS = [
     "deployments",
     "agents",
     "oauth2_provider",
+    "csp",
 ]
 
 MIDDLEWARE = [
@@ -46,6 +50,7 @@ MIDDLEWARE = [
     "accounts.middleware.ProviderSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
@@ -62,6 +67,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "mgx_site.context_processors.apps_url",
             ],
         },
     }
@@ -97,7 +103,28 @@ MGX_WORKSPACE_ROOT = env("MGX_WORKSPACE_ROOT", default=str(VAR_DIR / "workspaces
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+# Apps run on MGX's host name (another port), and cookies do not care about ports: script on an
+# app's page must not read MGX's CSRF token. MGX's own script gets it from <body hx-headers>.
+CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "SAMEORIGIN"
+
+_ws_origin = MGX_ORIGIN.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        # Style attributes in templates and the editor's generated styles; no script runs from CSS.
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'", _ws_origin],
+        "frame-src": [MGX_APPS_URL],
+        "frame-ancestors": ["'self'"],
+        "form-action": ["'self'", MGX_APPS_URL],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    },
+}
 
 LOGGING = {
     "version": 1,

@@ -25,7 +25,12 @@ MGX_DEV_IDLE_TIMEOUT = env.int("MGX_DEV_IDLE_TIMEOUT", default=1800)  # seconds 
 # /tmp is a tmpfs (the root filesystem is read-only); its pages count against MGX_DEV_MEMORY.
 MGX_DEV_TMP_SIZE = env("MGX_DEV_TMP_SIZE", default="512m")
 
-# Gateway for /apps/<slug>/dev|prod/: "builtin" (ASGI proxy inside Daphne) or "apisix".
+# Gateway for /apps/<slug>/dev|prod/ on MGX_APPS_URL: "builtin" (MGX's own ASGI gateway process,
+# deployments/gateway/server.py) or "apisix".
 MGX_GATEWAY = env("MGX_GATEWAY", default="builtin")
+# How long the builtin gateway trusts its "this session may open this dev preview" decision.
+# Logout and token revocation drop it at once (pushed over Redis); this bounds everything else
+# (a member removed, an app deleted).
+MGX_GATEWAY_AUTH_TTL = env.float("MGX_GATEWAY_AUTH_TTL", default=10.0)
 MGX_APISIX_ADMIN_URL = env("MGX_APISIX_ADMIN_URL", default="http://127.0.0.1:9180")
 MGX_APISIX_ADMIN_KEY = env("MGX_APISIX_ADMIN_KEY", default="")

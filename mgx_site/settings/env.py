@@ -1,5 +1,6 @@
 """The environment reader and the paths every other settings module builds on."""
 import secrets
+from urllib.parse import urlsplit
 from pathlib import Path
 
 import environ
@@ -13,6 +14,18 @@ VAR_DIR = Path(env("MGX_VAR_DIR", default=str(BASE_DIR / "var"))).resolve()
 MGX_HOST = env("MGX_HOST", default="127.0.0.1")
 MGX_PORT = env.int("MGX_PORT", default=8000)
 MGX_PUBLIC_URL = env("MGX_PUBLIC_URL", default=f"http://{MGX_HOST}:{MGX_PORT}").rstrip("/")
+# MGX's origin (scheme://host[:port]), what browsers send as Origin from MGX's pages.
+MGX_ORIGIN = "/".join(MGX_PUBLIC_URL.split("/")[:3])
+
+# The apps gateway: its own process and its own origin, so nothing an app serves runs on MGX's
+# origin. The dev preview is checked with MGX's session cookie, which browsers send to every
+# port of a host name: keep the apps on MGX's host name (another port) unless you front both
+# with a proxy that shares the cookie domain.
+MGX_APPS_HOST = env("MGX_APPS_HOST", default=MGX_HOST)
+MGX_APPS_PORT = env.int("MGX_APPS_PORT", default=8080)
+_public_hostname = urlsplit(MGX_PUBLIC_URL).hostname or MGX_HOST
+_public_hostname = f"[{_public_hostname}]" if ":" in _public_hostname else _public_hostname
+MGX_APPS_URL = env("MGX_APPS_URL", default=f"http://{_public_hostname}:{MGX_APPS_PORT}").rstrip("/")
 
 
 def secret_from_file(name: str, *, nbytes: int = 48) -> str:

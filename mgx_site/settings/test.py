@@ -14,13 +14,14 @@ def _free_port() -> int:
 
 if "MGX_TEST_RUN_DIR" not in os.environ:
     run_dir = tempfile.mkdtemp(prefix="mgx-test-")
-    for leaked in ("MGX_PUBLIC_URL", "MGX_ALLOWED_HOSTS", "MGX_WORKSPACE_ROOT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+    for leaked in ("MGX_PUBLIC_URL", "MGX_APPS_URL", "MGX_APPS_HOST", "MGX_ALLOWED_HOSTS", "MGX_WORKSPACE_ROOT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
         os.environ.pop(leaked, None)
     os.environ.update(
         {
             "MGX_TEST_RUN_DIR": run_dir,
             "MGX_VAR_DIR": run_dir,
             "MGX_PORT": str(_free_port()),
+            "MGX_APPS_PORT": str(_free_port()),
             "MGX_REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0",
             "MGX_MONGO_URL": f"mongodb://127.0.0.1:{_free_port()}/mgx",
             "MGX_SECRET_KEY": "test-only-secret-key-" + os.path.basename(run_dir),

@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from sessions_app.models import App
@@ -83,7 +84,7 @@ def test_api_creates_lists_and_shows_sessions(client, user_factory):
     created = client.post("/api/sessions", json.dumps({"name": "Blog", "framework": "nextjs", "description": "posts"}),
                           content_type="application/json")
     assert created.status_code == 201
-    assert created.json()["slug"] == "blog" and created.json()["dev_url"] == "/apps/blog/dev/"
+    assert created.json()["slug"] == "blog" and created.json()["dev_url"] == f"{settings.MGX_APPS_URL}/apps/blog/dev/"
     assert created.json()["last_change"]["message"] == "Create Blog from the Next.js template"
 
     shown = client.get("/api/sessions/blog")
