@@ -20,3 +20,9 @@ def clean_agent_records():
     drop()
     yield
     drop()
+
+
+@pytest.fixture
+def agent_api_url(live):
+    """The internal agent API as an agent container reaches it (Daphne's internal listener)."""
+    return getattr(live, "internal_url", live.url) + "/internal/agent"
