@@ -44,6 +44,7 @@ class LiveStack:
     ws_url: str
     layout: procs.Layout
     stack: dict
+    internal_url: str = ""  # Daphne's listener for agent containers (only /internal/agent/ answers)
 
     def login(self, username: str, password: str) -> requests.Session:
         """Log in through the real login form, as a browser does; returns the cookie jar."""
@@ -69,7 +70,9 @@ def live(layout, stack, backing_services, django_db_setup, django_db_blocker):
     results = procs.start_all(layout, [stack["daphne"], stack["celery"]], env=env)
     daphne = stack["daphne"]
     base = f"http://{daphne.host}:{daphne.port}"
-    yield LiveStack(url=base, ws_url=base.replace("http://", "ws://"), layout=layout, stack=stack)
+    i_host, i_port = procs.internal_listener(dict(os.environ))
+    yield LiveStack(url=base, ws_url=base.replace("http://", "ws://"), layout=layout, stack=stack,
+                    internal_url=f"http://{i_host}:{i_port}")
     procs.stop_started(layout, results)
     _remove_containers_of_this_run()
 

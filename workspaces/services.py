@@ -97,6 +97,14 @@ def entry_delete(*, app, path: str, user) -> str:
     return gone
 
 
+def workspace_commit(*, app, message: str, author: str) -> git.Commit | None:
+    """Commit whatever changed in the workspace (the agent's files, the dev container's), under
+    the workspace lock. None when nothing changed."""
+    ws = workspace_for(app)
+    with _locked(ws):
+        return git.commit_all(ws.root, message=message, author=author)
+
+
 def version_restore(*, app, sha: str, user) -> git.Commit | None:
     ws = workspace_for(app)
     with _locked(ws):

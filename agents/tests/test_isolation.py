@@ -201,7 +201,7 @@ def test_checkpoints_are_stored_and_returned_as_opaque_bytes(live, app_factory, 
     assert base64.b64decode(got["checkpoint"]["writes"][0]["value"]) == blob
     assert not (tmp_path / "host-ran-it").exists()
 
-    from agents.runner import conversation_forget
+    from agents.services import conversation_forget
 
     conversation_forget(session=app.slug)
     gone = requests.get(f"{agent_api_url}/checkpoints/latest", headers=auth, params={"ns": ""}, timeout=10).json()
