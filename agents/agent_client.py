@@ -69,10 +69,10 @@ class AgentApi:
     def event(self, type_: str, payload: dict) -> int:
         return self.call("POST", "/events", body={"type": type_, "payload": payload})["seq"]
 
-    def usage(self, *, role: str, model: str, prompt_tokens: int, completion_tokens: int) -> float:
-        """Records one model call; returns its cost at MGX's prices."""
-        return self.call("POST", "/usage", body={"role": role, "model": model, "prompt_tokens": prompt_tokens,
-                                                 "completion_tokens": completion_tokens})["cost"]
+    def usage(self, *, role: str, model: str, prompt_tokens: int, completion_tokens: int, cost: float) -> None:
+        """Records one model call (summed on the run and the app by MGX)."""
+        self.call("POST", "/usage", body={"role": role, "model": model, "prompt_tokens": prompt_tokens,
+                                          "completion_tokens": completion_tokens, "cost": cost})
 
     def session_usage(self) -> dict:
         return self.call("GET", "/usage/session")

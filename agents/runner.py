@@ -137,10 +137,10 @@ def _run_graph(api: AgentApi, run: dict, ws: Workspace, app_name: str, framework
     session, run_id = run["session"], run["run_id"]
 
     def record_usage(role: str, reply: llm.ModelReply) -> None:
-        cost = api.usage(role=role, model=reply.model, prompt_tokens=reply.prompt_tokens,
-                         completion_tokens=reply.completion_tokens)
+        api.usage(role=role, model=reply.model, prompt_tokens=reply.prompt_tokens,
+                  completion_tokens=reply.completion_tokens, cost=reply.cost)
         payload = {"role": role, "model": reply.model, "prompt_tokens": reply.prompt_tokens,
-                   "completion_tokens": reply.completion_tokens, "cost": cost}
+                   "completion_tokens": reply.completion_tokens, "cost": reply.cost}
         if reply.estimated:
             payload["estimated"] = True
         emit("USAGE", payload)
