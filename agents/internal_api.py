@@ -296,7 +296,9 @@ def preview(request):
     dev = dev_selectors.dev_for_app(app=request.agent_app)
     if dev.phase != dev.Phase.READY or not dev.host_port:
         return JsonResponse({"status": 0, "body": f"The dev server is not ready (phase: {dev.phase}). Start it first."})
-    path = "/" + (request.GET.get("path") or "").lstrip("/")
+    # "" is the app's bare prefix (/apps/<slug>/dev), where frameworks redirect "/" to or from.
+    path = request.GET.get("path", "/")
+    path = "/" + path.lstrip("/") if path else ""
     if any(ord(c) < 0x21 or c in "\\#" for c in path) or len(path) > 2000:
         raise BadRequest("'path' must be a URL path without spaces, control characters, '\\' or '#'.")
     # Always the app's own dev server on loopback, and never a redirect followed: a Location

@@ -19,6 +19,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from urllib.parse import urlsplit
 
 import requests
 
@@ -32,6 +33,7 @@ LIST_LIMIT = 500
 SEARCH_LIMIT = 100
 EXEC_TIMEOUT_DEFAULT = 120
 EXEC_TIMEOUT_MAX = 900
+PREVIEW_REDIRECTS = 3  # redirects inside the app's own preview that fetch_preview follows
 
 CONTROL_TOOLS = ("assign", "finish")
 
@@ -298,11 +300,24 @@ class Tools:
 
     def t_fetch_preview(self, path: str = "/") -> ToolResult:
         path = "/" + str(path or "/").lstrip("/")
-        ok, data = self._api("GET", "/preview", params={"path": path}, timeout=60)
-        if not ok:
-            return ToolResult(False, data)
-        status = int(data.get("status") or 0)
-        return ToolResult(0 < status < 400, f"HTTP {status}\n{data.get('body', '')}")
+        prefix = f"/apps/{self.ws.root.name}/dev"
+        hops = []
+        for _ in range(PREVIEW_REDIRECTS + 1):
+            ok, data = self._api("GET", "/preview", params={"path": path}, timeout=60)
+            if not ok:
+                return ToolResult(False, data)
+            status = int(data.get("status") or 0)
+            # MGX never follows a redirect; one that stays inside this app (a relative Location
+            # under its own prefix, such as a trailing-slash fix) is asked for again, here.
+            target = urlsplit(str(data.get("location") or ""))
+            if not (300 <= status < 400) or target.scheme or target.netloc or not (
+                    target.path == prefix or target.path.startswith(prefix + "/")):
+                break
+            hops.append(f"HTTP {status} → {target.path}")
+            path = target.path[len(prefix):] + (f"?{target.query}" if target.query else "")
+        after = f" (after {', '.join(hops)})" if hops else ""
+        text = f"HTTP {status}{after}\n{data.get('body', '')}"
+        return ToolResult(0 < status < 400, text)
 
     def t_read_logs(self) -> ToolResult:
         ok, data = self._api("GET", "/logs", timeout=30)
