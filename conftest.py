@@ -45,6 +45,7 @@ class LiveStack:
     apps_url: str  # the gateway process: apps on their own origin
     layout: procs.Layout
     stack: dict
+    internal_url: str = ""  # Daphne's listener for agent containers (only /internal/agent/ answers)
 
     @property
     def apps_ws(self) -> str:
@@ -76,7 +77,9 @@ def live(layout, stack, backing_services, django_db_setup, django_db_blocker):
     base = f"http://{daphne.host}:{daphne.port}"
     from django.conf import settings
 
-    yield LiveStack(url=base, ws_url=base.replace("http://", "ws://"), apps_url=settings.MGX_APPS_URL, layout=layout, stack=stack)
+    i_host, i_port = procs.internal_listener(dict(os.environ))
+    yield LiveStack(url=base, ws_url=base.replace("http://", "ws://"), apps_url=settings.MGX_APPS_URL, layout=layout,
+                    stack=stack, internal_url=f"http://{i_host}:{i_port}")
     procs.stop_started(layout, results)
     _remove_containers_of_this_run()
 

@@ -106,3 +106,39 @@ class UsageRecord(me.Document):
     created_at = me.DateTimeField(default=_now)
 
     meta = {"collection": "agent_usage", "indexes": ["session", "run"]}
+
+
+class CheckpointBlob(me.Document):
+    """One LangGraph checkpoint of a session's conversation (thread = the slug), exactly as the
+    agent container serialised it. MGX stores and returns the bytes and never deserialises them:
+    they come from a container, and msgpack/pickle from there would be code running on the host."""
+
+    session = me.StringField(required=True)
+    ns = me.StringField(default="")
+    checkpoint_id = me.StringField(required=True)
+    parent_id = me.StringField(default="")
+    type = me.StringField(default="")
+    checkpoint = me.BinaryField()
+    metadata_type = me.StringField(default="")
+    metadata = me.BinaryField()
+    created_at = me.DateTimeField(default=_now)
+
+    meta = {"collection": "agent_checkpoint_blobs",
+            "indexes": [{"fields": ["session", "ns", "-checkpoint_id"], "unique": True}]}
+
+
+class CheckpointWrite(me.Document):
+    """A pending write of a checkpoint (a node's output, an interrupt, a resume value); opaque."""
+
+    session = me.StringField(required=True)
+    ns = me.StringField(default="")
+    checkpoint_id = me.StringField(required=True)
+    task_id = me.StringField(required=True)
+    task_path = me.StringField(default="")
+    idx = me.IntField(required=True)
+    channel = me.StringField(default="")
+    type = me.StringField(default="")
+    value = me.BinaryField()
+
+    meta = {"collection": "agent_checkpoint_blob_writes",
+            "indexes": [{"fields": ["session", "ns", "checkpoint_id", "task_id", "idx"], "unique": True}]}

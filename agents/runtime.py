@@ -1,11 +1,11 @@
 """One agent container per run, started and watched by a Celery task.
 
-The container runs `manage.py run_agent` from the agent image with MGX's code mounted
-read-only and only this app's workspace mounted (so the team cannot see another app's code).
-It gets no Docker socket: commands run in the app's dev container through MGX's internal API
-(`/internal/agent/...`), authorised by a token made for this run alone and kept only as a hash.
-It shares the host's network namespace so it reaches MGX, MongoDB and Redis on loopback
-(where they listen) without opening them to the Docker bridge.
+The container (configured in `agents.containers`) mounts MGX's code read-only and only this
+app's workspace, runs as the app user on the agents' bridge network, and reaches MGX only
+through Daphne's internal listener (`/internal/agent/...`), authorised by a token made for this
+run alone, kept only as a hash and dropped when the run ends. It gets no Docker socket and no
+route to Redis or MongoDB: its events, usage, status, checkpoints and commits go through that
+API, which writes them here on the host.
 """
 from __future__ import annotations
 
@@ -18,54 +18,21 @@ import time
 import docker
 from django.conf import settings
 
-from deployments.docker_client import DockerUnavailable, client, container_name, labels
-from workspaces.services import workspace_for
+from deployments.docker_client import DockerUnavailable, client
+from workspaces.owner import own_tree
+from workspaces.services import workspace_commit, workspace_for
 
+from .containers import AgentConfigError, agent_container_config
 from .documents import AgentRun
 from .services import event_append
 
 log = logging.getLogger(__name__)
 
+AUTHOR = "MGX agent team"
+
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _internal_url() -> str:
-    host = settings.MGX_HOST if settings.MGX_HOST not in ("", "0.0.0.0", "::") else "127.0.0.1"
-    return f"http://{host}:{settings.MGX_PORT}/internal/agent"
-
-
-def _environment(app, token: str) -> dict:
-    env = {
-        "DJANGO_SETTINGS_MODULE": "mgx_site.settings.base",
-        "MGX_VAR_DIR": "/tmp/mgx-agent",
-        "DATABASE_URL": "sqlite:////tmp/mgx-agent/unused.sqlite3",  # the runner needs no SQL database
-        "MGX_SECRET_KEY": secrets.token_urlsafe(32),
-        "MGX_OTEL_ENABLED": "false",
-        "MGX_MONGO_URL": settings.MGX_MONGO_URL,
-        "MGX_REDIS_URL": settings.MGX_REDIS_URL,
-        "MGX_WORKSPACE_ROOT": str(workspace_for(app).root.parent),
-        "MGX_WORKSPACE_MAX_FILE_BYTES": str(settings.MGX_WORKSPACE_MAX_FILE_BYTES),
-        "MGX_PUBLIC_URL": settings.MGX_PUBLIC_URL,
-        "MGX_APP_NAME": app.name,
-        "MGX_APP_FRAMEWORK": app.framework,
-        "MGX_AGENT_API_URL": _internal_url(),
-        "MGX_AGENT_TOKEN": token,
-        "MGX_LLM_BASE_URL": settings.MGX_LLM_BASE_URL,
-        "MGX_LLM_API_KEY": settings.MGX_LLM_API_KEY,
-        "MGX_LLM_MODEL": settings.MGX_LLM_MODEL,
-        "MGX_LLM_PRICE_PROMPT": str(settings.MGX_LLM_PRICE_PROMPT),
-        "MGX_LLM_PRICE_COMPLETION": str(settings.MGX_LLM_PRICE_COMPLETION),
-        "MGX_AGENT_MAX_STEPS": str(settings.MGX_AGENT_MAX_STEPS),
-        "MGX_AGENT_RUN_TOKEN_BUDGET": str(settings.MGX_AGENT_RUN_TOKEN_BUDGET),
-        "MGX_AGENT_APP_TOKEN_BUDGET": str(settings.MGX_AGENT_APP_TOKEN_BUDGET),
-        "MGX_AGENT_LOOP_LIMIT": str(settings.MGX_AGENT_LOOP_LIMIT),
-    }
-    for role, model in settings.MGX_LLM_ROLE_MODELS.items():
-        if model:
-            env[f"MGX_LLM_MODEL_{role.upper()}"] = model
-    return env
 
 
 def run_execute(*, run_id: str) -> str:
@@ -82,22 +49,12 @@ def run_execute(*, run_id: str) -> str:
         return "failed"
     token = secrets.token_urlsafe(32)
     AgentRun.objects(run_id=run_id).update_one(set__status="running", set__token_hash=token_hash(token))
-    ws_root = str(workspace_for(app).root)
     try:
-        engine = client()
-        container = engine.containers.run(
-            image=settings.MGX_AGENT_IMAGE,
-            name=container_name(slug=app.slug, role="agent") + "-" + run_id[:8],
-            command=["python", "manage.py", "run_agent", "--session", app.slug, "--run", run_id],
-            working_dir="/srv/mgx",
-            environment=_environment(app, token),
-            volumes={str(settings.BASE_DIR): {"bind": "/srv/mgx", "mode": "ro"}, ws_root: {"bind": ws_root, "mode": "rw"}},
-            network_mode="host",
-            labels={**labels(slug=app.slug, role="agent"), "mgx.run": run_id},
-            mem_limit="2g", nano_cpus=1_000_000_000, pids_limit=512, security_opt=["no-new-privileges"],
-            detach=True,
-        )
-    except (DockerUnavailable, docker.errors.DockerException) as exc:
+        # The container runs as the app user: it must be able to write what MGX wrote.
+        own_tree(workspace_for(app).root)
+        container = client().containers.run(**agent_container_config(app=app, run_id=run_id, token=token))
+    except (DockerUnavailable, docker.errors.DockerException, AgentConfigError, OSError) as exc:
+        AgentRun.objects(run_id=run_id).update_one(set__token_hash="")
         return _fail(run_id, app.slug, f"The agent could not start: {exc}")
     AgentRun.objects(run_id=run_id).update_one(set__container_id=container.id)
 
@@ -120,12 +77,24 @@ def run_execute(*, run_id: str) -> str:
     logs = _logs(container)
     _remove(container)
     AgentRun.objects(run_id=run_id).update_one(set__token_hash="")  # the token dies with the run
+    _commit_leftovers(app, run.status if not timed_out else "timeout")
     if timed_out:
         return _fail(run_id, app.slug, f"The team ran past the {settings.MGX_AGENT_TIMEOUT // 60}-minute limit and was stopped.")
     if run.status == "running":  # the runner ended without saying how
         tail = "\n".join(logs.splitlines()[-15:]).replace(token, "***")
         return _fail(run_id, app.slug, "The agent stopped unexpectedly." + (f"\n\n```\n{tail}\n```" if tail else ""))
     return run.status
+
+
+def _commit_leftovers(app, status: str) -> None:
+    """Every run ends with a commit. The runner makes it through the API while its run is live;
+    a run cancelled, killed or timed out cannot any more, so what it wrote is committed here."""
+    if status in ("done", "waiting"):
+        return
+    try:
+        workspace_commit(app=app, message=f"Agent: work before the run stopped ({status})", author=AUTHOR)
+    except Exception:  # the run's outcome matters more than a failed commit
+        log.exception("commit after run of %s", app.slug)
 
 
 def _fail(run_id: str, slug: str, message: str) -> str:

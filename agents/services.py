@@ -8,7 +8,7 @@ from pymongo import ReturnDocument
 
 from mgx_site.announce import announce
 
-from .documents import AgentEvent, AgentRun, EventCounter, UsageRecord
+from .documents import AgentEvent, AgentRun, CheckpointBlob, CheckpointWrite, EventCounter, UsageRecord
 
 
 def event_append(*, session: str, type: str, payload: dict | None = None, run: str = "", publish: bool = True) -> AgentEvent:
@@ -37,6 +37,58 @@ def usage_record(*, session: str, run: str, role: str, model: str, prompt_tokens
     AgentRun.objects(run_id=run).update_one(inc__prompt_tokens=prompt_tokens, inc__completion_tokens=completion_tokens,
                                             inc__cost=cost)
     return record
+
+
+def run_finish(*, run_id: str, status: str, summary: str) -> str:
+    """The runner's last word on its run: done, failed or waiting (for the user's answer).
+    Only a run still running changes, so a cancel (by the user, from MGX) is never overwritten.
+    Returns the run's status afterwards."""
+    changes = {"set__status": status, "set__summary": summary[:2000]}
+    if status != "waiting":
+        changes["set__finished_at"] = _dt.datetime.now(_dt.timezone.utc)
+    AgentRun.objects(run_id=run_id, status="running").update_one(**changes)
+    run = AgentRun.objects(run_id=run_id).only("status").first()
+    return run.status if run else "missing"
+
+
+# ---------------------------------------------------------------- checkpoints
+# The LangGraph saver in the agent container (agents.checkpoints) stores through the internal
+# API; these keep its bytes as they came. Nothing here deserialises them.
+
+
+def checkpoint_put(*, session: str, ns: str, checkpoint_id: str, parent_id: str, type: str, checkpoint: bytes,
+                   metadata_type: str, metadata: bytes) -> None:
+    CheckpointBlob._get_collection().update_one(
+        {"session": session, "ns": ns, "checkpoint_id": checkpoint_id},
+        {"$set": {"parent_id": parent_id, "type": type, "checkpoint": checkpoint, "metadata_type": metadata_type,
+                  "metadata": metadata, "created_at": _dt.datetime.now(_dt.timezone.utc)}},
+        upsert=True)
+
+
+def checkpoint_writes_put(*, session: str, ns: str, checkpoint_id: str, task_id: str, task_path: str,
+                          writes: list[tuple[int, str, str, bytes]], replace: bool) -> None:
+    """`writes` = [(idx, channel, type, value)]. Like LangGraph's own savers, an existing write is
+    replaced only for the special channels (errors, interrupts, resumes: `replace`)."""
+    collection = CheckpointWrite._get_collection()
+    for idx, channel, type_, value in writes:
+        collection.update_one(
+            {"session": session, "ns": ns, "checkpoint_id": checkpoint_id, "task_id": task_id, "idx": idx},
+            {"$set" if replace else "$setOnInsert": {"task_path": task_path, "channel": channel, "type": type_,
+                                                     "value": value}},
+            upsert=True)
+
+
+LEGACY_CHECKPOINTS = ("agent_checkpoints", "agent_checkpoint_writes")  # MongoDBSaver's, before issue 9
+
+
+def conversation_forget(*, session: str) -> None:
+    """Drop the team's memory of a session (its LangGraph checkpoints). Call it when an app is
+    deleted, so a new app that reuses the slug does not inherit the old conversation."""
+    CheckpointBlob.objects(session=session).delete()
+    CheckpointWrite.objects(session=session).delete()
+    db = CheckpointBlob._get_db()
+    for name in LEGACY_CHECKPOINTS:
+        db[name].delete_many({"thread_id": session})
 
 
 # ---------------------------------------------------------------- runs

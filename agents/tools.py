@@ -1,7 +1,9 @@
 """The team's tools: what a role may do to its app, and nothing more.
 
 Files are touched only through `workspaces.fs.Workspace` (path safety: no absolute paths, no
-`..`, no `.git`, no symlink out), under the workspace lock that `workspaces.services` uses.
+`..`, no `.git`, no symlink out; atomic renames). The workspace lock is MGX's, on the host: the
+editor's saves carry versions, and MGX takes the lock when it commits the agent's work. What a
+command changed is asked of MGX (`/changes`), which reads git on the host; the agent runs no git.
 Anything that runs code goes to MGX's internal agent API over HTTP (`MGX_AGENT_API_URL`, bearer
 `MGX_AGENT_TOKEN`), which runs it in the app's own dev container: the agent never gets a Docker
 socket and never runs a command on the host.
@@ -13,19 +15,17 @@ last had; an existing file the agent never saw counts as the user's.
 """
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import re
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from urllib.parse import urlsplit
 
 import requests
-from django.conf import settings
 
-from workspaces import git
 from workspaces.fs import Workspace, WorkspaceError, WorkspaceNotFound, version_of
+
+from .agent_client import api_token, api_url  # noqa: F401  (the runner's defaults, kept importable here)
 
 REJECTED = "The user rejected this action"
 MODEL_OUTPUT_LIMIT = 60_000  # characters of one tool result sent back to the model
@@ -33,22 +33,9 @@ LIST_LIMIT = 500
 SEARCH_LIMIT = 100
 EXEC_TIMEOUT_DEFAULT = 120
 EXEC_TIMEOUT_MAX = 900
+PREVIEW_REDIRECTS = 3  # redirects inside the app's own preview that fetch_preview follows
 
 CONTROL_TOOLS = ("assign", "finish")
-
-
-@contextmanager
-def workspace_lock(ws: Workspace):
-    """The lock workspaces.services takes around every write: the editor, the API and the agent
-    may write at once."""
-    lock_path = ws.root / ".git" / "mgx-write.lock"
-    lock_path.parent.mkdir(exist_ok=True)
-    with open(lock_path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @dataclass
@@ -191,9 +178,8 @@ class Tools:
 
     def _write(self, path: str, data: bytes) -> ToolResult:
         clean = self.ws.clean(path)
-        with workspace_lock(self.ws):
-            existed = self.ws.current_version(clean) is not None
-            written = self.ws.write(clean, data)
+        existed = self.ws.current_version(clean) is not None
+        written = self.ws.write(clean, data)
         action = "edited" if existed else "created"
         return ToolResult(True, f"{'Edited' if existed else 'Created'} {clean} ({written.size} bytes).",
                           seen={clean: written.version}, changed=[(clean, action)])
@@ -213,8 +199,7 @@ class Tools:
         return self._write(current.path, current.text.replace(old_text, new_text, 1).encode("utf-8"))
 
     def t_delete_file(self, path: str) -> ToolResult:
-        with workspace_lock(self.ws):
-            gone = self.ws.delete(path)
+        gone = self.ws.delete(path)
         return ToolResult(True, f"Deleted {gone}.", seen={gone: None}, changed=[(gone, "deleted")])
 
     def t_search(self, pattern: str, path: str = "") -> ToolResult:
@@ -258,52 +243,32 @@ class Tools:
             return False, f"MGX answered {response.status_code}: {detail or response.reason}"
         return True, data
 
-    def _tree_state(self) -> dict[str, str | None]:
-        """path → version of every file git sees as changed, untracked or deleted (ignored files,
-        such as node_modules, are not looked at)."""
-        if not (self.ws.root / ".git").is_dir():
+    def _tree_state(self) -> dict[str, dict]:
+        """path → {"version", "untracked"} of every file git sees as changed, untracked or deleted
+        (ignored files, such as node_modules, are not looked at), as MGX reads it on the host."""
+        ok, data = self._api("GET", "/changes")
+        if not ok or not isinstance(data, dict):
             return {}
-        done = git._git(self.ws.root, "status", "--porcelain", "-z", "--untracked-files=all", check=False)
-        if done.returncode != 0:
-            return {}
-        state: dict[str, str | None] = {}
-        records = done.stdout.split("\0")
-        i = 0
-        while i < len(records):
-            record = records[i]
-            i += 1
-            if len(record) < 4:
-                continue
-            code, path = record[:2], record[3:]
-            if "R" in code or "C" in code:
-                i += 1  # the old name follows a rename
-            try:
-                state[path] = self.ws.current_version(path)
-            except WorkspaceError:
-                continue
-        return state
+        return {f["path"]: f for f in data.get("files") or [] if isinstance(f, dict) and "path" in f}
 
-    def _changes_since(self, before: dict[str, str | None]) -> tuple[list, dict]:
+    def _changes_since(self, before: dict[str, dict]) -> tuple[list, dict]:
         after = self._tree_state()
         changed, seen = [], {}
-        for path, version in sorted(after.items()):
-            if path in before and before[path] == version:
+        for path, now in sorted(after.items()):
+            version = now.get("version")
+            if path in before and before[path].get("version") == version:
                 continue
             if version is None:
                 changed.append((path, "deleted"))
             else:
-                was_there = before.get(path) is not None or (path not in before and not self._untracked(path))
+                was_there = (before[path].get("version") is not None) if path in before else not now.get("untracked")
                 changed.append((path, "edited" if was_there else "created"))
             seen[path] = version
-        for path, version in before.items():
-            if path not in after and version is not None:
+        for path, was in before.items():
+            if path not in after and was.get("version") is not None:
                 changed.append((path, "edited"))  # back to its committed content
                 seen[path] = self.ws.current_version(path)
         return changed, seen
-
-    def _untracked(self, path: str) -> bool:
-        done = git._git(self.ws.root, "ls-files", "--error-unmatch", "--", path, check=False)
-        return done.returncode != 0
 
     def t_run_command(self, command: str, cwd: str = "", timeout: int | None = None) -> ToolResult:
         timeout = max(1, min(int(timeout or EXEC_TIMEOUT_DEFAULT), EXEC_TIMEOUT_MAX))
@@ -331,11 +296,24 @@ class Tools:
 
     def t_fetch_preview(self, path: str = "/") -> ToolResult:
         path = "/" + str(path or "/").lstrip("/")
-        ok, data = self._api("GET", "/preview", params={"path": path}, timeout=60)
-        if not ok:
-            return ToolResult(False, data)
-        status = int(data.get("status") or 0)
-        return ToolResult(0 < status < 400, f"HTTP {status}\n{data.get('body', '')}")
+        prefix = f"/apps/{self.ws.root.name}/dev"
+        hops = []
+        for _ in range(PREVIEW_REDIRECTS + 1):
+            ok, data = self._api("GET", "/preview", params={"path": path}, timeout=60)
+            if not ok:
+                return ToolResult(False, data)
+            status = int(data.get("status") or 0)
+            # MGX never follows a redirect; one that stays inside this app (a relative Location
+            # under its own prefix, such as a trailing-slash fix) is asked for again, here.
+            target = urlsplit(str(data.get("location") or ""))
+            if not (300 <= status < 400) or target.scheme or target.netloc or not (
+                    target.path == prefix or target.path.startswith(prefix + "/")):
+                break
+            hops.append(f"HTTP {status} → {target.path}")
+            path = target.path[len(prefix):] + (f"?{target.query}" if target.query else "")
+        after = f" (after {', '.join(hops)})" if hops else ""
+        text = f"HTTP {status}{after}\n{data.get('body', '')}"
+        return ToolResult(0 < status < 400, text)
 
     def t_read_logs(self) -> ToolResult:
         ok, data = self._api("GET", "/logs", timeout=30)
@@ -348,13 +326,4 @@ def call_signature(name: str, args: dict) -> str:
     return json.dumps([name, args], sort_keys=True, default=str)
 
 
-def api_token() -> str:
-    return os.environ.get("MGX_AGENT_TOKEN", "")
-
-
-def api_url() -> str:
-    return getattr(settings, "MGX_AGENT_API_URL", "") or os.environ.get("MGX_AGENT_API_URL", "")
-
-
-__all__ = ["Tools", "ToolResult", "approval_needed", "schemas_for", "ROLE_TOOLS", "REJECTED", "workspace_lock",
-           "version_of"]
+__all__ = ["Tools", "ToolResult", "approval_needed", "schemas_for", "ROLE_TOOLS", "REJECTED", "version_of"]

@@ -2,6 +2,7 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mgx_site.settings.base")
 
+from django.conf import settings  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 
 from .otel import setup_otel  # noqa: E402
@@ -18,7 +19,7 @@ from deployments.gateway.moved import AppsMovedHTTP, AppsRefusedWebsocket  # noq
 from .routing import websocket_urlpatterns  # noqa: E402
 from .ws_origin import ExactOriginValidator  # noqa: E402
 
-application = ProtocolTypeRouter(
+mgx_application = ProtocolTypeRouter(
     {
         # Apps live on their own origin (the gateway process); /apps/ here only redirects there.
         # Static files come straight from the finders: one process to run, no collectstatic.
@@ -27,3 +28,34 @@ application = ProtocolTypeRouter(
         "websocket": AppsRefusedWebsocket(ExactOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
     }
 )
+
+
+# What Daphne's internal listener (MGX_INTERNAL_HOST:MGX_INTERNAL_PORT, reachable from agent
+# containers on the Docker bridge) answers; everything else there is 404, and these paths are
+# 404 on the public port. Later: /otlp/ and parts of /oauth2/.
+INTERNAL_PATHS = ("/internal/agent/",)
+
+
+def internal_split(app, *, internal_port: int, allowed: tuple[str, ...] = INTERNAL_PATHS):
+    """Route by the listener a request arrived on (scope["server"]): the internal port serves
+    only `allowed`, the public port serves everything but `allowed`."""
+
+    async def split(scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            return await app(scope, receive, send)
+        server = scope.get("server") or (None, None)
+        internal = server[1] == internal_port
+        wanted = scope.get("path", "").startswith(allowed)
+        if internal == wanted:
+            return await app(scope, receive, send)
+        if scope["type"] == "websocket":
+            await receive()  # websocket.connect
+            return await send({"type": "websocket.close", "code": 4404})
+        await send({"type": "http.response.start", "status": 404,
+                    "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+        await send({"type": "http.response.body", "body": b"Not found.\n"})
+
+    return split
+
+
+application = internal_split(mgx_application, internal_port=settings.MGX_INTERNAL_PORT)

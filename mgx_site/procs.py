@@ -141,6 +141,41 @@ def docker_answers(url: str) -> bool:
         return False
 
 
+DEFAULT_BRIDGE_ADDRESS = "172.17.0.1"
+
+
+def docker_bridge_address(url: str) -> str:
+    """The host's address on Docker's default bridge (docker0): what `host-gateway` means to a
+    container, so the agent containers reach MGX's internal listener there. From the engine's
+    `bridge` network (its IPAM gateway, else the subnet's first address), or Docker's usual
+    172.17.0.1 when the engine does not answer."""
+    import ipaddress
+
+    import docker
+
+    try:
+        client = docker.DockerClient(base_url=url, timeout=3)
+        try:
+            ipam = client.networks.get("bridge").attrs.get("IPAM") or {}
+        finally:
+            client.close()
+        for config in ipam.get("Config") or []:
+            if config.get("Gateway"):
+                return config["Gateway"]
+            if config.get("Subnet") and ":" not in config["Subnet"]:
+                return str(next(ipaddress.ip_network(config["Subnet"], strict=False).hosts()))
+    except Exception:
+        pass
+    return DEFAULT_BRIDGE_ADDRESS
+
+
+def internal_listener(cfg: dict[str, str]) -> tuple[str, int]:
+    """(host, port) of Daphne's internal listener for agent containers (README, "Settings")."""
+    host = cfg.get("MGX_INTERNAL_HOST") or docker_bridge_address(cfg.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
+    port = int(cfg.get("MGX_INTERNAL_PORT") or int(cfg.get("MGX_PORT", "8000")) + 1)
+    return host, port
+
+
 # ---------------------------------------------------------------- pid files
 
 def _cmdline(pid: int) -> str:
@@ -296,6 +331,8 @@ def stack(layout: Layout, cfg: dict[str, str]) -> list[Proc]:
     d_host, d_port = cfg.get("MGX_HOST", "127.0.0.1"), int(cfg.get("MGX_PORT", "8000"))
     g_host, g_port = cfg.get("MGX_APPS_HOST", d_host), int(cfg.get("MGX_APPS_PORT", "8080"))
     proxied = cfg.get("MGX_PROXY_HEADERS", "").lower() in ("1", "true", "yes")
+    i_host, i_port = internal_listener(cfg)
+    twisted_host = i_host.strip("[]").replace(":", r"\:")  # Twisted endpoint strings escape ':'
     redis_dir = layout.var_dir / "redis"
     mongo_dir = layout.var_dir / "mongo"
     for d in (redis_dir, mongo_dir):
@@ -321,7 +358,10 @@ def stack(layout: Layout, cfg: dict[str, str]) -> list[Proc]:
             name="daphne", label="Daphne (web)", address=f"http://{d_host}:{d_port}/",
             # X-Forwarded-For is trusted only behind a proxy that sets it (MGX_PROXY_HEADERS);
             # otherwise any client could pick the address the login lockout counts against.
+            # A second endpoint for agent containers on the Docker bridge; mgx_site.asgi answers
+            # only the internal agent API there.
             argv=[str(BIN_DIR / "daphne"), "-b", d_host, "-p", str(d_port),
+                  "-e", f"tcp:port={i_port}:interface={twisted_host}",
                   *(["--proxy-headers"] if proxied else []),
                   "mgx_site.asgi:application"],
             marker="daphne", answers=lambda: tcp_open(d_host, d_port),

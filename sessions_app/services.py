@@ -70,7 +70,7 @@ def app_delete(*, app) -> None:
     its workspace. Containers go first: if the Docker engine does not answer, nothing is
     deleted (a row without containers is better than containers nobody can see)."""
     from agents.documents import AgentEvent, AgentRun, EventCounter, UsageRecord
-    from agents.runner import conversation_forget
+    from agents.services import conversation_forget
     from agents.runtime import container_kill
     from deployments.docker_client import DockerUnavailable
     from deployments.services import DevError, dev_purge

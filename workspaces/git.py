@@ -443,6 +443,24 @@ def show(root: Path, sha: str) -> tuple[Commit, str]:
     return commit, patch
 
 
+def changed_paths(root: Path) -> list[tuple[str, bool]]:
+    """(path, untracked) of every file git sees as changed, untracked or deleted since the last
+    commit; ignored ones (node_modules, say) are not looked at."""
+    done = _git(root, "status", "--porcelain", "-z", "--untracked-files=all", check=False)
+    records = done.stdout.split("\0") if done.returncode == 0 else []
+    paths, i = [], 0
+    while i < len(records):
+        record = records[i]
+        i += 1
+        if len(record) < 4:
+            continue
+        code, path = record[:2], record[3:]
+        if "R" in code or "C" in code:
+            i += 1  # the old name follows a rename
+        paths.append((path, code == "??"))
+    return paths
+
+
 def tree_files(root: Path, rev: str) -> dict[str, tuple[str, str]]:
     """path → (mode, blob id) of every file in version `rev` (folders flattened)."""
     done = _git(root, "ls-tree", "-r", "-z", "--full-tree", rev, binary=True)

@@ -1,5 +1,5 @@
 from . import git
-from .fs import Entry, FileContent
+from .fs import Entry, FileContent, WorkspaceError
 from .services import workspace_for
 
 
@@ -26,3 +26,17 @@ def history_list(*, app, limit: int = 50, path: str | None = None) -> list[git.C
 
 def version_show(*, app, sha: str) -> tuple[git.Commit, str]:
     return git.show(workspace_for(app).root, sha)
+
+
+def workspace_changes(*, app) -> list[dict]:
+    """What changed since the last commit, with each file's current version (None when it is
+    gone): how the agent tells what a command changed."""
+    ws = workspace_for(app)
+    files = []
+    for path, untracked in git.changed_paths(ws.root):
+        try:
+            version = ws.current_version(path)
+        except WorkspaceError:
+            continue
+        files.append({"path": path, "version": version, "untracked": untracked})
+    return files

@@ -1,6 +1,7 @@
 """A scripted OpenAI-compatible model server, for tests and benchmarks.
 
-It is a real HTTP server (stdlib, in a thread, on a free loopback port) answering
+It is a real HTTP server (stdlib, in a thread, on a free port of `host`: loopback by default;
+the agents tests put it on the Docker bridge address, where agent containers reach it) answering
 `POST /v1/chat/completions` both streamed (SSE chunks, tool-call deltas, a final usage chunk
 when `stream_options.include_usage` is set) and not streamed. It replays scripted replies in
 order and records every request it received, so a test can assert what the model was sent
@@ -41,7 +42,8 @@ def reply(text: str = "", *, tool: tuple[str, dict] | None = None, tools: Iterab
 
 class ScriptedLLM:
     def __init__(self, script: Iterable[Reply | Callable[[dict], Reply]] = (), *, repeat_last: bool = False,
-                 model: str = "scripted-model", chunk_chars: int = 12):
+                 model: str = "scripted-model", chunk_chars: int = 12, host: str = "127.0.0.1"):
+        self.host = host
         self.script = list(script)
         self.repeat_last = repeat_last
         self.model = model
@@ -62,7 +64,8 @@ class ScriptedLLM:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/v1"
 
     def start(self) -> "ScriptedLLM":
         owner = self
@@ -115,7 +118,7 @@ class ScriptedLLM:
                 self.wfile.flush()
                 self.close_connection = True
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((self.host, 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="scripted-llm", daemon=True)
         self._thread.start()

@@ -18,11 +18,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def hung_model(settings):
+def hung_model(settings, bridge_address):
     with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
+        listener.bind((bridge_address, 0))  # where the agent container reaches this host
         listener.listen(16)  # connections queue up; nothing ever answers
-        settings.MGX_LLM_BASE_URL = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+        settings.MGX_LLM_BASE_URL = f"http://{bridge_address}:{listener.getsockname()[1]}/v1"
         settings.MGX_LLM_API_KEY = "test-key"
         yield
 
@@ -53,7 +53,7 @@ def test_a_run_past_the_timeout_is_killed_and_says_so(agent_image, app_factory, 
     assert AgentRun.objects(run_id=run.run_id).first().token_hash == ""  # its token died with it
 
 
-def test_cancel_kills_the_container_at_once(agent_image, app_factory, hung_model, client, live):
+def test_cancel_kills_the_container_at_once(agent_image, app_factory, hung_model, client, live, settings):
     app = app_factory(name="Cancel Me")
     run = _queued_run(app)
     outcome = {}
@@ -64,10 +64,17 @@ def test_cancel_kills_the_container_at_once(agent_image, app_factory, hung_model
         time.sleep(0.2)
     container_id = AgentRun.objects(run_id=run.run_id).first().container_id
     assert container_id, "the container never started"
-    # What the container sees: MGX's code read-only, its own workspace, no Docker socket.
-    mounts = {m["Destination"]: m for m in docker.from_env().containers.get(container_id).attrs["Mounts"]}
-    assert set(mounts) == {"/srv/mgx", str(workspace_for(app).root)}
-    assert mounts["/srv/mgx"]["RW"] is False
+    # What the container sees: MGX's code directories read-only, its own workspace, no Docker
+    # socket; on the agents' network, as the app user, without capabilities.
+    attrs = docker.from_env().containers.get(container_id).attrs
+    mounts = {m["Destination"]: m for m in attrs["Mounts"]}
+    code = {d for d in mounts if d.startswith("/srv/mgx/")}
+    assert set(mounts) == code | {f"/workspaces/{app.slug}"}
+    assert {"/srv/mgx/agents", "/srv/mgx/manage.py"} <= code and "/srv/mgx/var" not in code
+    assert not any(mounts[d]["RW"] for d in code) and mounts[f"/workspaces/{app.slug}"]["Source"] == str(workspace_for(app).root)
+    assert list(attrs["NetworkSettings"]["Networks"]) == [settings.MGX_AGENT_NETWORK]
+    assert attrs["Config"]["User"] not in ("", "0", "root", "0:0")
+    assert attrs["HostConfig"]["CapDrop"] == ["ALL"] and attrs["HostConfig"]["ReadonlyRootfs"] is True
 
     client.force_login(app.owner)
     clicked = time.monotonic()

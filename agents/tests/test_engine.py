@@ -1,7 +1,9 @@
 """The agent engine: the real LangGraph team, talking real HTTP (langchain-openai) to a scripted
-OpenAI-compatible server, checkpointing in the real MongoDB store, writing real workspaces."""
+OpenAI-compatible server, recording everything (events, usage, status, checkpoints, commits)
+through the internal agent API of the live Daphne, writing real workspaces."""
 import hashlib
 import os
+import secrets
 import subprocess
 import sys
 import uuid
@@ -10,20 +12,35 @@ from pathlib import Path
 import pytest
 from django.conf import settings as django_settings
 
+from agents import runner
 from agents.documents import AgentEvent, AgentRun, UsageRecord
-from agents.runner import run_agent, workspace_of
+from agents.runner import workspace_of
+from agents.runtime import token_hash
 from agents.selectors import usage_for_session
 from agents.testing import ScriptedLLM, reply
 from workspaces import git
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 REPO = Path(__file__).resolve().parents[2]
+TOKENS: dict[str, str] = {}  # run id → its token, as the runtime hands it to the container
+
+
+@pytest.fixture(autouse=True)
+def internal_api(settings, agent_api_url):
+    settings.MGX_AGENT_API_URL = agent_api_url
+    yield
+    TOKENS.clear()
+
+
+def run_agent(*, session: str, run_id: str) -> int:
+    """The runner in this process, with the run's own token, as the container runs it."""
+    return runner.run_agent(session=session, run_id=run_id, token=TOKENS[run_id])
 
 
 @pytest.fixture
-def llm(settings):
-    server = ScriptedLLM().start()
+def llm(settings, bridge_address):
+    server = ScriptedLLM(host=bridge_address).start()
     settings.MGX_LLM_BASE_URL = server.base_url
     settings.MGX_LLM_API_KEY = "test-key"
     settings.MGX_LLM_MODEL = "scripted-model"
@@ -42,8 +59,11 @@ def app(app_factory, monkeypatch):
 
 
 def new_run(slug: str, text: str = "", resume: dict | None = None) -> str:
-    run_id = uuid.uuid4().hex
-    AgentRun(run_id=run_id, session=slug, input=text, resume=resume, status="queued").save(force_insert=True)
+    """A run as the runtime hands it to its container: running, with its own token."""
+    run_id, token = uuid.uuid4().hex, secrets.token_urlsafe(32)
+    AgentRun(run_id=run_id, session=slug, input=text, resume=resume, status="running",
+             token_hash=token_hash(token)).save(force_insert=True)
+    TOKENS[run_id] = token
     return run_id
 
 
@@ -61,11 +81,13 @@ def chat_text(evs, role=None) -> str:
 
 
 def run_in_subprocess(slug: str, run_id: str, llm: ScriptedLLM, **extra_env) -> subprocess.CompletedProcess:
-    """`manage.py run_agent` in its own process, as the agent container runs it, with a SQL
-    database URL that cannot be opened: the runner must not need one."""
+    """`manage.py run_agent` in its own process, as the agent container runs it, with database
+    addresses that cannot be opened: the runner needs none, only the internal API."""
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="mgx_site.settings.test", MGX_LLM_BASE_URL=llm.base_url,
                MGX_LLM_API_KEY="test-key", MGX_LLM_MODEL="scripted-model",
                MGX_WORKSPACE_ROOT=str(django_settings.MGX_WORKSPACE_ROOT),
+               MGX_AGENT_API_URL=django_settings.MGX_AGENT_API_URL, MGX_AGENT_TOKEN=TOKENS[run_id],
+               MGX_MONGO_URL="mongodb://127.0.0.1:9/none", MGX_REDIS_URL="redis://127.0.0.1:9/0",
                DATABASE_URL="sqlite:////nonexistent-mgx-dir/never.sqlite3", **extra_env)
     return subprocess.run([sys.executable, "manage.py", "run_agent", "--session", slug, "--run", run_id],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
@@ -239,8 +261,9 @@ def test_a_resume_with_an_edited_command_runs_the_edited_command(llm, app):
     assert run_agent(session=app.slug, run_id=resumed) == 0
     start = of_type(events(app.slug, resumed), "TOOL_START")[0]
     assert start["args"]["command"] == "npm test -- --ci"
-    # No internal API configured in this test: the tool says so instead of running anything.
-    assert "MGX_AGENT_API_URL" in llm.tool_results(2)[-1]["content"]
+    # No dev container in this test: MGX says so instead of running anything anywhere.
+    told = llm.tool_results(2)[-1]["content"]
+    assert told.startswith("Error: MGX answered 409") and "not running" in told
 
 
 def test_writing_a_file_the_user_changed_since_the_agent_read_it_asks_first(llm, app):
@@ -481,7 +504,7 @@ def test_qa_failures_go_back_to_the_engineer_through_the_leader(llm, app):
 
 
 def test_forgetting_a_session_starts_the_next_conversation_fresh(llm, app):
-    from agents.runner import conversation_forget
+    from agents.services import conversation_forget
 
     llm.add(reply("First answer."), reply("Fresh answer."))
     assert run_agent(session=app.slug, run_id=new_run(app.slug, "First question")) == 0

@@ -1,6 +1,6 @@
 """The engine's MGX tools against the live stack: run_command, start_dev_server, fetch_preview and
-read_logs go over HTTP to /internal/agent/* on the live Daphne with the run's own token, and
-from there into the app's real dev container."""
+read_logs go over HTTP to /internal/agent/* on the live Daphne's internal listener with the
+run's own token, and from there into the app's real dev container."""
 import secrets
 import time
 import uuid
@@ -18,10 +18,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def llm(settings, live):
-    server = ScriptedLLM().start()
+def llm(settings, live, bridge_address, agent_api_url):
+    server = ScriptedLLM(host=bridge_address).start()  # where the agent container reaches this host
     settings.MGX_LLM_BASE_URL = server.base_url
-    settings.MGX_AGENT_API_URL = f"{live.url}/internal/agent"
+    settings.MGX_AGENT_API_URL = agent_api_url
     yield server
     server.stop()
 
@@ -30,7 +30,8 @@ def token_run(monkeypatch, slug: str, *, text: str = "", resume: dict | None = N
     """A run as the runtime makes it: its own token, stored only as a hash."""
     token = secrets.token_urlsafe(32)
     run_id = uuid.uuid4().hex
-    AgentRun(run_id=run_id, session=slug, input=text, resume=resume, token_hash=token_hash(token)).save(force_insert=True)
+    AgentRun(run_id=run_id, session=slug, input=text, resume=resume, status="running",
+             token_hash=token_hash(token)).save(force_insert=True)
     monkeypatch.setenv("MGX_AGENT_TOKEN", token)
     return run_id
 

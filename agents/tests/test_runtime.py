@@ -91,14 +91,18 @@ def test_chat_actions_on_someone_elses_app_are_404(client, app_factory, user_fac
     assert AgentRun.objects(session=app.slug).count() == 0
 
 
-def test_the_internal_api_answers_only_a_running_runs_token_and_only_for_its_app(live, app_factory, user_factory):
+def test_the_internal_api_answers_only_a_running_runs_token_and_only_for_its_app(live, app_factory, user_factory,
+                                                                                agent_api_url):
     owner = user_factory(username="tokenowner")
     mine = app_factory(owner=owner, name="Token App")
     app_factory(owner=owner, name="Other App")
     token = secrets.token_urlsafe(32)
     AgentRun(run_id="live-run", session=mine.slug, status="running", token_hash=token_hash(token)).save()
-    base = f"{live.url}/internal/agent"
+    base = agent_api_url
 
+    # Only on the internal listener: MGX's public port does not serve the agent API at all.
+    assert requests.get(f"{live.url}/internal/agent/dev", headers={"Authorization": f"Bearer {token}"},
+                        timeout=10).status_code == 404
     assert requests.get(f"{base}/dev", timeout=10).status_code == 401
     assert requests.get(f"{base}/dev", headers={"Authorization": "Bearer wrong"}, timeout=10).status_code == 401
     state = requests.get(f"{base}/dev", headers={"Authorization": f"Bearer {token}"}, timeout=10)

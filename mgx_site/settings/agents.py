@@ -1,5 +1,5 @@
 """The agent team: the model endpoint, limits, and how the runner reaches MGX."""
-from .env import env
+from .env import MGX_PORT, env
 
 # Any OpenAI-compatible endpoint (OpenAI, Zhipu GLM, Ollama, vLLM). Empty base URL and key: the
 # team says so in the chat and only scaffolds; it never pretends.
@@ -21,7 +21,16 @@ MGX_AGENT_APP_TOKEN_BUDGET = env.int("MGX_AGENT_APP_TOKEN_BUDGET", default=5_000
 MGX_AGENT_LOOP_LIMIT = env.int("MGX_AGENT_LOOP_LIMIT", default=3)  # same failing call repeated
 MGX_AGENT_TIMEOUT = env.int("MGX_AGENT_TIMEOUT", default=1800)  # seconds per run
 MGX_AGENT_IMAGE = env("MGX_AGENT_IMAGE", default="mgx/agent:1")
-# Where the agent runner reaches MGX's internal agent API (exec, dev server, preview, logs), e.g.
-# http://host.docker.internal:8000/internal/agent from an agent container. The bearer token is
-# the run's own (env MGX_AGENT_TOKEN), scoped to one app.
+# Where the agent runner reaches MGX's internal agent API (its run, events, checkpoints, commit,
+# exec, dev server, preview, logs). MGX sets it for each container
+# (http://host.docker.internal:$MGX_INTERNAL_PORT/internal/agent); the bearer token is the run's
+# own (env MGX_AGENT_TOKEN), scoped to one app and dead once the run ends.
 MGX_AGENT_API_URL = env("MGX_AGENT_API_URL", default="")
+# Daphne's second listener, for agent containers only: it answers nothing but the paths in
+# mgx_site.asgi.INTERNAL_PATHS. Empty host: the Docker bridge's gateway address (docker0),
+# which containers reach as host.docker.internal while Redis and MongoDB stay on loopback.
+MGX_INTERNAL_HOST = env("MGX_INTERNAL_HOST", default="")
+MGX_INTERNAL_PORT = env.int("MGX_INTERNAL_PORT", default=MGX_PORT + 1)
+# The user-defined bridge network agent containers run on (created on demand, no traffic
+# between its containers): away from the default bridge where the apps' dev containers live.
+MGX_AGENT_NETWORK = env("MGX_AGENT_NETWORK", default="mgx-agents")

@@ -14,7 +14,8 @@ DEBUG = env.bool("MGX_DEBUG", default=False)
 _public_host = MGX_PUBLIC_URL.split("://", 1)[-1].split("/", 1)[0].split(":")[0]
 ALLOWED_HOSTS = env.list(
     "MGX_ALLOWED_HOSTS",
-    default=sorted({_public_host, MGX_HOST, "127.0.0.1", "localhost", "host.docker.internal"}),
+    default=sorted({_public_host, MGX_HOST, "127.0.0.1", "localhost", "host.docker.internal"}
+                   | ({MGX_INTERNAL_HOST} if MGX_INTERNAL_HOST else set())),  # noqa: F405 (from .agents)
 )
 # MGX's origin only: the apps origin (MGX_APPS_URL) shares the host name, so the browser sends
 # MGX's cookies along with whatever an app's page asks for; Origin and the CSRF token tell them apart.

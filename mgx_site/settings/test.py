@@ -12,9 +12,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _bridge_address() -> str:
+    from mgx_site.procs import docker_bridge_address
+
+    return docker_bridge_address(os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
+
+
 if "MGX_TEST_RUN_DIR" not in os.environ:
     run_dir = tempfile.mkdtemp(prefix="mgx-test-")
-    for leaked in ("MGX_PUBLIC_URL", "MGX_APPS_URL", "MGX_APPS_HOST", "MGX_ALLOWED_HOSTS", "MGX_WORKSPACE_ROOT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+    for leaked in ("MGX_PUBLIC_URL", "MGX_APPS_URL", "MGX_APPS_HOST", "MGX_ALLOWED_HOSTS", "MGX_WORKSPACE_ROOT",
+                   "OTEL_EXPORTER_OTLP_ENDPOINT", "MGX_AGENT_API_URL"):
         os.environ.pop(leaked, None)
     os.environ.update(
         {
@@ -22,6 +29,9 @@ if "MGX_TEST_RUN_DIR" not in os.environ:
             "MGX_VAR_DIR": run_dir,
             "MGX_PORT": str(_free_port()),
             "MGX_APPS_PORT": str(_free_port()),
+            "MGX_INTERNAL_PORT": str(_free_port()),
+            # Named, so the test process can call the internal listener by its address too.
+            "MGX_INTERNAL_HOST": os.environ.get("MGX_INTERNAL_HOST") or _bridge_address(),
             "MGX_REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0",
             "MGX_MONGO_URL": f"mongodb://127.0.0.1:{_free_port()}/mgx",
             "MGX_SECRET_KEY": "test-only-secret-key-" + os.path.basename(run_dir),

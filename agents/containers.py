@@ -1,0 +1,141 @@
+"""How an agent container is started: what it mounts, where it is on the network, who it runs as.
+
+- Mounts: MGX's code directories one by one, read-only (`AGENT_CODE`; never `var/`, `.venv`,
+  `.git` or the base directory as a whole), and this app's workspace at /workspaces/<slug>.
+- Network: the user-defined bridge `MGX_AGENT_NETWORK` (created on demand, no traffic between
+  its containers), away from the default bridge where the apps' dev containers live. Its only
+  way to MGX is `host.docker.internal` (the host's docker0 address), where Daphne's internal
+  listener answers the internal agent API and nothing else. Redis, MongoDB and Daphne's public
+  port listen on loopback, which a bridged container cannot reach.
+- Environment: the run's token and the model's key are the only secrets; Django gets a
+  throwaway SECRET_KEY and a var dir on the container's tmpfs.
+- Process: the app user (uid 1000, as the dev container, so files it writes belong to the same
+  user), no capabilities, no-new-privileges, read-only root filesystem with a tmpfs /tmp (HOME).
+"""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import docker
+from django.conf import settings
+
+from deployments.docker_client import client, container_name, labels
+from workspaces.owner import container_user
+
+# What `manage.py run_agent` imports: Django loads every installed app's models.
+AGENT_CODE = ("manage.py", "mgx_site", "accounts", "sessions_app", "workspaces", "deployments", "agents")
+CODE_ROOT = "/srv/mgx"
+WORKSPACES = "/workspaces"
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+CONTAINER_HOST = "host.docker.internal"
+
+
+class AgentConfigError(Exception):
+    """The container cannot be started safely as configured; the message says why."""
+
+
+def container_llm_url(url: str) -> str:
+    """The model endpoint as the container reaches it: a loopback host means the MGX host, which
+    a bridged container calls host.docker.internal (the model server must then listen on the
+    docker0 address or 0.0.0.0)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if (parts.hostname or "") not in LOOPBACK_HOSTS:
+        return url
+    netloc = CONTAINER_HOST + (f":{parts.port}" if parts.port else "")
+    if parts.username:
+        netloc = parts.username + (f":{parts.password}" if parts.password else "") + "@" + netloc
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def agent_api_url() -> str:
+    return f"http://{CONTAINER_HOST}:{settings.MGX_INTERNAL_PORT}/internal/agent"
+
+
+def agent_network_ensure() -> str:
+    """The agents' bridge network, created the first time it is needed."""
+    engine = client()
+    name = settings.MGX_AGENT_NETWORK
+    try:
+        engine.networks.get(name)
+    except docker.errors.NotFound:
+        try:
+            engine.networks.create(name, driver="bridge", labels={"mgx.role": "agent-network"},
+                                   options={"com.docker.network.bridge.enable_icc": "false"})
+        except docker.errors.APIError as exc:  # another worker made it meanwhile
+            if exc.status_code != 409:
+                raise
+    return name
+
+
+def _code_volumes() -> dict:
+    base = Path(settings.BASE_DIR).resolve()
+    var_dir = Path(settings.VAR_DIR).resolve()
+    volumes = {}
+    for name in AGENT_CODE:
+        source = (base / name).resolve()
+        if not source.is_relative_to(base) or source == base:
+            raise AgentConfigError(f"{base / name} is not part of MGX's code directory.")
+        if var_dir.is_relative_to(source) or source.is_relative_to(var_dir):
+            raise AgentConfigError(f"MGX_VAR_DIR ({var_dir}) lies in {source}, which agent containers mount; "
+                                   "move it out of MGX's code.")
+        volumes[str(source)] = {"bind": f"{CODE_ROOT}/{name}", "mode": "ro"}
+    return volumes
+
+
+def _environment(*, app, token: str) -> dict:
+    env = {
+        "DJANGO_SETTINGS_MODULE": "mgx_site.settings.base",
+        "HOME": "/tmp",
+        "MGX_VAR_DIR": "/tmp/mgx-agent",
+        "DATABASE_URL": "sqlite:////tmp/mgx-agent/unused.sqlite3",  # the runner needs no SQL database
+        "MGX_SECRET_KEY": secrets.token_urlsafe(32),  # throwaway: the runner signs nothing
+        "MGX_OTEL_ENABLED": "false",
+        "MGX_WORKSPACE_ROOT": WORKSPACES,
+        "MGX_WORKSPACE_MAX_FILE_BYTES": str(settings.MGX_WORKSPACE_MAX_FILE_BYTES),
+        "MGX_APP_NAME": app.name,
+        "MGX_APP_FRAMEWORK": app.framework,
+        "MGX_AGENT_API_URL": agent_api_url(),
+        "MGX_AGENT_TOKEN": token,
+        "MGX_LLM_BASE_URL": container_llm_url(settings.MGX_LLM_BASE_URL),
+        "MGX_LLM_API_KEY": settings.MGX_LLM_API_KEY,
+        "MGX_LLM_MODEL": settings.MGX_LLM_MODEL,
+        "MGX_LLM_PRICE_PROMPT": str(settings.MGX_LLM_PRICE_PROMPT),
+        "MGX_LLM_PRICE_COMPLETION": str(settings.MGX_LLM_PRICE_COMPLETION),
+        "MGX_AGENT_MAX_STEPS": str(settings.MGX_AGENT_MAX_STEPS),
+        "MGX_AGENT_RUN_TOKEN_BUDGET": str(settings.MGX_AGENT_RUN_TOKEN_BUDGET),
+        "MGX_AGENT_APP_TOKEN_BUDGET": str(settings.MGX_AGENT_APP_TOKEN_BUDGET),
+        "MGX_AGENT_LOOP_LIMIT": str(settings.MGX_AGENT_LOOP_LIMIT),
+    }
+    for role, model in settings.MGX_LLM_ROLE_MODELS.items():
+        if model:
+            env[f"MGX_LLM_MODEL_{role.upper()}"] = model
+    return env
+
+
+def agent_container_config(*, app, run_id: str, token: str) -> dict:
+    """Keyword arguments for `containers.run` of the run's container (detached)."""
+    from workspaces.services import workspace_for
+
+    ws_root = str(workspace_for(app).root)
+    return {
+        "image": settings.MGX_AGENT_IMAGE,
+        "name": container_name(slug=app.slug, role="agent") + "-" + run_id[:8],
+        "command": ["python", "manage.py", "run_agent", "--session", app.slug, "--run", run_id],
+        "working_dir": CODE_ROOT,
+        "environment": _environment(app=app, token=token),
+        "volumes": {**_code_volumes(), ws_root: {"bind": f"{WORKSPACES}/{app.slug}", "mode": "rw"}},
+        "network": agent_network_ensure(),
+        "extra_hosts": {CONTAINER_HOST: "host-gateway"},
+        "user": container_user(),
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "read_only": True,
+        "tmpfs": {"/tmp": "rw,nosuid,nodev,size=256m,mode=1777"},
+        "labels": {**labels(slug=app.slug, role="agent"), "mgx.run": run_id},
+        "mem_limit": "2g", "nano_cpus": 1_000_000_000, "pids_limit": 512,
+        "detach": True,
+    }
