@@ -8,16 +8,8 @@ from websockets.sync.client import connect
 
 from deployments.gateway import gateway, route_for
 
-from .upstream import Upstream
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def upstream():
-    server = Upstream().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

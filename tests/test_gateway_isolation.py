@@ -9,17 +9,9 @@ from websockets.sync.client import connect
 
 from deployments.gateway import gateway, route_for
 
-from .upstream import Upstream
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def upstream():
-    server = Upstream().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ CHANGED_CHANNEL = "mgx:gateway:changed"  # the proxies drop their cached table w
 # "session:<key>" / "token:<access token id>": the gateway drops the dev-preview decisions that
 # session or token backed, so a logout or a revocation closes the preview at once.
 AUTH_CHANNEL = "mgx:gateway:auth"
+AUTH_EPOCH_KEY = "mgx:gateway:auth:epoch"  # bumped on every invalidation; read per dev request
 
 
 class BuiltinGateway:
@@ -45,6 +46,7 @@ def auth_invalidate(*, redis_url: str, session_key: str | None = None, token_id:
         return
     client = _publisher(redis_url)
     try:
+        client.incr(AUTH_EPOCH_KEY)
         for message in messages:
             client.publish(AUTH_CHANNEL, message)
     except redis.RedisError:

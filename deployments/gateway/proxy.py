@@ -31,7 +31,7 @@ import aiohttp
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from .builtin import AUTH_CHANNEL, CHANGED_CHANNEL, ROUTES_KEY
+from .builtin import AUTH_CHANNEL, AUTH_EPOCH_KEY, CHANGED_CHANNEL, ROUTES_KEY
 
 APP_PATH = re.compile(r"^/apps/(?P<slug>[a-z0-9-]+)/(?P<stage>dev|prod)(?:/|$)")
 HOP_BY_HOP = frozenset(
@@ -53,8 +53,8 @@ class _State:
         self.redis = None
         self.routes: dict[str, str] = {}
         self.routes_at = 0.0
-        # (session key, slug) -> (decided at, verdict, access token id behind the session)
-        self.auth: dict[tuple[str, str], tuple[float, str, int | None]] = {}
+        # (session key, slug) -> (decided at, verdict, access token id behind the session, auth epoch)
+        self.auth: dict[tuple[str, str], tuple[float, str, int | None, bytes]] = {}
         self.seen: dict[str, float] = {}
         self.listener: asyncio.Task | None = None
         # Decisions are cached only while invalidations can reach us: a logout published while
@@ -108,6 +108,14 @@ class _State:
             self.auth.clear()
             await pubsub.aclose()
             await listener.aclose()
+
+    async def auth_epoch(self) -> bytes | None:
+        """The invalidation counter (AUTH_EPOCH_KEY); None when Redis does not answer, and then
+        no decision is cached."""
+        try:
+            return await (await self.redis_client()).get(AUTH_EPOCH_KEY) or b"0"
+        except Exception:
+            return None
 
     def forget(self, what: str) -> None:
         """`session:<key>` or `token:<access token id>`: drop the cached dev decisions it backs."""
@@ -208,14 +216,18 @@ async def _authorize(scope, slug: str, stage: str) -> str:
     STATE.ensure_listener()
     key = _session_key(scope)
     now = time.monotonic()
+    # The pushed message may still be on its way when the next request arrives; the epoch
+    # (bumped before every publish) is read on each dev request, so a logout or a revocation
+    # closes the preview for the very next request. Dev only: prod does no Redis call.
+    epoch = await STATE.auth_epoch()
     cached = STATE.auth.get((key, slug))
-    if cached and now - cached[0] < settings.MGX_GATEWAY_AUTH_TTL:
+    if cached and epoch is not None and cached[3] == epoch and now - cached[0] < settings.MGX_GATEWAY_AUTH_TTL:
         return cached[1]
     verdict, token_id = await _decide(key, slug)
-    if STATE.listening:
+    if STATE.listening and epoch is not None:
         if len(STATE.auth) > 10_000:
             STATE.auth.clear()
-        STATE.auth[(key, slug)] = (now, verdict, token_id)
+        STATE.auth[(key, slug)] = (now, verdict, token_id, epoch)
     return verdict
 
 
