@@ -407,7 +407,9 @@ def test_the_agent_cannot_reach_outside_its_workspace(llm, app, app_factory):
     assert len(refusals) == len(attempts) and all(r.startswith("Error:") for r in refusals)
     assert tree_digest(other_root) == before and git.log(other_root) == history
     assert not (other_root / "evil.txt").exists()
-    assert "hooksPath" not in (ws.root / ".git/config").read_text()
+    # The workspace holds no git directory to edit, and MGX's own (outside it) is untouched.
+    assert not (ws.root / ".git").exists()
+    assert "hooksPath" not in (git.git_dir(ws.root) / "config").read_text()
 
 
 def test_ask_user_pauses_with_a_question_and_the_answer_reaches_the_model(llm, app):
