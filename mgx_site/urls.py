@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from . import views
+from . import api, views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -13,5 +13,6 @@ urlpatterns = [
     path("sessions/<slug:slug>/users/", include("accounts.app_users_urls")),
     path("accounts/", include("accounts.urls")),
     path("api/", include("sessions_app.api_urls")),
+    path("api/", api.urls()),
     path("", include("sessions_app.urls")),
 ]

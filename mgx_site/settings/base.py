@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "agents",
     "oauth2_provider",
     "csp",
+    "ninja",  # serves the API docs' Swagger UI from static files (no CDN)
 ]
 
 MIDDLEWARE = [
