@@ -19,6 +19,11 @@ DEFAULT_DOCKER = "unix:///var/run/docker.sock"
 
 
 def _config() -> tuple[Layout, dict[str, str]]:
+    # The project's .env first, so the addresses used here and the processes started with this
+    # environment read the same values as the settings do (variables already set still win).
+    from .settings.env import dotenv_load
+
+    dotenv_load()
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "mgx_site.settings.base")
     var_dir = Path(env.get("MGX_VAR_DIR") or BASE_DIR / "var").resolve()

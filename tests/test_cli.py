@@ -34,6 +34,7 @@ def instance(tmp_path):
         MGX_REDIS_URL=f"redis://127.0.0.1:{_free_port()}/0",
         MGX_MONGO_URL=f"mongodb://127.0.0.1:{_free_port()}/mgx",
         MGX_CELERY_CONCURRENCY="1",
+        MGX_ENV_FILE="",  # the developer's .env is not this instance's
     )
     yield env
     subprocess.run([str(REPO / "mgx"), "down"], env=env, capture_output=True, timeout=120)

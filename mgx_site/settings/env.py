@@ -1,4 +1,5 @@
 """The environment reader and the paths every other settings module builds on."""
+import os
 import secrets
 from urllib.parse import urlsplit
 from pathlib import Path
@@ -6,6 +7,26 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+
+def dotenv_load() -> Path | None:
+    """Read the project's `.env` (BASE_DIR/.env, or the file MGX_ENV_FILE names; empty: none)
+    into os.environ. A variable already set in the environment wins over the file, so
+    `MGX_PORT=9000 ./mgx up` still means port 9000. Returns the file read, if any.
+
+    Called here for every process that loads the settings (manage.py, Daphne, Celery) and by
+    `./mgx` itself before it builds the environment of the processes it starts, so the CLI's
+    addresses and the services agree. The test settings turn it off: a run's private stack must
+    not pick up a developer's model endpoint or ports."""
+    name = os.environ.get("MGX_ENV_FILE")
+    path = Path(name) if name else (None if name == "" else BASE_DIR / ".env")
+    if path is None or not path.is_file():
+        return None
+    environ.Env.read_env(path, overwrite=False)
+    return path
+
+
+dotenv_load()
 
 env = environ.Env()
 

@@ -5,6 +5,10 @@ import os
 import socket
 import tempfile
 
+# A developer's .env (model endpoint, ports) is for `./mgx up`, never for a test run's private
+# stack; the processes the fixtures start inherit this too.
+os.environ["MGX_ENV_FILE"] = ""
+
 
 def _free_port() -> int:
     with socket.socket() as s:
