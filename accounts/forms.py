@@ -52,3 +52,23 @@ class AppMemberForm(forms.Form):
 
 class ProfilePasswordForm(PasswordChangeForm):
     """Django's own form: old password, new password twice, the configured validators."""
+
+
+class ExternalClientForm(forms.Form):
+    """Register an OAuth client for an app outside MGX ("Your OAuth clients")."""
+
+    GRANT_CHOICES = [
+        ("authorization-code", "Authorization code"),
+        ("refresh-token", "Refresh token"),
+        ("password", "Password"),
+        ("client-credentials", "Client credentials"),
+    ]
+    name = forms.CharField(max_length=255, strip=True, required=False)
+    redirect_uris = forms.CharField(widget=forms.Textarea, required=False, strip=True)
+    client_type = forms.ChoiceField(choices=[("confidential", "Confidential"), ("public", "Public")],
+                                    initial="confidential")
+    grants = forms.MultipleChoiceField(choices=GRANT_CHOICES, required=False,
+                                       initial=["authorization-code", "refresh-token"])
+
+    def redirect_uri_list(self) -> list[str]:
+        return [line.strip() for line in self.cleaned_data.get("redirect_uris", "").splitlines() if line.strip()]

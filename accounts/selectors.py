@@ -11,7 +11,7 @@ from sessions_app.models import App
 from .models import APP_ONLY_SEPARATOR, AppMember, OAuthClient, SSHKey
 
 # DOT's Application holds one grant type; these are the OAuth grant_type values it implies.
-_GRANTS_OF_APPLICATION = {
+GRANTS_OF_APPLICATION = {
     AbstractApplication.GRANT_AUTHORIZATION_CODE: {"authorization_code", "refresh_token"},
     AbstractApplication.GRANT_PASSWORD: {"password", "refresh_token"},
     AbstractApplication.GRANT_CLIENT_CREDENTIALS: {"client_credentials"},
@@ -32,7 +32,7 @@ def client_settings(*, application) -> OAuthClient | None:
 
 
 def client_grant_types(*, application) -> set[str]:
-    grants = set(_GRANTS_OF_APPLICATION.get(application.authorization_grant_type, set()))
+    grants = set(GRANTS_OF_APPLICATION.get(application.authorization_grant_type, set()))
     policy = client_settings(application=application)
     if policy is not None:
         grants |= set(policy.extra_grant_types.split())
@@ -155,6 +155,28 @@ def app_oauth_env(*, app: App, internal_url: str | None = None) -> dict[str, str
         "MGX_OAUTH_SIGNUP_URL": f"{reach}/oauth2/signup/",
         "MGX_OAUTH_LOGOUT_URL": f"{settings.MGX_PUBLIC_URL}/oauth2/logout/",
     }
+
+
+def external_clients_for(*, user):
+    """The external OAuth clients `user` registered (their "Your OAuth clients" page)."""
+    return (OAuthClient.objects.select_related("application")
+            .filter(kind=OAuthClient.Kind.EXTERNAL, application__user=user).order_by("-created_at"))
+
+
+def external_client_for_owner(*, user, client_id: str) -> OAuthClient:
+    """One of `user`'s external clients; 404 for anyone else's (admins use the Django admin),
+    so nobody learns that another person's client exists."""
+    client = external_clients_for(user=user).filter(application__client_id=client_id).first()
+    if client is None:
+        raise Http404("No such client.")
+    return client
+
+
+def client_grants_shown(*, client: OAuthClient) -> list[str]:
+    """The grant types a client may use, in the words operators type, in a fixed order."""
+    granted = client_grant_types(application=client.application)
+    order = ("authorization_code", "password", "client_credentials", "refresh_token")
+    return [g.replace("_", "-") for g in order if g in granted]
 
 
 def ssh_keys_for(*, user):

@@ -1,5 +1,5 @@
-"""MGX's login and logout, the profile page (password, SSH keys), `/api/me`, and the page that
-manages an app's users."""
+"""MGX's login and logout, the profile page (password, SSH keys), the user's own OAuth clients,
+`/api/me`, and the page that manages an app's users."""
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from . import selectors, services
 from .authentication import api_auth_required
-from .forms import AppMemberForm, LoginForm, ProfilePasswordForm, SSHKeyForm
+from .forms import AppMemberForm, ExternalClientForm, LoginForm, ProfilePasswordForm, SSHKeyForm
 
 REVEAL_KEY = "_mgx_reveal"
 
@@ -82,6 +82,7 @@ def _profile(request, *, key_form=None, password_form=None, status=200):
             "password_form": password_form or ProfilePasswordForm(request.user),
             "first_party_client_id": settings.MGX_FIRST_PARTY_CLIENT_ID,
             "token_url": request.build_absolute_uri(reverse("oauth2_provider:token")),
+            "client_count": selectors.external_clients_for(user=request.user).count(),
         },
         status=status,
     )
@@ -129,6 +130,99 @@ def password_change(request):
     note = f" {revoked} token{'s' if revoked != 1 else ''} held elsewhere {'were' if revoked != 1 else 'was'} revoked." if revoked else ""
     messages.success(request, "Your password has been changed." + note)
     return redirect("accounts:profile")
+
+
+# ---------------------------------------------------------------- the user's own OAuth clients
+
+CLIENT_REVEAL_KEY = "_mgx_client_secret"
+
+
+def _provider_urls(request) -> dict:
+    """What a developer configures in their app's OAuth library."""
+    return {
+        "issuer": settings.MGX_OAUTH_ISSUER,
+        "discovery": f"{settings.MGX_PUBLIC_URL}/.well-known/openid-configuration",
+        "authorize": f"{settings.MGX_PUBLIC_URL}{reverse('oauth2_provider:authorize')}",
+        "token": f"{settings.MGX_PUBLIC_URL}{reverse('oauth2_provider:token')}",
+        "userinfo": f"{settings.MGX_PUBLIC_URL}{reverse('oauth2_provider:user-info')}",
+    }
+
+
+@sensitive_post_parameters()
+@login_required
+@require_http_methods(["GET", "POST"])
+def clients(request):
+    """List the user's external OAuth clients; POST registers one and shows its secret once."""
+    form = ExternalClientForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                client, secret = services.external_client_register(
+                    name=form.cleaned_data["name"],
+                    redirect_uris=form.redirect_uri_list(),
+                    grants=form.cleaned_data["grants"],
+                    confidential=form.cleaned_data["client_type"] == "confidential",
+                    owner=request.user,
+                )
+            except ValidationError as exc:
+                _apply_errors(form, exc)
+            else:
+                if secret:
+                    request.session[CLIENT_REVEAL_KEY] = {"client_id": client.client_id, "secret": secret}
+                messages.success(request, f"Registered “{client.application.name}”.")
+                return redirect("accounts:client_detail", client_id=client.client_id)
+        status = 400
+    items = [(c, selectors.client_grants_shown(client=c)) for c in selectors.external_clients_for(user=request.user)]
+    return render(request, "accounts/clients.html", {"nav": "profile", "clients": items, "form": form,
+                                                     "provider": _provider_urls(request)}, status=status)
+
+
+@login_required
+@require_GET
+def client_detail(request, client_id: str):
+    client = selectors.external_client_for_owner(user=request.user, client_id=client_id)
+    reveal = request.session.get(CLIENT_REVEAL_KEY)
+    if reveal and reveal.get("client_id") == client.client_id:
+        request.session.pop(CLIENT_REVEAL_KEY)
+    else:
+        reveal = None
+    response = render(request, "accounts/client.html", {
+        "nav": "profile",
+        "client": client,
+        "application": client.application,
+        "confidential": client.application.client_type == client.application.CLIENT_CONFIDENTIAL,
+        "redirect_uris": client.application.redirect_uris.split(),
+        "grants": selectors.client_grants_shown(client=client),
+        "reveal": reveal,
+        "provider": _provider_urls(request),
+    })
+    response["Cache-Control"] = "no-store"  # it may carry the secret
+    return response
+
+
+@login_required
+@require_POST
+def client_secret_rotate(request, client_id: str):
+    client = selectors.external_client_for_owner(user=request.user, client_id=client_id)
+    try:
+        secret = services.external_client_secret_rotate(client=client)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        request.session[CLIENT_REVEAL_KEY] = {"client_id": client.client_id, "secret": secret}
+        messages.success(request, "Issued a new client secret; the old one no longer works.")
+    return redirect("accounts:client_detail", client_id=client.client_id)
+
+
+@login_required
+@require_POST
+def client_delete(request, client_id: str):
+    client = selectors.external_client_for_owner(user=request.user, client_id=client_id)
+    name = client.application.name
+    services.external_client_delete(client=client)
+    messages.success(request, f"Deleted “{name}”; the tokens it was given no longer work.")
+    return redirect("accounts:clients")
 
 
 # ---------------------------------------------------------------- API

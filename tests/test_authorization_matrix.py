@@ -181,6 +181,13 @@ ROUTES: dict[str, Route] = {
     "accounts/profile/keys/": Route({"POST": SIGNED_IN}, request=form(public_key="not a key")),
     # The owner's key: nobody else's to delete, admins included (they use the Django admin).
     "accounts/profile/keys/<int:key_id>/delete/": Route({"POST": {**OWNED, ADMIN: NOT_FOUND}}),
+    # "Your OAuth clients": anyone signed in registers their own; a client is its owner's alone.
+    "accounts/clients/": Route({"GET": SIGNED_IN, "POST": SIGNED_IN}, request=form(
+        allowed={"name": ""}, name="Intruder", redirect_uris="https://evil.example/cb", client_type="public",
+        grants="authorization-code")),
+    "accounts/clients/<str:client_id>/": Route({"GET": {**OWNED, ADMIN: NOT_FOUND}}),
+    "accounts/clients/<str:client_id>/secret": Route({"POST": {**OWNED, ADMIN: NOT_FOUND}}),
+    "accounts/clients/<str:client_id>/delete": Route({"POST": {**OWNED, ADMIN: NOT_FOUND}}),
     # The JSON API.
     "api/sessions": Route({"GET": {**SIGNED_IN, ANON: status(401), APP_USER: status(401)},
                            "POST": {**SIGNED_IN, ANON: status(401), APP_USER: status(401)}},
@@ -287,6 +294,7 @@ class World:
     bearer: dict
     cookies: dict
     users: dict
+    client_id: str = ""  # the owner's external OAuth client
 
     def scratch(self, caller: str) -> str:
         from sessions_app.models import App
@@ -306,7 +314,7 @@ class World:
 
     def url(self, route: str, params: dict) -> str:
         values = {"slug": self.slug, "member_id": self.member_id, "key_id": self.key_id, "sha": self.sha,
-                  "run_id": self.run_id}
+                  "run_id": self.run_id, "client_id": self.client_id}
         values.update({k: getattr(self, v, v) for k, v in params.items()})
         path = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: str(values[m.group(1)]), route)
         path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), path)
@@ -349,6 +357,9 @@ def world(django_db_setup, django_db_blocker):
         client = accounts.app_client_register(app=app).application
         member, member_password = accounts.app_member_create(app=app, username="bob")
         key = accounts.ssh_key_add(user=users[OWNER], public_key=ED25519)
+        external, _secret = accounts.external_client_register(
+            name="Matrix client", redirect_uris=["https://owner.example/cb"], grants=["authorization-code"],
+            confidential=True, owner=users[OWNER])
 
         def grant(client_id, username, pw, secret=None):
             data = {"grant_type": "password", "client_id": client_id, "username": username, "password": pw}
@@ -373,12 +384,14 @@ def world(django_db_setup, django_db_blocker):
             slug=app.slug, app_pk=app.pk, target="matrix/target.txt", content=content, member_id=member.pk,
             key_id=key.pk, sha=history_list(app=app, limit=1)[0].sha, first_sha=first_sha, run_id="0" * 32,
             owner_token=bearer[OWNER], bearer=bearer, cookies=cookies, users=users,
+            client_id=external.client_id,
         )
     yield world
     with django_db_blocker.unblock():
         AppMember.objects.filter(app_id=app.pk).delete()
         SSHKey.objects.filter(user__in=users.values()).delete()
         AccessToken.objects.all().delete()
+        external.application.delete()
         App.objects.filter(pk=app.pk).delete()
         User.objects.filter(username__in=["m-owner", "m-stranger", "m-admin", f"{app.slug}:bob"]).delete()
     shutil.rmtree(settings.MGX_WORKSPACE_ROOT, ignore_errors=True)
