@@ -10,6 +10,16 @@ def apps_for_user(*, user):
     return App.objects.filter(owner=user).select_related("owner", "dev")
 
 
+def apps_all():
+    """Every app, for operators (`manage.py app_list`)."""
+    return App.objects.select_related("owner", "dev").order_by("slug")
+
+
+def app_by_slug(*, slug: str) -> App | None:
+    """An app by its address, for operators; None when there is none."""
+    return App.objects.select_related("owner").filter(slug=(slug or "").strip().lower()).first()
+
+
 def app_for_user(*, user, slug: str) -> App:
     """The app, if `user` may touch it (owner or MGX admin). Anyone else gets a 404: the app's
     existence is not theirs to learn."""

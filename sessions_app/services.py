@@ -1,4 +1,5 @@
 import re
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
@@ -20,7 +21,8 @@ def slug_suggest(name: str) -> str:
 
 
 def app_create(*, owner, name: str, framework: str, description: str = "", slug: str = "") -> App:
-    """Create the app and its workspace (template copied, first commit), or neither.
+    """Create the app and its workspace (template copied, first commit), or neither. A
+    description becomes the team's first message once the app is committed (its first run).
 
     Raises ValidationError with a message per field; nothing is created then.
     """
@@ -57,7 +59,19 @@ def app_create(*, owner, name: str, framework: str, description: str = "", slug:
     except Exception:
         workspace_delete(app=app)
         raise
+    if app.description:
+        # After the commit, so the run (a Celery task) finds the app; a failure to queue it is
+        # logged and leaves the app made (the person can still send the message in the chat).
+        transaction.on_commit(partial(_first_message_send, app=app, owner=owner), robust=True)
     return app
+
+
+def _first_message_send(*, app, owner) -> None:
+    """What the person typed on "New app" is their first message to the team: stored in the
+    chat and answered by a run, exactly as if they had sent it there."""
+    from agents.services import run_start
+
+    run_start(app=app, user=owner, text=app.description)
 
 
 class AppDeleteError(Exception):
