@@ -1,4 +1,4 @@
-"""MGX's login and logout, the profile page (password, SSH keys), `/api/me`, and the page that
+"""MGX's login and logout, the profile page (password, SSH keys) and the page that
 manages an app's users."""
 from urllib.parse import urlsplit
 
@@ -6,7 +6,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import JsonResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -16,7 +15,6 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import selectors, services
-from .authentication import api_auth_required
 from .forms import AppMemberForm, LoginForm, ProfilePasswordForm, SSHKeyForm
 
 REVEAL_KEY = "_mgx_reveal"
@@ -129,32 +127,6 @@ def password_change(request):
     note = f" {revoked} token{'s' if revoked != 1 else ''} held elsewhere {'were' if revoked != 1 else 'was'} revoked." if revoked else ""
     messages.success(request, "Your password has been changed." + note)
     return redirect("accounts:profile")
-
-
-# ---------------------------------------------------------------- API
-
-
-@api_auth_required
-@require_GET
-def api_me(request):
-    """Who the caller is. With a bearer token, also what the token is."""
-    user = request.user
-    body = {
-        "sub": str(user.pk),
-        "username": user.get_username(),
-        "email": user.email,
-        "is_superuser": user.is_superuser,
-        "auth": "session",
-    }
-    token = getattr(request, "oauth_token", None)
-    if token is not None:
-        body.update(
-            auth="bearer",
-            client_id=token.claims.get("client_id"),
-            scope=token.claims.get("scope", ""),
-            exp=token.claims.get("exp"),
-        )
-    return JsonResponse(body)
 
 
 # ---------------------------------------------------------------- an app's users
