@@ -110,7 +110,10 @@ def _unauthenticated(request, exc):
 
 @api.exception_handler(HttpError)
 def _http_error(request, exc: HttpError):
-    return error_response(status=exc.status_code, code=CODES.get(exc.status_code, "error"), message=str(exc))
+    message = str(exc)
+    if message.startswith("Cannot parse request body"):  # ninja's words for a body that is not JSON
+        message = "The request body is not valid JSON."
+    return error_response(status=exc.status_code, code=CODES.get(exc.status_code, "error"), message=message)
 
 
 @api.exception_handler(Http404)
