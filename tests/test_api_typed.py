@@ -394,6 +394,8 @@ def test_dev_start_status_stop_over_the_seeds_paths(live, runtime_image, api, wo
     ran = api.call(world.owner, "POST", "/api/sandbox/exec",
                    body={"session_id": world.slug, "command": "id -u; echo $X", "env": {"X": "seed"}})
     assert ran.status_code == 200 and ran.json()["stdout"].split() == ["1000", "seed"]
+    outside = api.call(world.owner, "POST", "/api/apps/{slug}/exec", slug=world.slug, body={"command": "ls", "cwd": "../.."})
+    assert outside.status_code == 400 and "'..' is not allowed" in outside.json()["error"]["message"]
 
     stopped = api.call(world.owner, "POST", "/api/apps/{slug}/dev/stop", slug=world.slug)
     assert stopped.status_code == 200 and stopped.json()["phase"] == "stopped"
