@@ -1,12 +1,11 @@
 """MGX's login and logout, the profile page (password, SSH keys), the user's own OAuth clients,
-`/api/me`, and the page that manages an app's users."""
+and the page that manages an app's users."""
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import JsonResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -16,7 +15,6 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import selectors, services
-from .authentication import api_auth_required
 from .forms import AppMemberForm, ExternalClientForm, LoginForm, ProfilePasswordForm, SSHKeyForm
 
 REVEAL_KEY = "_mgx_reveal"
@@ -223,32 +221,6 @@ def client_delete(request, client_id: str):
     services.external_client_delete(client=client)
     messages.success(request, f"Deleted “{name}”; the tokens it was given no longer work.")
     return redirect("accounts:clients")
-
-
-# ---------------------------------------------------------------- API
-
-
-@api_auth_required
-@require_GET
-def api_me(request):
-    """Who the caller is. With a bearer token, also what the token is."""
-    user = request.user
-    body = {
-        "sub": str(user.pk),
-        "username": user.get_username(),
-        "email": user.email,
-        "is_superuser": user.is_superuser,
-        "auth": "session",
-    }
-    token = getattr(request, "oauth_token", None)
-    if token is not None:
-        body.update(
-            auth="bearer",
-            client_id=token.claims.get("client_id"),
-            scope=token.claims.get("scope", ""),
-            exp=token.claims.get("exp"),
-        )
-    return JsonResponse(body)
 
 
 # ---------------------------------------------------------------- an app's users

@@ -1,67 +1,176 @@
-"""JSON API for an app's dev container: `/api/apps/<slug>/dev` and `/api/apps/<slug>/exec`."""
-import json
+"""An app's dev container over the JSON API.
 
-from django.http import JsonResponse
-from django.views.decorators.http import require_http_methods, require_POST
+Two spellings of the same operations: the REST forms (`GET|POST|DELETE /api/apps/{slug}/dev`,
+`POST /api/apps/{slug}/exec`) and the seeds' paths (`dev/start|status|stop`; seed 002's
+`/api/sandbox/exec|destroy|destroy_all`, where `session_id` is the app's slug), so their clients
+and scripts work unchanged. DevError, DockerUnavailable and WorkspaceError are answered by
+mgx_site.api's handlers.
+"""
+from typing import Literal
 
-from accounts.authentication import api_auth_required
-from mgx_site.api import json_errors
+from ninja import Field, Router, Schema, Status
+from pydantic import field_validator
+
+from mgx_site.api import ApiError, errors
 from sessions_app.selectors import app_for_user
-from workspaces.fs import WorkspaceError
 
 from . import selectors, services
-from .docker_client import DockerUnavailable
+
+router = Router(tags=["dev containers"])
+sandbox_router = Router(tags=["sandbox"])
 
 MAX_TIMEOUT = 600
 
 
-@api_auth_required
-@json_errors
-@require_http_methods(["GET", "POST", "DELETE"])
-def dev(request, slug):
-    app = app_for_user(user=request.user, slug=slug)
-    try:
-        if request.method == "POST":
-            services.dev_start(app=app)
-        elif request.method == "DELETE":
-            services.dev_stop(app=app)
-    except (services.DevError, DockerUnavailable) as exc:
-        return JsonResponse({"error": str(exc)}, status=503 if isinstance(exc, DockerUnavailable) else 409)
-    return JsonResponse(selectors.dev_summary(app=app), status=202 if request.method == "POST" else 200)
+class DevOut(Schema):
+    phase: Literal["stopped", "creating", "installing", "starting", "ready", "failed"]
+    message: str
+    url: str  # the preview, on the apps origin
+    ready_at: str | None
+    log_tail: list[str]
 
 
-@api_auth_required
-@json_errors
-@require_POST
-def exec_command(request, slug):
+class ExecIn(Schema):
+    command: str | list[str] = Field(description='A shell line ("npm test", run with sh -c) or an argv (["npm", "test"]).')
+    cwd: str | None = Field("", description="A folder inside the workspace; the workspace root when empty.")
+    env: dict[str, str] | None = None
+    timeout: float = Field(60, gt=0, le=MAX_TIMEOUT, description="Seconds; the command is killed after it.")
+
+    @field_validator("command")
+    @classmethod
+    def _not_empty(cls, command):
+        if isinstance(command, str) and not command.strip() or isinstance(command, list) and not command:
+            raise ValueError("must be a non-empty string or a non-empty list of strings")
+        return command
+
+
+class ExecOut(Schema):
+    exit_code: int
+    stdout: str
+    stderr: str
+    timed_out: bool
+    duration: float
+
+
+# Starting needs a running Docker engine (503) and may be refused while the app is busy (409).
+DEV_ERRORS = errors(404, 409, 503)
+
+
+def _start(request, slug):
     app = app_for_user(user=request.user, slug=slug)
-    try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        return JsonResponse({"error": "The body must be JSON."}, status=400)
-    command = body.get("command") if isinstance(body, dict) else None
-    if not (isinstance(command, str) and command.strip()) and not (
-        isinstance(command, list) and command and all(isinstance(p, str) for p in command)
-    ):
-        return JsonResponse({"error": "'command' must be a non-empty string or a list of strings."}, status=400)
-    env = body.get("env") or {}
-    if not isinstance(env, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
-        return JsonResponse({"error": "'env' must map names to strings."}, status=400)
-    try:
-        timeout = float(body.get("timeout", 60))
-    except (TypeError, ValueError):
-        return JsonResponse({"error": "'timeout' must be a number of seconds."}, status=400)
-    if not 0 < timeout <= MAX_TIMEOUT:
-        return JsonResponse({"error": f"'timeout' must be between 0 and {MAX_TIMEOUT} seconds."}, status=400)
-    cwd = body.get("cwd") or ""
-    if not isinstance(cwd, str):
-        return JsonResponse({"error": "'cwd' must be a path inside the workspace."}, status=400)
-    try:
-        result = services.dev_exec(app=app, command=command, cwd=cwd, env=env, timeout=timeout)
-    except WorkspaceError as exc:
-        return JsonResponse({"error": str(exc)}, status=400)
-    except services.DevError as exc:
-        return JsonResponse({"error": str(exc)}, status=409)
-    except DockerUnavailable as exc:
-        return JsonResponse({"error": str(exc)}, status=503)
-    return JsonResponse(result.as_dict())
+    services.dev_start(app=app)
+    return Status(202, selectors.dev_summary(app=app))
+
+
+def _status(request, slug):
+    return selectors.dev_summary(app=app_for_user(user=request.user, slug=slug))
+
+
+def _stop(request, slug):
+    app = app_for_user(user=request.user, slug=slug)
+    services.dev_stop(app=app)
+    return selectors.dev_summary(app=app)
+
+
+def _exec(app, payload: ExecIn):
+    result = services.dev_exec(app=app, command=payload.command, cwd=payload.cwd or "", env=payload.env or {},
+                               timeout=payload.timeout)
+    return result.as_dict()
+
+
+@router.get("/apps/{slug}/dev", response={200: DevOut, **errors(404)}, url_name="app_dev",
+            summary="The dev container's state", description="Phase, message, preview URL and the last log lines.")
+def dev_status(request, slug: str):
+    return _status(request, slug)
+
+
+@router.post("/apps/{slug}/dev", response={202: DevOut, **DEV_ERRORS}, url_name="app_dev_start",
+             summary="Start the dev container",
+             description="Queued: the answer is 202 with the phase; poll GET until `ready` or `failed`.")
+def dev_start(request, slug: str):
+    return _start(request, slug)
+
+
+@router.delete("/apps/{slug}/dev", response={200: DevOut, **DEV_ERRORS}, url_name="app_dev_stop",
+               summary="Stop the dev container")
+def dev_stop(request, slug: str):
+    return _stop(request, slug)
+
+
+@router.post("/apps/{slug}/dev/start", response={202: DevOut, **DEV_ERRORS}, url_name="app_dev_start_seed",
+             summary="Start the dev container (seed path)", description="Same as `POST /api/apps/{slug}/dev`.")
+def dev_start_seed(request, slug: str):
+    return _start(request, slug)
+
+
+@router.get("/apps/{slug}/dev/status", response={200: DevOut, **errors(404)}, url_name="app_dev_status_seed",
+            summary="The dev container's state (seed path)", description="Same as `GET /api/apps/{slug}/dev`.")
+def dev_status_seed(request, slug: str):
+    return _status(request, slug)
+
+
+@router.post("/apps/{slug}/dev/stop", response={200: DevOut, **DEV_ERRORS}, url_name="app_dev_stop_seed",
+             summary="Stop the dev container (seed path)", description="Same as `DELETE /api/apps/{slug}/dev`.")
+def dev_stop_seed(request, slug: str):
+    return _stop(request, slug)
+
+
+EXEC_DESCRIPTION = ("Runs in the app's dev container (never on the host) as its unprivileged user; 409 when the "
+                    "container is not running, 400 for a `cwd` outside the workspace.")
+
+
+@router.post("/apps/{slug}/exec", response={200: ExecOut, **errors(400, 404, 409, 422, 503)}, url_name="app_exec",
+             summary="Run a command in the dev container", description=EXEC_DESCRIPTION)
+def exec_command(request, slug: str, payload: ExecIn):
+    return _exec(app_for_user(user=request.user, slug=slug), payload)
+
+
+# ---------------------------------------------------------------- seed 002's sandboxes
+
+
+class SandboxExecIn(ExecIn):
+    session_id: str = Field(description="The app's slug.")
+
+
+class SandboxIn(Schema):
+    session_id: str = Field(description="The app's slug.")
+
+
+class SandboxDestroyOut(Schema):
+    session_id: str
+    dev: DevOut
+
+
+class SandboxDestroyAllOut(Schema):
+    stopped: list[str] = Field(description="The slugs of the apps whose idle dev container was stopped.")
+
+
+def _admin_only(request) -> None:
+    # Checked before the app is looked up, so a non-admin learns nothing about which apps exist.
+    if not request.user.is_superuser:
+        raise ApiError("Only MGX admins may destroy sandboxes.", status=403, code="forbidden")
+
+
+@sandbox_router.post("/sandbox/exec", response={200: ExecOut, **errors(400, 404, 409, 422, 503)},
+                     url_name="sandbox_exec", summary="Run a command in an app's dev container (seed path)",
+                     description="Same as `POST /api/apps/{slug}/exec` with `session_id` = the slug. " + EXEC_DESCRIPTION)
+def sandbox_exec(request, payload: SandboxExecIn):
+    return _exec(app_for_user(user=request.user, slug=payload.session_id), payload)
+
+
+@sandbox_router.post("/sandbox/destroy", response={200: SandboxDestroyOut, **errors(404, 409, 422, 503)},
+                     url_name="sandbox_destroy", summary="Stop one app's containers (MGX admins)",
+                     description="Its dev container and route go; the workspace stays.")
+def sandbox_destroy(request, payload: SandboxIn):
+    _admin_only(request)
+    app = app_for_user(user=request.user, slug=payload.session_id)
+    services.dev_stop(app=app, reason="Stopped by an MGX admin")
+    return {"session_id": app.slug, "dev": selectors.dev_summary(app=app)}
+
+
+@sandbox_router.post("/sandbox/destroy_all", response={200: SandboxDestroyAllOut, **errors(409, 503)},
+                     url_name="sandbox_destroy_all", summary="Stop every idle dev container (MGX admins)",
+                     description="Those nobody has requested for MGX_DEV_IDLE_TIMEOUT, as the periodic reaper does.")
+def sandbox_destroy_all(request):
+    _admin_only(request)
+    return {"stopped": services.dev_reap_idle()}

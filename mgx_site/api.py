@@ -17,8 +17,9 @@ Routers live in each app's `api.py` and are mounted in `urls()` below.
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
@@ -33,11 +34,31 @@ class ApiError(Exception):
 
 
 def error_response(*, status: int, code: str, message: str, fields: dict | None = None,
-                   headers: dict | None = None) -> JsonResponse:
-    response = JsonResponse({"error": {"code": code, "message": message, "fields": fields or {}}}, status=status)
+                   headers: dict | None = None, extra: dict | None = None) -> JsonResponse:
+    """`extra`: keys beside "error" that one kind of refusal documents (a conflict's `current`)."""
+    body = {"error": {"code": code, "message": message, "fields": fields or {}}, **(extra or {})}
+    response = JsonResponse(body, status=status)
     for key, value in (headers or {}).items():
         response[key] = value
     return response
+
+
+class ErrorBody(Schema):
+    code: str
+    message: str
+    fields: dict[str, list[str]] = {}
+
+
+class ErrorOut(Schema):
+    """Every answer other than success: `{"error": {"code", "message", "fields"}}`."""
+
+    error: ErrorBody
+
+
+def errors(*statuses: int) -> dict:
+    """The error answers an operation documents (merge into its `response=`): 401 and 403 (no
+    or a refused credential, a missing scope, a failed CSRF check) always, plus `statuses`."""
+    return {status: ErrorOut for status in sorted({401, 403, *statuses})}
 
 
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
@@ -89,7 +110,10 @@ def _unauthenticated(request, exc):
 
 @api.exception_handler(HttpError)
 def _http_error(request, exc: HttpError):
-    return error_response(status=exc.status_code, code=CODES.get(exc.status_code, "error"), message=str(exc))
+    message = str(exc)
+    if message.startswith("Cannot parse request body"):  # ninja's words for a body that is not JSON
+        message = "The request body is not valid JSON."
+    return error_response(status=exc.status_code, code=CODES.get(exc.status_code, "error"), message=message)
 
 
 @api.exception_handler(Http404)
@@ -102,26 +126,45 @@ def _denied(request, exc):
     return error_response(status=403, code="forbidden", message="You may not do that.")
 
 
-def json_errors(view):
-    """Hand-written API views (until they move onto `api`) answer in JSON when a selector raises
-    Http404 or PermissionDenied."""
-    from functools import wraps
+@api.exception_handler(DjangoValidationError)
+def _model_invalid(request, exc: DjangoValidationError):
+    # A service's own checks (a reserved slug, a taken name): 400 as before the typed API.
+    fields = exc.message_dict if hasattr(exc, "error_dict") else {}
+    message = "; ".join(exc.messages) if not fields else "The request was not accepted."
+    return error_response(status=400, code="bad_request", message=message, fields=fields)
 
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except Http404:
-            return JsonResponse({"error": "Not found."}, status=404)
-        except PermissionDenied:
-            return JsonResponse({"error": "You may not do that."}, status=403)
 
-    return wrapper
+def _domain_errors() -> None:
+    """The one place where the apps' domain errors become HTTP answers. Registered from `urls()`
+    (not at import) because those modules import this one for `ApiError`."""
+    from deployments.docker_client import DockerUnavailable
+    from deployments.services import DevError
+    from workspaces.fs import WorkspaceConflict, WorkspaceError
+
+    def workspace_error(request, exc: WorkspaceError):
+        # A conflict carries what is on disk now: the editor merges against it, a script retries
+        # with its version.
+        extra = {"current": exc.current.as_dict() if exc.current else None} if isinstance(exc, WorkspaceConflict) else None
+        return error_response(status=exc.status, code=CODES.get(exc.status, "bad_request"), message=str(exc), extra=extra)
+
+    def dev_error(request, exc: DevError):
+        return error_response(status=exc.status, code=CODES.get(exc.status, "conflict"), message=str(exc))
+
+    def docker_unavailable(request, exc: DockerUnavailable):
+        # The engine's address is MGX's business, not the caller's (README: only admins see it).
+        return error_response(status=503, code="unavailable",
+                              message="The Docker engine does not answer; try again in a moment.")
+
+    api.add_exception_handler(WorkspaceError, workspace_error)
+    api.add_exception_handler(DevError, dev_error)
+    api.add_exception_handler(DockerUnavailable, docker_unavailable)
 
 
 def urls():
     """The API's URL patterns, with every app's router mounted (imported here, not at module
     import, so apps may import `ApiError` from this module without a cycle)."""
+    if not _MOUNTED:
+        _domain_errors()
     for router in _routers():
         if router not in _MOUNTED:
             api.add_router("", router)
@@ -133,5 +176,19 @@ _MOUNTED: set = set()
 
 
 def _routers() -> list:
-    """Each app's `router` (a ninja Router in its api.py). Add one line per app."""
-    return []
+    """Each app's `router` (a ninja Router in its api.py). Add one line per app; the order is
+    the order of the tags in /api/docs."""
+    from accounts.api import router as accounts
+    from deployments.api import router as deployments
+    from deployments.api import sandbox_router as sandbox
+    from sessions_app.api import router as sessions
+    from workspaces.api import router as workspaces
+
+    return [
+        accounts,      # /api/me
+        sessions,      # /api/sessions
+        workspaces,    # /api/workspaces/{slug}/entries|files
+        deployments,   # /api/apps/{slug}/dev, dev/start|status|stop, exec
+        sandbox,       # /api/sandbox/exec|destroy|destroy_all (seed 002)
+        # agents: /api/apps/{slug}/agent/... goes here
+    ]

@@ -9,10 +9,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("oauth2/", include("accounts.oauth_urls")),
     path(".well-known/", include("accounts.well_known_urls")),
-    path("api/", include("accounts.api_urls")),
     path("sessions/<slug:slug>/users/", include("accounts.app_users_urls")),
     path("accounts/", include("accounts.urls")),
-    path("api/", include("sessions_app.api_urls")),
     path("api/", api.urls()),
     path("", include("sessions_app.urls")),
 ]

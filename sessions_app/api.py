@@ -1,44 +1,61 @@
-"""JSON API: `/api/sessions` (list, create) and `/api/sessions/<slug>`."""
-import json
+"""`/api/sessions` (list, create) and `/api/sessions/{slug}`: a session is one app."""
+from typing import Literal
 
-from django.core.exceptions import ValidationError
-from django.http import JsonResponse
-from django.views.decorators.http import require_GET, require_http_methods
+from ninja import Router, Schema, Status
 
-from accounts.authentication import api_auth_required
-from mgx_site.api import json_errors
+from mgx_site.api import errors
 
 from . import selectors, services
 
-
-@api_auth_required
-@json_errors
-@require_http_methods(["GET", "POST"])
-def sessions(request):
-    if request.method == "GET":
-        return JsonResponse({"sessions": [selectors.app_summary(app=a) for a in selectors.apps_for_user(user=request.user)]})
-    try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        return JsonResponse({"error": "The body must be JSON."}, status=400)
-    if not isinstance(body, dict):
-        return JsonResponse({"error": "The body must be a JSON object."}, status=400)
-    try:
-        app = services.app_create(
-            owner=request.user,
-            name=str(body.get("name", "")),
-            framework=str(body.get("framework", "")),
-            description=str(body.get("description", "")),
-            slug=str(body.get("slug", "")),
-        )
-    except ValidationError as exc:
-        return JsonResponse({"error": "The session was not created.", "fields": exc.message_dict}, status=400)
-    return JsonResponse(selectors.app_summary(app=app), status=201)
+router = Router(tags=["sessions"])
 
 
-@api_auth_required
-@json_errors
-@require_GET
-def session_detail(request, slug):
-    app = selectors.app_for_user(user=request.user, slug=slug)
-    return JsonResponse(selectors.app_summary(app=app))
+class LastChangeOut(Schema):
+    sha: str
+    message: str
+    author: str
+    date: str
+
+
+class SessionOut(Schema):
+    slug: str
+    name: str
+    framework: Literal["nextjs", "fastapi_vite"]
+    description: str
+    owner: str
+    created_at: str
+    url: str
+    dev_url: str
+    last_change: LastChangeOut | None
+
+
+class SessionListOut(Schema):
+    sessions: list[SessionOut]
+
+
+class SessionIn(Schema):
+    name: str
+    framework: Literal["nextjs", "fastapi_vite"]
+    description: str = ""
+    slug: str = ""  # made from the name when empty
+
+
+@router.get("/sessions", response={200: SessionListOut, **errors()}, url_name="sessions",
+            summary="Your apps", description="Only the caller's own apps, newest first.")
+def sessions_list(request):
+    return {"sessions": [selectors.app_summary(app=a) for a in selectors.apps_for_user(user=request.user)]}
+
+
+@router.post("/sessions", response={201: SessionOut, **errors(400, 422)}, url_name="sessions_create",
+             summary="Create an app",
+             description="Its workspace is copied from the framework's template and committed. 400 names the "
+                         "field the service refused (a reserved or taken slug).")
+def sessions_create(request, payload: SessionIn):
+    app = services.app_create(owner=request.user, **payload.dict())
+    return Status(201, selectors.app_summary(app=app))
+
+
+@router.get("/sessions/{slug}", response={200: SessionOut, **errors(404)}, url_name="session_detail",
+            summary="One app", description="404 unless the caller owns it or is an MGX admin.")
+def session_detail(request, slug: str):
+    return selectors.app_summary(app=selectors.app_for_user(user=request.user, slug=slug))

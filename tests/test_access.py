@@ -70,7 +70,7 @@ def test_another_user_gets_404_and_changes_nothing(client, app, user_factory, me
 
     assert response.status_code == 404
     if is_api:
-        assert response.json() == {"error": "Not found."}
+        assert response.json() == {"error": {"code": "not_found", "message": "Not found.", "fields": {}}}
     assert (file_read(app=app, path="README.md").version, len(history_list(app=app))) == before
 
 

@@ -68,6 +68,10 @@ OWNED = {ANON: LOGIN, STRANGER: NOT_FOUND, APP_USER: REFUSED, OWNER: ALLOWED, AD
 SIGNED_IN = {ANON: LOGIN, STRANGER: ALLOWED, APP_USER: REFUSED, OWNER: ALLOWED, ADMIN: ALLOWED}
 PUBLIC = dict.fromkeys(CALLERS, ALLOWED)
 STAFF = {ANON: LOGIN, STRANGER: REFUSED, APP_USER: REFUSED, OWNER: REFUSED, ADMIN: ALLOWED}
+# The JSON API, exactly: no credential or an app's token 401, a stranger 404, a non-admin 403.
+OWNED_API = {ANON: status(401), STRANGER: status(404), APP_USER: status(401), OWNER: ALLOWED, ADMIN: ALLOWED}
+SIGNED_IN_API = {**OWNED_API, STRANGER: ALLOWED}
+ADMIN_API = {ANON: status(401), STRANGER: status(403), APP_USER: status(401), OWNER: status(403), ADMIN: ALLOWED}
 
 
 def everyone(check):
@@ -162,7 +166,6 @@ ROUTES: dict[str, Route] = {
     "oauth2/apps/<slug:slug>/signup/": Route({"GET": everyone(status(403))}),
     "oauth2/signup/": Route({"POST": everyone(status(401))}, request=form(username="mallory", password="x" * 12)),
     ".well-known/^openid-configuration/?$": Route({"GET": PUBLIC}),
-    "api/me": Route({"GET": {**SIGNED_IN, ANON: status(401), APP_USER: status(401)}}, auth="bearer"),
     # An app's users page: its owner and MGX admins.
     "sessions/<slug:slug>/users/": Route({"GET": OWNED}),
     "sessions/<slug:slug>/users/new": Route({"POST": OWNED}, request=form(
@@ -188,18 +191,31 @@ ROUTES: dict[str, Route] = {
     "accounts/clients/<str:client_id>/": Route({"GET": {**OWNED, ADMIN: NOT_FOUND}}),
     "accounts/clients/<str:client_id>/secret": Route({"POST": {**OWNED, ADMIN: NOT_FOUND}}),
     "accounts/clients/<str:client_id>/delete": Route({"POST": {**OWNED, ADMIN: NOT_FOUND}}),
-    # The JSON API.
-    "api/sessions": Route({"GET": {**SIGNED_IN, ANON: status(401), APP_USER: status(401)},
-                           "POST": {**SIGNED_IN, ANON: status(401), APP_USER: status(401)}},
+    # The JSON API (django-ninja, mgx_site/api.py): bearer tokens; an app's token is never MGX's.
+    "api/": Route({"GET": everyone(status(404))}),  # ninja's root: nothing there
+    "api/openapi.json": Route({"GET": PUBLIC}),  # the API's description: public, like any API's docs
+    "api/docs": Route({"GET": PUBLIC}),
+    "api/me": Route({"GET": SIGNED_IN_API}, auth="bearer"),
+    "api/sessions": Route({"GET": SIGNED_IN_API, "POST": SIGNED_IN_API},
                           auth="bearer", request=as_json(allowed={"name": ""}, name="Intruder", framework="nextjs")),
-    "api/sessions/<slug:slug>": Route({"GET": OWNED}, auth="bearer"),
-    "api/workspaces/<slug:slug>/entries": Route({"GET": OWNED}, auth="bearer", request=q(path="")),
-    "api/workspaces/<slug:slug>/files": Route({"GET": OWNED, "PUT": OWNED, "DELETE": OWNED}, auth="bearer",
-                                              request=files_request),
+    "api/sessions/<slug>": Route({"GET": OWNED_API}, auth="bearer"),
+    "api/workspaces/<slug>/entries": Route({"GET": OWNED_API}, auth="bearer", request=q(path="")),
+    "api/workspaces/<slug>/files": Route({"GET": OWNED_API, "PUT": OWNED_API, "DELETE": OWNED_API}, auth="bearer",
+                                         request=files_request),
     # A POST here queues a container start; in the test's transaction the queueing never commits.
-    "api/apps/<slug:slug>/dev": Route({"GET": OWNED, "POST": OWNED, "DELETE": OWNED}, auth="bearer"),
-    "api/apps/<slug:slug>/exec": Route({"POST": OWNED}, auth="bearer", request=as_json(
+    "api/apps/<slug>/dev": Route({"GET": OWNED_API, "POST": OWNED_API, "DELETE": OWNED_API}, auth="bearer"),
+    "api/apps/<slug>/dev/start": Route({"POST": OWNED_API}, auth="bearer"),
+    "api/apps/<slug>/dev/status": Route({"GET": OWNED_API}, auth="bearer"),
+    "api/apps/<slug>/dev/stop": Route({"POST": OWNED_API}, auth="bearer"),
+    "api/apps/<slug>/exec": Route({"POST": OWNED_API}, auth="bearer", request=as_json(
         allowed={"command": ""}, command="touch /workspace/pwned")),
+    "api/sandbox/exec": Route({"POST": OWNED_API}, auth="bearer", request=lambda m, ctx, caller: {
+        "data": json.dumps({"session_id": ctx.slug, "command": "" if caller in (OWNER, ADMIN) else "touch /workspace/pwned"}),
+        "content_type": "application/json"}),
+    # MGX admins only; the owner of the app included is refused.
+    "api/sandbox/destroy": Route({"POST": ADMIN_API}, auth="bearer", request=lambda m, ctx, caller: {
+        "data": json.dumps({"session_id": ctx.slug}), "content_type": "application/json"}),
+    "api/sandbox/destroy_all": Route({"POST": ADMIN_API}, auth="bearer"),
     # Pages.
     "": Route({"GET": SIGNED_IN}),
     "system-status/": Route({"GET": SIGNED_IN}),
@@ -232,7 +248,8 @@ ROUTES: dict[str, Route] = {
 
 # A handful of admin pages stand for all of them.
 ADMIN_SAMPLES = ["/admin/", "/admin/auth/user/", "/admin/accounts/loginthrottle/",
-                 "/admin/oauth2_provider/application/", "/admin/accounts/appmember/"]
+                 "/admin/oauth2_provider/application/", "/admin/accounts/appmember/",
+                 "/admin/deployments/devenvironment/"]
 
 WEBSOCKETS = {
     "ws/echo/": SIGNED_IN,

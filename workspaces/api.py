@@ -1,60 +1,89 @@
-"""JSON API over an app's workspace: `/api/workspaces/<slug>/entries` and `/files`."""
-import json
+"""`/api/workspaces/{slug}/entries` and `/files`: an app's workspace for the editor, scripts and
+the agent. Path errors (WorkspaceError and kin, with their status) are answered by mgx_site.api."""
+from typing import Literal
 
-from django.http import HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.http import HttpResponse
+from ninja import Router, Schema
 
-from accounts.authentication import api_auth_required
-from mgx_site.api import json_errors
+from mgx_site.api import ErrorBody, errors
 from sessions_app.selectors import app_for_user
 
 from . import selectors, services
-from .fs import WorkspaceConflict, WorkspaceError
+
+router = Router(tags=["workspaces"])
 
 
-def error_response(exc: WorkspaceError) -> JsonResponse:
-    body = {"error": str(exc)}
-    if isinstance(exc, WorkspaceConflict):
-        body["current"] = exc.current.as_dict() if exc.current else None
-    return JsonResponse(body, status=exc.status)
+class EntryOut(Schema):
+    name: str
+    path: str
+    type: Literal["dir", "file"]
+    size: int
 
 
-@api_auth_required
-@json_errors
-@require_GET
-def entries(request, slug):
+class EntriesOut(Schema):
+    path: str
+    entries: list[EntryOut]
+
+
+class FileOut(Schema):
+    path: str
+    size: int
+    version: str
+    binary: bool
+    content: str | None  # null for binary files: they are never decoded into garbage
+
+
+class FileIn(Schema):
+    content: str
+    # The version this edit is based on (from GET); "" creates only when absent; omitted overwrites.
+    version: str | None = None
+
+
+class FileWrittenOut(Schema):
+    path: str
+    version: str
+    size: int
+
+
+class ConflictOut(Schema):
+    """409 on a write: the file changed since `version`; `current` is what is on disk now."""
+
+    error: ErrorBody
+    current: FileOut | None = None
+
+
+@router.get("/workspaces/{slug}/entries", response={200: EntriesOut, **errors(400, 404)},
+            url_name="workspace_entries", summary="List a folder",
+            description="Folders first. `path` is relative to the workspace root (\"\" for the root).")
+def entries(request, slug: str, path: str = ""):
     app = app_for_user(user=request.user, slug=slug)
-    path = request.GET.get("path", "")
-    try:
-        listing = selectors.entries_list(app=app, path=path)
-    except WorkspaceError as exc:
-        return error_response(exc)
-    return JsonResponse({"path": path, "entries": [e.as_dict() for e in listing]})
+    return {"path": path, "entries": [e.as_dict() for e in selectors.entries_list(app=app, path=path)]}
 
 
-@api_auth_required
-@json_errors
-@require_http_methods(["GET", "PUT", "DELETE"])
-def files(request, slug):
+@router.get("/workspaces/{slug}/files", response={200: FileOut, **errors(400, 404, 413)},
+            url_name="workspace_files", summary="Read a file",
+            description="Text comes back in `content` with its `version`; binary files are flagged with "
+                        "`content: null`; files over the size limit get 413 (download them from the session page).")
+def file_read(request, slug: str, path: str = ""):
     app = app_for_user(user=request.user, slug=slug)
-    path = request.GET.get("path", "")
-    try:
-        if request.method == "GET":
-            return JsonResponse(selectors.file_read(app=app, path=path).as_dict())
-        if request.method == "DELETE":
-            services.entry_delete(app=app, path=path, user=request.user)
-            return HttpResponse(status=204)
-        try:
-            body = json.loads(request.body or b"{}")
-        except ValueError:
-            return JsonResponse({"error": "The body must be JSON: {\"content\": \"...\", \"version\": \"...\"}."}, status=400)
-        content = body.get("content") if isinstance(body, dict) else None
-        if not isinstance(content, str):
-            return JsonResponse({"error": "'content' (text) is required."}, status=400)
-        version = body.get("version")
-        if version is not None and not isinstance(version, str):
-            return JsonResponse({"error": "'version' must be a string ('' for a new file)."}, status=400)
-        written = services.file_write(app=app, path=path, content=content, user=request.user, base_version=version)
-        return JsonResponse({"path": written.path, "version": written.version, "size": written.size})
-    except WorkspaceError as exc:
-        return error_response(exc)
+    return selectors.file_read(app=app, path=path).as_dict()
+
+
+@router.put("/workspaces/{slug}/files", response={200: FileWrittenOut, 409: ConflictOut, **errors(400, 404, 413, 422)},
+            url_name="workspace_file_write", summary="Write a file",
+            description="Atomic; committed to the app's history. With `version`, refused with 409 (and the "
+                        "current content) when the file changed since.")
+def file_write(request, slug: str, payload: FileIn, path: str = ""):
+    app = app_for_user(user=request.user, slug=slug)
+    written = services.file_write(app=app, path=path, content=payload.content, user=request.user,
+                                  base_version=payload.version)
+    return {"path": written.path, "version": written.version, "size": written.size}
+
+
+@router.delete("/workspaces/{slug}/files", response={204: None, **errors(400, 404)},
+               url_name="workspace_file_delete", summary="Delete a file or folder",
+               description="Committed to the app's history.")
+def file_delete(request, slug: str, path: str = ""):
+    app = app_for_user(user=request.user, slug=slug)
+    services.entry_delete(app=app, path=path, user=request.user)
+    return HttpResponse(status=204)

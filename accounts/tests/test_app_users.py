@@ -50,7 +50,7 @@ def test_user_of_app_a_is_refused_by_app_b(live, provider, app_with_users):
     # The app's token is for the app's backend; it never acts on MGX itself.
     me = provider.me(token["access_token"])
     assert me.status_code == 401
-    assert me.json() == {"error": "This token was issued to an app's client; it is not valid for MGX's API."}
+    assert me.json()["error"]["message"] == "This token was issued to an app's client; it is not valid for MGX's API."
 
 
 def test_same_name_in_two_apps_is_two_people(live, provider, app_with_users):

@@ -95,9 +95,9 @@ def test_api_creates_lists_and_shows_sessions(client, user_factory):
 def test_api_refuses_bad_input_with_field_errors(client, user_factory):
     client.force_login(user_factory())
     bad = client.post("/api/sessions", json.dumps({"name": "x", "framework": "nextjs", "slug": "api"}), content_type="application/json")
-    assert bad.status_code == 400 and "reserved" in bad.json()["fields"]["slug"][0]
+    assert bad.status_code == 400 and "reserved" in bad.json()["error"]["fields"]["slug"][0]
     garbage = client.post("/api/sessions", "{not json", content_type="application/json")
-    assert garbage.status_code == 400 and "JSON" in garbage.json()["error"]
+    assert garbage.status_code == 400 and "JSON" in garbage.json()["error"]["message"]
     assert App.objects.count() == 0
 
 

@@ -54,6 +54,8 @@
       if (merge) { merge.destroy(); merge = null; }
       els.conflict.hidden = true;
     }
+    // The API's one error shape: {"error": {"code", "message", "fields"}}.
+    function errorText(body) { return body && body.error ? body.error.message : ""; }
     function urlFor(path) { return api + "?path=" + encodeURIComponent(path); }
 
     async function open(path, { push = true } = {}) {
@@ -62,7 +64,7 @@
       closeConflict();
       setState("Opening…");
       const res = await fetch(urlFor(path), { headers: { Accept: "application/json" }, credentials: "same-origin" });
-      const body = await res.json().catch(() => ({ error: "The server sent an unreadable answer." }));
+      const body = await res.json().catch(() => ({ error: { message: "The server sent an unreadable answer." } }));
       crumbs(path);
       markActive(path);
       if (push) history.replaceState(null, "", "?tab=files&path=" + encodeURIComponent(path));
@@ -72,7 +74,7 @@
         setDirty(false);
         els.notice.replaceChildren();
         const p = document.createElement("p");
-        p.textContent = body.binary ? "Binary file · " + body.size.toLocaleString() + " bytes — not shown in the editor." : body.error;
+        p.textContent = body.binary ? "Binary file · " + body.size.toLocaleString() + " bytes — not shown in the editor." : errorText(body);
         const a = document.createElement("a");
         a.className = "btn btn-sm"; a.href = dl; a.textContent = "Download";
         els.notice.append(p, a);
@@ -100,7 +102,7 @@
         headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken() },
         body: JSON.stringify({ content: content, version: version }),
       });
-      const body = await res.json().catch(() => ({ error: "The server sent an unreadable answer (HTTP " + res.status + ")." }));
+      const body = await res.json().catch(() => ({ error: { message: "The server sent an unreadable answer (HTTP " + res.status + ")." } }));
       return { res, body };
     }
 
@@ -119,13 +121,13 @@
         showConflict(body, mine);
       } else {
         setDirty(true);
-        setState(body.error || "Not saved (HTTP " + res.status + ").", "error");
+        setState(errorText(body) || "Not saved (HTTP " + res.status + ").", "error");
       }
     }
 
     function showConflict(body, mine) {
       const theirs = body.current;
-      els.conflictMsg.textContent = body.error + " Left: what is on disk now. Right: yours — merge here, then save.";
+      els.conflictMsg.textContent = errorText(body) + " Left: what is on disk now. Right: yours — merge here, then save.";
       closeConflict();
       els.conflict.hidden = false;
       merge = MGXEditor.createMergeView(els.merge, { original: theirs ? theirs.content || "" : "", modified: mine, path: current.path });
@@ -147,7 +149,7 @@
       } else if (res.status === 409) {
         showConflict(body, merged);
       } else {
-        setState(body.error || "Not saved.", "error");
+        setState(errorText(body) || "Not saved.", "error");
       }
     });
     els.theirs.addEventListener("click", () => {

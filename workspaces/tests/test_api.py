@@ -32,7 +32,7 @@ def test_read_then_write_with_the_version_then_a_stale_write_gets_409_with_the_n
 
     stale = put(owner_client, app.slug, "README.md", {"content": "from an old tab\n", "version": read["version"]})
     assert stale.status_code == 409
-    assert stale.json()["current"]["content"] == "mine\n"
+    assert stale.json()["current"]["content"] == "mine\n" and stale.json()["error"]["code"] == "conflict"
     assert selectors.file_read(app=app, path="README.md").text == "mine\n"
 
 
@@ -48,7 +48,7 @@ def test_traversal_paths_get_400_with_a_message(owner_client, app, path):
 
     query = path if path == "%00" else quote(path)  # %00 arrives as a NUL byte
     got = owner_client.get(f"/api/workspaces/{app.slug}/files?path={query}")
-    assert got.status_code == 400 and got.json()["error"]
+    assert got.status_code == 400 and got.json()["error"]["message"]
     written = put(owner_client, app.slug, query, {"content": "x"})
     assert written.status_code == 400
 
@@ -56,7 +56,7 @@ def test_traversal_paths_get_400_with_a_message(owner_client, app, path):
 def test_oversize_content_gets_413_and_the_file_is_unchanged(owner_client, app, settings):
     settings.MGX_WORKSPACE_MAX_FILE_BYTES = 100
     too_big = put(owner_client, app.slug, "README.md", {"content": "x" * 101})
-    assert too_big.status_code == 413 and "limit" in too_big.json()["error"]
+    assert too_big.status_code == 413 and "limit" in too_big.json()["error"]["message"]
     with selectors.file_open(app=app, path="README.md") as fh:
         assert fh.read().startswith(b"# Api App")
 
@@ -77,7 +77,8 @@ def test_bad_json_bodies_are_refused_and_change_nothing(owner_client, app):
     before = selectors.file_read(app=app, path="README.md").version
     bad = owner_client.put(f"/api/workspaces/{app.slug}/files?path=README.md", "nope", content_type="application/json")
     assert bad.status_code == 400
-    assert put(owner_client, app.slug, "README.md", {"content": 5}).status_code == 400
+    wrong_type = put(owner_client, app.slug, "README.md", {"content": 5})
+    assert wrong_type.status_code == 422 and "content" in wrong_type.json()["error"]["fields"]
     assert selectors.file_read(app=app, path="README.md").version == before
 
 
