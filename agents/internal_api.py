@@ -27,7 +27,7 @@ from sessions_app.models import App
 from workspaces.fs import WorkspaceError
 
 from workspaces.selectors import workspace_changes
-from workspaces.services import workspace_commit, workspace_for
+from workspaces.services import workspace_commit
 
 from . import selectors, services
 from .documents import EVENT_TYPES, AgentRun

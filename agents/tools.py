@@ -25,7 +25,6 @@ import requests
 
 from workspaces.fs import Workspace, WorkspaceError, WorkspaceNotFound, version_of
 
-from .agent_client import api_token, api_url  # noqa: F401  (the runner's defaults, kept importable here)
 
 REJECTED = "The user rejected this action"
 MODEL_OUTPUT_LIMIT = 60_000  # characters of one tool result sent back to the model
