@@ -134,4 +134,6 @@ _MOUNTED: set = set()
 
 def _routers() -> list:
     """Each app's `router` (a ninja Router in its api.py). Add one line per app."""
-    return []
+    from agents.api import router as agents_router
+
+    return [agents_router]

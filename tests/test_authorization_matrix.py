@@ -67,6 +67,8 @@ def status(*codes):
 OWNED = {ANON: LOGIN, STRANGER: NOT_FOUND, APP_USER: REFUSED, OWNER: ALLOWED, ADMIN: ALLOWED}
 SIGNED_IN = {ANON: LOGIN, STRANGER: ALLOWED, APP_USER: REFUSED, OWNER: ALLOWED, ADMIN: ALLOWED}
 PUBLIC = dict.fromkeys(CALLERS, ALLOWED)
+# The JSON API on one app: nobody and a token of an app's client are 401, a stranger 404.
+API_OWNED = {**OWNED, ANON: status(401), APP_USER: status(401)}
 STAFF = {ANON: LOGIN, STRANGER: REFUSED, APP_USER: REFUSED, OWNER: REFUSED, ADMIN: ALLOWED}
 
 
@@ -193,6 +195,16 @@ ROUTES: dict[str, Route] = {
     "api/apps/<slug:slug>/dev": Route({"GET": OWNED, "POST": OWNED, "DELETE": OWNED}, auth="bearer"),
     "api/apps/<slug:slug>/exec": Route({"POST": OWNED}, auth="bearer", request=as_json(
         allowed={"command": ""}, command="touch /workspace/pwned")),
+    # The agent team over HTTP (issue 10). `run_id` is the world's finished run: the owner's
+    # resume and cancel are answered 409 and the owner's generate gets an empty prompt (422), so
+    # nothing starts; the event stream answers 200 and is never read here.
+    "api/apps/<slug>/agent/generate": Route({"POST": API_OWNED}, auth="bearer", request=as_json(
+        allowed={"prompt": " "}, prompt="delete everything")),
+    "api/apps/<slug>/agent/tasks/<run_id>": Route({"GET": API_OWNED}, auth="bearer"),
+    "api/apps/<slug>/agent/events": Route({"GET": API_OWNED}, auth="bearer"),
+    "api/apps/<slug>/agent/runs/<run_id>/resume": Route({"POST": API_OWNED}, auth="bearer",
+                                                        request=as_json(decision="approve")),
+    "api/apps/<slug>/agent/runs/<run_id>/cancel": Route({"POST": API_OWNED}, auth="bearer"),
     # Pages.
     "": Route({"GET": SIGNED_IN}),
     "system-status/": Route({"GET": SIGNED_IN}),
@@ -329,6 +341,7 @@ def world(django_db_setup, django_db_blocker):
     from accounts.models import AppMember, SSHKey
     from accounts.provider import token_request
     from accounts.tests.test_ssh_keys import ED25519
+    from agents.documents import AgentRun
     from sessions_app.models import App
     from sessions_app.services import app_create
     from workspaces.selectors import history_list
@@ -369,12 +382,14 @@ def world(django_db_setup, django_db_blocker):
         logged_in = app_browser.post(f"/oauth2/apps/{app.slug}/login/", {"username": "bob", "password": member_password})
         assert logged_in.status_code == 302, logged_in.content
         cookies[APP_USER] = app_browser.cookies["sessionid"].value
+        AgentRun(run_id="0" * 32, session=app.slug, status="done", input="A finished run").save(force_insert=True)
         world = World(
             slug=app.slug, app_pk=app.pk, target="matrix/target.txt", content=content, member_id=member.pk,
             key_id=key.pk, sha=history_list(app=app, limit=1)[0].sha, first_sha=first_sha, run_id="0" * 32,
             owner_token=bearer[OWNER], bearer=bearer, cookies=cookies, users=users,
         )
     yield world
+    AgentRun.objects(session=app.slug).delete()
     with django_db_blocker.unblock():
         AppMember.objects.filter(app_id=app.pk).delete()
         SSHKey.objects.filter(user__in=users.values()).delete()
