@@ -344,3 +344,74 @@ def test_strangers_anonymous_app_tokens_and_read_only_tokens_are_refused_everywh
     # Nothing changed: the run still waits, no run was started, nothing was said.
     assert [r.status for r in AgentRun.objects(session=app.slug)] == ["waiting"]
     assert AgentEvent.objects(session=app.slug).count() == 1
+
+
+def _threads(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        return int(next(line for line in fh if line.startswith("Threads:")).split()[1])
+
+
+def test_many_open_streams_hold_no_thread_each_and_end_when_the_client_goes(live, app_factory, owner):
+    import redis
+    from django.conf import settings
+
+    app = app_factory(owner=owner, name="Many Viewers")
+    api = Api(live, app.slug, bearer(live, "scripter"))
+    daphne = procs.running_pid(live.layout, live.stack["daphne"])
+    # One line iterator per stream, kept: a dropped requests iterator closes its connection.
+    warm = api.stream()
+    warm_lines = warm.iter_lines()
+    assert next(warm_lines) == b"retry: 2000"  # the stream is being served
+    before = _threads(daphne)
+    viewers = []
+    members, group = redis.Redis.from_url(settings.MGX_REDIS_URL), f"asgi:group:app.{app.slug}"
+    assert members.zcard(group) == 1
+    try:
+        for _ in range(12):
+            viewers.append(api.stream())
+            viewers[-1].lines = viewers[-1].iter_lines()
+            assert next(viewers[-1].lines) == b"retry: 2000"
+        during = _threads(daphne)
+        assert members.zcard(group) == 13  # all of them still listening
+    finally:
+        for viewer in viewers:
+            viewer.close()
+        warm.close()
+    assert during - before < 4, f"{during - before} more threads for 12 more viewers"
+    # Each stream leaves the app's channel-layer group when its client goes.
+    deadline = time.monotonic() + 20
+    while members.zcard(group) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert members.zcard(group) == 0
+
+
+def test_the_stream_pings_when_idle_and_reads_a_lost_publish_from_the_store(app_factory, owner):
+    """The stream itself, on the real Redis channel layer and event store, with a short heartbeat."""
+    import asyncio
+
+    from agents.services import event_append
+    from agents.sse import event_stream
+
+    app = app_factory(owner=owner, name="Quiet Stream")
+    event_append(session=app.slug, type="USER_MESSAGE", payload={"text": "hello", "user": "scripter"})
+
+    async def scenario():
+        stream = event_stream(session=app.slug, after=0, heartbeat=0.3)
+        try:
+            assert await anext(stream) == "retry: 2000\n\n"
+            assert (await anext(stream)).startswith("id: 1\nevent: USER_MESSAGE\ndata: {")
+            assert await anext(stream) == ": ping\n\n"  # nothing happens: the proxy still sees bytes
+            # Seq 2 is stored but its publish is lost; seq 3 arrives live: 2 comes from the store first.
+            await asyncio.to_thread(event_append, session=app.slug, type="AGENT_START", payload={"role": "qa"},
+                                    publish=False)
+            await asyncio.to_thread(event_append, session=app.slug, type="AGENT_START", payload={"role": "engineer"})
+            got = [await anext(stream) for _ in range(2)]
+            while got[-1] == ": ping\n\n":
+                got[-1] = await anext(stream)
+            return got
+        finally:
+            await stream.aclose()
+
+    second, third = asyncio.run(scenario())
+    assert second.startswith("id: 2\nevent: AGENT_START\n") and '"role":"qa"' in second
+    assert third.startswith("id: 3\nevent: AGENT_START\n") and '"role":"engineer"' in third
