@@ -195,6 +195,10 @@ ROUTES: dict[str, Route] = {
     "api/apps/<slug:slug>/dev": Route({"GET": OWNED, "POST": OWNED, "DELETE": OWNED}, auth="bearer"),
     "api/apps/<slug:slug>/exec": Route({"POST": OWNED}, auth="bearer", request=as_json(
         allowed={"command": ""}, command="touch /workspace/pwned")),
+    # The API's own documents: public, they describe what exists, not anyone's data.
+    "api/openapi.json": Route({"GET": PUBLIC}),
+    "api/docs": Route({"GET": PUBLIC}),
+    "api/": Route({"GET": everyone(status(404))}),  # ninja's root: only names the API's base path
     # The agent team over HTTP (issue 10). `run_id` is the world's finished run: the owner's
     # resume and cancel are answered 409 and the owner's generate gets an empty prompt (422), so
     # nothing starts; the event stream answers 200 and is never read here.
