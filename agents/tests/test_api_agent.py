@@ -340,10 +340,32 @@ def test_strangers_anonymous_app_tokens_and_read_only_tokens_are_refused_everywh
             got = requests.post(base + path, json=payload, headers=read_only, timeout=10)
             if got.status_code != 403:
                 failures.append(f"read-only token: POST {path} answered {got.status_code}")
+    # The owner's browser session acts only with the CSRF token, as every cookie-authenticated write.
+    browser = live.login("scripter", PASSWORD)
+    forged = browser.post(f"{base}/generate", json={"prompt": "delete everything"}, headers={"Origin": live.url},
+                          timeout=10)
+    if forged.status_code != 403:
+        failures.append(f"session without CSRF token: POST /generate answered {forged.status_code}")
     assert not failures, "\n".join(failures)
     # Nothing changed: the run still waits, no run was started, nothing was said.
     assert [r.status for r in AgentRun.objects(session=app.slug)] == ["waiting"]
     assert AgentEvent.objects(session=app.slug).count() == 1
+
+
+def test_the_openapi_document_describes_the_agent_endpoints(live):
+    doc = requests.get(f"{live.url}/api/openapi.json", timeout=10).json()
+    paths = {p: set(ops) for p, ops in doc["paths"].items() if "/agent/" in p}
+    assert paths == {
+        "/api/apps/{slug}/agent/generate": {"post"},
+        "/api/apps/{slug}/agent/tasks/{run_id}": {"get"},
+        "/api/apps/{slug}/agent/events": {"get"},
+        "/api/apps/{slug}/agent/runs/{run_id}/resume": {"post"},
+        "/api/apps/{slug}/agent/runs/{run_id}/cancel": {"post"},
+    }
+    events = doc["paths"]["/api/apps/{slug}/agent/events"]["get"]
+    assert "text/event-stream" in events["responses"]["200"]["content"] and events["tags"] == ["agent"]
+    generate = doc["paths"]["/api/apps/{slug}/agent/generate"]["post"]
+    assert set(generate["responses"]) == {"202", "404", "409", "422"} and generate["security"]
 
 
 def _threads(pid: int) -> int:
