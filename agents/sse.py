@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -31,15 +32,16 @@ def sse_event(event: dict) -> str:
     return f"id: {event['seq']}\nevent: {event['type']}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n"
 
 
-async def _stored_after(session: str, after: int) -> list[dict]:
-    # Not thread-sensitive: pymongo is thread-safe, and a long stream must not pin a thread.
+async def _stored_after(session: str, after: int) -> AsyncIterator[dict]:
+    """The stored events after `after`, read a batch at a time (a long history is not held in
+    memory). Not thread-sensitive: pymongo is thread-safe, and a stream must not pin a thread."""
     read = sync_to_async(events_since, thread_sensitive=False)
-    out: list[dict] = []
     while True:
         batch = await read(session=session, after_seq=after, limit=BATCH)
-        out.extend(e.as_dict() for e in batch)
+        for event in batch:
+            yield event.as_dict()
         if len(batch) < BATCH:
-            return out
+            return
         after = batch[-1].seq
 
 
@@ -84,7 +86,7 @@ async def event_stream(*, session: str, after: int, heartbeat: float) -> AsyncIt
     last = after
     try:
         yield "retry: 2000\n\n"
-        for event in await _stored_after(session, last):
+        async for event in _stored_after(session, last):
             yield sse_event(event)
             last = event["seq"]
         while True:
@@ -101,11 +103,12 @@ async def event_stream(*, session: str, after: int, heartbeat: float) -> AsyncIt
             if event["seq"] <= last:
                 continue
             if event["seq"] > last + 1:
-                for missed in await _stored_after(session, last):
-                    if missed["seq"] >= event["seq"]:
-                        break
-                    yield sse_event(missed)
-                    last = missed["seq"]
+                async with aclosing(_stored_after(session, last)) as missed_events:
+                    async for missed in missed_events:
+                        if missed["seq"] >= event["seq"]:
+                            break
+                        yield sse_event(missed)
+                        last = missed["seq"]
             yield sse_event(event)
             last = event["seq"]
     finally:

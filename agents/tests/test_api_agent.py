@@ -300,6 +300,34 @@ def test_a_run_already_active_is_a_409_that_says_so(live, app_factory, owner):
     assert api.get("/tasks/nope").status_code == 404
 
 
+def test_edit_approves_another_command_and_a_question_needs_an_answer(live, app_factory, owner):
+    app = app_factory(owner=owner, name="Edited Command")
+    api = Api(live, app.slug, bearer(live, "scripter"))
+    for run_id, payload in (("r-cmd", {"call_id": "c1", "tool": "run_command", "args": {"command": "rm -rf /"},
+                                       "kind": "approval"}),
+                            ("r-ask", {"call_id": "c2", "tool": "ask_user", "args": {"question": "Colour?"},
+                                       "kind": "question"})):
+        AgentRun(run_id=run_id, session=app.slug, status="waiting").save(force_insert=True)
+        AgentEvent(session=app.slug, seq=len(run_id) + (0 if run_id == "r-cmd" else 100), type="INTERRUPT",
+                   run=run_id, payload=payload).save()
+
+    assert api.post("/runs/r-cmd/resume", {"decision": "edit"}).json()["error"]["fields"] == {
+        "command": ["An edit needs the command to run instead."]}
+    assert api.post("/runs/r-cmd/resume", {"decision": "approve", "command": "ls"}).status_code == 422
+    assert api.post("/runs/r-ask/resume", {"decision": "approve"}).json()["error"]["fields"] == {
+        "answer": ["The team asked a question: give an answer."]}
+    edited = api.post("/runs/r-cmd/resume", {"decision": "edit", "command": " ls -la "})
+    assert edited.status_code == 202, edited.text
+    api.post(f"/runs/{edited.json()['run_id']}/cancel")  # no model here: the resumed run need not go on
+    assert AgentRun.objects(run_id=edited.json()["run_id"]).first().resume == {
+        "call_id": "c1", "approved": True, "command": "ls -la"}
+    answered = api.post("/runs/r-ask/resume", {"decision": "approve", "answer": "Green"})
+    assert answered.status_code == 202, answered.text
+    api.post(f"/runs/{answered.json()['run_id']}/cancel")
+    assert AgentRun.objects(run_id=answered.json()["run_id"]).first().resume == {
+        "call_id": "c2", "approved": True, "answer": "Green"}
+
+
 def test_strangers_anonymous_app_tokens_and_read_only_tokens_are_refused_everywhere(live, app_factory, owner,
                                                                                   user_factory):
     from accounts import services as accounts
