@@ -55,3 +55,60 @@ def checkpoints_list(*, session: str, ns: str | None = None, before: str = "", l
     if before:
         found = found.filter(checkpoint_id__lt=before)
     return [_checkpoint_dict(doc) for doc in found.order_by("-checkpoint_id").limit(limit)]
+
+
+def run_in_session(*, session: str, run_id: str) -> AgentRun | None:
+    """A run of this app only: a run id from another app answers None, like an unknown one."""
+    return AgentRun.objects(run_id=run_id, session=session).first()
+
+
+def interrupt_waiting(*, session: str, run_id: str) -> dict | None:
+    """The question or approval a waiting run stopped at (its INTERRUPT payload), else None."""
+    run = run_in_session(session=session, run_id=run_id)
+    if run is None or run.status != "waiting":
+        return None
+    asked = AgentEvent.objects(session=session, run=run_id, type="INTERRUPT").order_by("-seq").first()
+    return dict(asked.payload) if asked else None
+
+
+def run_task(*, session: str, run_id: str) -> dict | None:
+    """One run as a script sees it: status, what it changed, what it cost, what the team said
+    last, what it waits for. None when the app has no such run."""
+    run = run_in_session(session=session, run_id=run_id)
+    if run is None:
+        return None
+    evs = list(AgentEvent.objects(session=session, run=run_id,
+                                  type__in=("FILE_CHANGED", "MESSAGE_DELTA", "FINISH", "INTERRUPT")).order_by("seq"))
+    changed: dict[str, str] = {}
+    for e in evs:
+        if e.type != "FILE_CHANGED":
+            continue
+        path, action = e.payload.get("path", ""), e.payload.get("action", "")
+        # A file this run created stays "created" however often it was edited afterwards.
+        if changed.get(path) == "created" and action == "edited":
+            continue
+        changed.pop(path, None)
+        changed[path] = action
+    deltas = [e for e in evs if e.type == "MESSAGE_DELTA"]
+    last_message = ""
+    if deltas:
+        last_id = deltas[-1].payload.get("message_id")
+        last_message = "".join(e.payload.get("text", "") for e in deltas if e.payload.get("message_id") == last_id)
+    finish = next((e.payload for e in reversed(evs) if e.type == "FINISH"), None)
+    asked = next((e.payload for e in reversed(evs) if e.type == "INTERRUPT"), None) if run.status == "waiting" else None
+    return {
+        "run_id": run.run_id,
+        "status": run.status,
+        "outcome": (finish or {}).get("status"),
+        "summary": run.summary or (finish or {}).get("summary") or "",
+        "commit": (finish or {}).get("commit"),
+        "input": run.input,
+        "resume": dict(run.resume) if run.resume else None,
+        "changed_files": [{"path": p, "action": a} for p, a in changed.items()],
+        "usage": {"prompt_tokens": run.prompt_tokens, "completion_tokens": run.completion_tokens,
+                  "total_tokens": run.prompt_tokens + run.completion_tokens, "cost": run.cost},
+        "last_message": last_message,
+        "interrupt": dict(asked) if asked else None,
+        "created_at": run.created_at,
+        "finished_at": run.finished_at,
+    }

@@ -21,7 +21,10 @@ def event_append(*, session: str, type: str, payload: dict | None = None, run: s
     counter = EventCounter._get_collection().find_one_and_update(
         {"_id": session}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
     )
-    event = AgentEvent(session=session, seq=counter["seq"], type=type, payload=payload or {}, run=run)
+    # MongoDB keeps milliseconds: the published copy says the same time a replay will.
+    now = _dt.datetime.now(_dt.timezone.utc)
+    event = AgentEvent(session=session, seq=counter["seq"], type=type, payload=payload or {}, run=run,
+                       created_at=now.replace(microsecond=now.microsecond // 1000 * 1000))
     event.save(force_insert=True)
     if publish:
         announce(slug=session, kind="agent.event", data=event.as_dict())
@@ -97,9 +100,17 @@ ACTIVE = ("queued", "running")
 
 
 class AgentError(Exception):
-    """A chat action that cannot be done now; the message says why."""
+    """A chat action that cannot be done now; the message says why. `field` names the input at
+    fault when there is one (the API reports it under `fields`)."""
 
     status = 409
+    field = ""
+
+    def __init__(self, message: str = "", *, status: int | None = None, field: str = ""):
+        super().__init__(message)
+        if status is not None:
+            self.status = status
+        self.field = field
 
 
 def _queue(run: AgentRun) -> None:
@@ -136,7 +147,10 @@ def run_resume(*, app, user, run_id: str, call_id: str, approved: bool, command:
         decision["command"] = command.strip()
     if answer.strip():
         decision["answer"] = answer.strip()[:20_000]
-    AgentRun.objects(run_id=run_id, status="waiting").update_one(set__status="done", set__finished_at=_dt.datetime.now(_dt.timezone.utc))
+    # Only one answer wins: two clicks (or a script and a browser) at once must not start two runs.
+    if not AgentRun.objects(run_id=run_id, status="waiting").update_one(
+            set__status="done", set__finished_at=_dt.datetime.now(_dt.timezone.utc)):
+        raise AgentError("That question was already answered, or the run has ended.")
     run = AgentRun(run_id=uuid.uuid4().hex, session=app.slug, user=user.get_username(), resume=decision)
     run.save(force_insert=True)
     said = answer.strip() or ("Approved" if approved else "Rejected") + (f": {decision['command']}" if "command" in decision else "")
@@ -144,6 +158,36 @@ def run_resume(*, app, user, run_id: str, call_id: str, approved: bool, command:
                  payload={"text": said, "user": run.user, "resume": decision, "resumes": run_id})
     _queue(run)
     return run
+
+
+DECISIONS = ("approve", "reject", "edit")
+
+
+def run_decide(*, app, user, run_id: str, decision: str, command: str = "", answer: str = "") -> AgentRun:
+    """The user's decision on what a waiting run asked, without the call id the chat's cards
+    carry (scripts over the API): approve, reject, or edit (approve with another command).
+    The decision goes to `run_resume`, so the chat and the API resume a run the same way."""
+    from .selectors import interrupt_waiting
+
+    if decision not in DECISIONS:
+        raise AgentError(f"The decision must be one of: {', '.join(DECISIONS)}.", status=422, field="decision")
+    asked = interrupt_waiting(session=app.slug, run_id=run_id)
+    if asked is None:
+        raise AgentError("That run is not waiting for an answer: it was already answered, has ended, "
+                         "or is not a run of this app.")
+    if decision == "edit":
+        if asked.get("tool") != "run_command":
+            raise AgentError(f"Only a command can be edited; this run asks about {asked.get('tool')}: "
+                             "approve or reject it.")
+        if not command.strip():
+            raise AgentError("An edit needs the command to run instead.", status=422, field="command")
+    elif command.strip():
+        raise AgentError("A command is given only with the decision \"edit\".", status=422, field="command")
+    if asked.get("kind") == "question" and decision == "approve" and not answer.strip():
+        raise AgentError("The team asked a question: give an answer.", status=422, field="answer")
+    return run_resume(app=app, user=user, run_id=run_id, call_id=asked.get("call_id", ""),
+                      approved=decision != "reject", command=command if decision == "edit" else "",
+                      answer=answer if decision != "reject" else "")
 
 
 def run_cancel(*, app, user, run_id: str) -> AgentRun:

@@ -179,6 +179,7 @@ def _routers() -> list:
     """Each app's `router` (a ninja Router in its api.py). Add one line per app; the order is
     the order of the tags in /api/docs."""
     from accounts.api import router as accounts
+    from agents.api import router as agents
     from deployments.api import router as deployments
     from deployments.api import sandbox_router as sandbox
     from sessions_app.api import router as sessions
@@ -190,5 +191,5 @@ def _routers() -> list:
         workspaces,    # /api/workspaces/{slug}/entries|files
         deployments,   # /api/apps/{slug}/dev, dev/start|status|stop, exec
         sandbox,       # /api/sandbox/exec|destroy|destroy_all (seed 002)
-        # agents: /api/apps/{slug}/agent/... goes here
+        agents,        # /api/apps/{slug}/agent/generate|tasks|events|runs (the team over HTTP)
     ]

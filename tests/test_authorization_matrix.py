@@ -67,6 +67,7 @@ def status(*codes):
 OWNED = {ANON: LOGIN, STRANGER: NOT_FOUND, APP_USER: REFUSED, OWNER: ALLOWED, ADMIN: ALLOWED}
 SIGNED_IN = {ANON: LOGIN, STRANGER: ALLOWED, APP_USER: REFUSED, OWNER: ALLOWED, ADMIN: ALLOWED}
 PUBLIC = dict.fromkeys(CALLERS, ALLOWED)
+# The JSON API on one app: nobody and a token of an app's client are 401, a stranger 404.
 STAFF = {ANON: LOGIN, STRANGER: REFUSED, APP_USER: REFUSED, OWNER: REFUSED, ADMIN: ALLOWED}
 # The JSON API, exactly: no credential or an app's token 401, a stranger 404, a non-admin 403.
 OWNED_API = {ANON: status(401), STRANGER: status(404), APP_USER: status(401), OWNER: ALLOWED, ADMIN: ALLOWED}
@@ -216,6 +217,16 @@ ROUTES: dict[str, Route] = {
     "api/sandbox/destroy": Route({"POST": ADMIN_API}, auth="bearer", request=lambda m, ctx, caller: {
         "data": json.dumps({"session_id": ctx.slug}), "content_type": "application/json"}),
     "api/sandbox/destroy_all": Route({"POST": ADMIN_API}, auth="bearer"),
+    # The agent team over HTTP (issue 10). `run_id` is the world's finished run: the owner's
+    # resume and cancel are answered 409 and the owner's generate gets an empty prompt (422), so
+    # nothing starts; the event stream answers 200 and is never read here.
+    "api/apps/<slug>/agent/generate": Route({"POST": OWNED_API}, auth="bearer", request=as_json(
+        allowed={"prompt": " "}, prompt="delete everything")),
+    "api/apps/<slug>/agent/tasks/<run_id>": Route({"GET": OWNED_API}, auth="bearer"),
+    "api/apps/<slug>/agent/events": Route({"GET": OWNED_API}, auth="bearer"),
+    "api/apps/<slug>/agent/runs/<run_id>/resume": Route({"POST": OWNED_API}, auth="bearer",
+                                                        request=as_json(decision="approve")),
+    "api/apps/<slug>/agent/runs/<run_id>/cancel": Route({"POST": OWNED_API}, auth="bearer"),
     # Pages.
     "": Route({"GET": SIGNED_IN}),
     "system-status/": Route({"GET": SIGNED_IN}),
@@ -354,6 +365,7 @@ def world(django_db_setup, django_db_blocker):
     from accounts.models import AppMember, SSHKey
     from accounts.provider import token_request
     from accounts.tests.test_ssh_keys import ED25519
+    from agents.documents import AgentRun
     from sessions_app.models import App
     from sessions_app.services import app_create
     from workspaces.selectors import history_list
@@ -397,6 +409,7 @@ def world(django_db_setup, django_db_blocker):
         logged_in = app_browser.post(f"/oauth2/apps/{app.slug}/login/", {"username": "bob", "password": member_password})
         assert logged_in.status_code == 302, logged_in.content
         cookies[APP_USER] = app_browser.cookies["sessionid"].value
+        AgentRun(run_id="0" * 32, session=app.slug, status="done", input="A finished run").save(force_insert=True)
         world = World(
             slug=app.slug, app_pk=app.pk, target="matrix/target.txt", content=content, member_id=member.pk,
             key_id=key.pk, sha=history_list(app=app, limit=1)[0].sha, first_sha=first_sha, run_id="0" * 32,
@@ -404,6 +417,7 @@ def world(django_db_setup, django_db_blocker):
             client_id=external.client_id,
         )
     yield world
+    AgentRun.objects(session=app.slug).delete()
     with django_db_blocker.unblock():
         AppMember.objects.filter(app_id=app.pk).delete()
         SSHKey.objects.filter(user__in=users.values()).delete()

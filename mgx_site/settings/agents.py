@@ -34,3 +34,6 @@ MGX_INTERNAL_PORT = env.int("MGX_INTERNAL_PORT", default=MGX_PORT + 1)
 # The user-defined bridge network agent containers run on (created on demand, no traffic
 # between its containers): away from the default bridge where the apps' dev containers live.
 MGX_AGENT_NETWORK = env("MGX_AGENT_NETWORK", default="mgx-agents")
+# Seconds between `: ping` comments on an idle agent event stream (`/api/apps/<slug>/agent/events`),
+# so proxies and load balancers keep it open.
+MGX_SSE_HEARTBEAT_SECONDS = env.float("MGX_SSE_HEARTBEAT_SECONDS", default=15.0)
