@@ -96,14 +96,6 @@ class EventsQuery(Schema):
     after: int = Field(0, ge=0, description="Send the events after this seq (the `Last-Event-ID` header wins)")
 
 
-def _refused(exc: services.AgentError) -> ApiError:
-    status = exc.status if exc.status in (400, 409, 422) else 409
-    if status == 400:
-        status = 422  # the chat's "write a message first": a body that does not fit
-    fields = {exc.field: [str(exc)]} if exc.field else {}
-    return ApiError(str(exc), status=status, code="invalid" if status == 422 else "conflict", fields=fields)
-
-
 def _run_out(run) -> dict:
     return {"run_id": run.run_id, "status": run.status}
 
@@ -113,10 +105,7 @@ def _run_out(run) -> dict:
                          "for it. 409 while a run is active or waits for an answer.")
 def generate(request, slug: str, body: GenerateIn):
     app = app_for_user(user=request.auth, slug=slug)
-    try:
-        run = services.run_start(app=app, user=request.auth, text=body.prompt)
-    except services.AgentError as exc:
-        raise _refused(exc) from exc
+    run = services.run_start(app=app, user=request.auth, text=body.prompt)
     return 202, _run_out(run)
 
 
@@ -138,11 +127,8 @@ def task(request, slug: str, run_id: str):
                          "returned). 409 when the run waits for nothing.")
 def resume(request, slug: str, run_id: str, body: ResumeIn):
     app = app_for_user(user=request.auth, slug=slug)
-    try:
-        run = services.run_decide(app=app, user=request.auth, run_id=run_id, decision=body.decision,
-                                  command=body.command or "", answer=body.answer or "")
-    except services.AgentError as exc:
-        raise _refused(exc) from exc
+    run = services.run_decide(app=app, user=request.auth, run_id=run_id, decision=body.decision,
+                              command=body.command or "", answer=body.answer or "")
     return 202, _run_out(run)
 
 
@@ -151,10 +137,7 @@ def resume(request, slug: str, run_id: str, body: ResumeIn):
                          "run has already ended.")
 def cancel(request, slug: str, run_id: str):
     app = app_for_user(user=request.auth, slug=slug)
-    try:
-        run = services.run_cancel(app=app, user=request.auth, run_id=run_id)
-    except services.AgentError as exc:
-        raise _refused(exc) from exc
+    run = services.run_cancel(app=app, user=request.auth, run_id=run_id)
     return _run_out(run)
 
 

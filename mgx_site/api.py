@@ -137,6 +137,7 @@ def _model_invalid(request, exc: DjangoValidationError):
 def _domain_errors() -> None:
     """The one place where the apps' domain errors become HTTP answers. Registered from `urls()`
     (not at import) because those modules import this one for `ApiError`."""
+    from agents.services import AgentError
     from deployments.docker_client import DockerUnavailable
     from deployments.services import DevError
     from workspaces.fs import WorkspaceConflict, WorkspaceError
@@ -155,7 +156,14 @@ def _domain_errors() -> None:
         return error_response(status=503, code="unavailable",
                               message="The Docker engine does not answer; try again in a moment.")
 
+    def agent_error(request, exc: AgentError):
+        # The chat's "write a message first" (400) is a body that does not fit its schema.
+        status = 422 if exc.status in (400, 422) else 409
+        return error_response(status=status, code=CODES[status], message=str(exc),
+                              fields={exc.field: [str(exc)]} if exc.field else {})
+
     api.add_exception_handler(WorkspaceError, workspace_error)
+    api.add_exception_handler(AgentError, agent_error)
     api.add_exception_handler(DevError, dev_error)
     api.add_exception_handler(DockerUnavailable, docker_unavailable)
 
