@@ -124,7 +124,6 @@ def test_a_stranger_failing_from_one_address_does_not_lock_the_owner_out(live, p
 
 def _expire_lockouts():
     """What waiting out a lockout does, without waiting."""
-
     from accounts.models import LoginThrottle
 
     LoginThrottle.objects.filter(locked_until__isnull=False).update(
