@@ -1,5 +1,9 @@
+import asyncio
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from django.conf import settings
 
 from mgx_site.announce import app_group
 
@@ -27,12 +31,22 @@ class AppEventsConsumer(AsyncJsonWebsocketConsumer):
         self.joined = True
         await self.channel_layer.group_add(app_group(self.slug), self.channel_name)
         await self.accept()
+        self.beat = asyncio.ensure_future(self.heartbeat())
         await self.after_join()
+
+    async def heartbeat(self):
+        """A frame every MGX_WS_HEARTBEAT_SECONDS: the browser reconnects when they stop."""
+        interval = settings.MGX_WS_HEARTBEAT_SECONDS
+        while True:
+            await asyncio.sleep(interval)
+            await self.send_json({"kind": "heartbeat", "data": {"interval": interval}})
 
     async def after_join(self):
         pass
 
     async def disconnect(self, code):
+        if getattr(self, "beat", None) is not None:
+            self.beat.cancel()
         if getattr(self, "joined", False):
             await self.channel_layer.group_discard(app_group(self.slug), self.channel_name)
 

@@ -108,7 +108,7 @@
     els.log.querySelectorAll(".chat-run, .chat-typing").forEach((n) => n.remove());
     root.classList.remove("has-events");
 
-    let lastSeq = 0, ws = null, delay = 500, timer = null, destroyed = false;
+    let lastSeq = 0, ws = null, delay = 500, timer = null, watchdog = null, destroyed = false;
     let running = "", stick = true, turn = null, lastMsg = null, seenSnapshotRun = false;
     const runs = new Map(), messages = new Map(), tools = new Map(), interrupts = new Map();
     const dirty = new Set();
@@ -631,13 +631,20 @@
       const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + root.dataset.ws + "?after=" + lastSeq;
       const sock = new WebSocket(url);
       ws = sock;
-      sock.onopen = () => { delay = 500; setConn("live", "Live"); };
+      // A heartbeat comes every ~20 s; three missed means a dead connection: close, reconnect.
+      const alive = (interval) => {
+        clearTimeout(watchdog);
+        watchdog = setTimeout(() => sock.close(), 3 * (interval || 20) * 1000);
+      };
+      sock.onopen = () => { delay = 500; alive(); setConn("live", "Live"); };
       sock.onmessage = (msg) => {
         let data;
         try { data = JSON.parse(msg.data); } catch (e) { return; }
+        alive(data && data.kind === "heartbeat" && data.data ? data.data.interval : undefined);
         if (data && data.kind === "agent.event" && data.data) handle(data.data);
       };
       sock.onclose = (ev) => {
+        clearTimeout(watchdog);
         if (ws === sock) ws = null;
         if (destroyed) return;
         if (ev.code === 4403) { setConn("refused", "Not allowed"); return; } // retrying will not help
@@ -734,6 +741,7 @@
       destroy() {
         destroyed = true;
         if (timer) clearTimeout(timer);
+        clearTimeout(watchdog);
         if (ws) ws.close();
       },
     };
