@@ -17,6 +17,42 @@ from .procs import BASE_DIR, BIN_DIR, Layout, ServiceError, StartResult
 
 DEFAULT_DOCKER = "unix:///var/run/docker.sock"
 
+# Debian packages `./mgx up` needs (the services, bubblewrap for git, debootstrap for the base
+# image) and those `./mgx test` adds (the browser tests' Chromium, Node.js for the templates' tests).
+UP_PACKAGES = ("redis-server", "docker.io", "bubblewrap", "debootstrap", "git")
+TEST_PACKAGES = (*UP_PACKAGES, "chromium", "chromium-driver", "nodejs")
+
+
+def _installed(package: str) -> bool:
+    if package == "nodejs" and shutil.which("node"):
+        return True  # any Node.js with `node --test` will do, however it was installed
+    done = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True)
+    return done.returncode == 0 and "install ok installed" in done.stdout
+
+
+def _ensure_packages(packages: tuple[str, ...]) -> int | None:
+    """Install the missing Debian packages (as root), printing the exact command; as another user
+    print the one line to run and stop. None when everything is there."""
+    if shutil.which("dpkg-query") is None or shutil.which("apt-get") is None:
+        _say("…", "System packages", "not a Debian machine: make sure these are installed: " + " ".join(packages))
+        return None
+    missing = [p for p in packages if not _installed(p)]
+    if not missing:
+        _say("✓", "System packages", "present")
+        return None
+    command = ["apt-get", "install", "-y", "--no-install-recommends", *missing]
+    if os.geteuid() != 0:
+        _say("✗", "System packages", f"missing {' '.join(missing)}; run: sudo apt-get update && sudo {' '.join(command)}")
+        return 1
+    _say("…", "System packages", f"installing {' '.join(missing)}: apt-get update && {' '.join(command)}")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for step in (["apt-get", "update", "-q"], command):
+        if subprocess.run(step, env=env).returncode != 0:  # apt's own progress shows as it goes
+            _say("✗", "System packages", f"'{' '.join(step)}' failed (see above); nothing else was started")
+            return 1
+    _say("✓", "System packages", f"installed {' '.join(missing)}")
+    return None
+
 
 def _config() -> tuple[Layout, dict[str, str]]:
     # The project's .env first, so the addresses used here and the processes started with this
@@ -51,6 +87,8 @@ def cmd_up(args) -> int:
     layout.ensure()
     stack = procs.stack(layout, env)
     print(f"Bringing MGX up (data in {layout.var_dir})", flush=True)
+    if (failed := _ensure_packages(UP_PACKAGES)) is not None:
+        return failed
     if shutil.which("bwrap") is None:
         # Host git reads app-written folders; it runs only inside bubblewrap (workspaces.git).
         return _fail(ServiceError("bubblewrap", "bwrap is not installed (Debian: apt-get install bubblewrap); MGX runs git inside it"))
@@ -202,6 +240,8 @@ def cmd_logs(args) -> int:
 
 def cmd_test(args) -> int:
     layout, env = _config()
+    if (failed := _ensure_packages(TEST_PACKAGES)) is not None:
+        return failed
     docker_url = env.get("DOCKER_HOST", DEFAULT_DOCKER)
     try:
         started = procs.ensure_docker(layout, docker_url)
