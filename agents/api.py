@@ -16,7 +16,7 @@ from django.http import StreamingHttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field, StringConstraints
 
-from mgx_site.api import ApiError
+from mgx_site.api import ApiError, ErrorOut
 from sessions_app.selectors import app_for_user
 
 from . import selectors, services
@@ -29,16 +29,6 @@ Prompt = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 
 class GenerateIn(Schema):
     prompt: Prompt = Field(description="What the team should do, as you would write it in the chat.")
-
-
-class ErrorBody(Schema):
-    code: str
-    message: str
-    fields: dict[str, list[str]] = {}
-
-
-class ErrorOut(Schema):
-    error: ErrorBody
 
 
 ERRORS = {404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
