@@ -8,9 +8,7 @@ additionalProperties, items, enum, $ref into components, anyOf and nullable.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 from django.conf import settings
+
+from .digest import files_digest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -212,13 +212,7 @@ def fingerprint(app) -> dict:
     from sessions_app.models import App
     from workspaces.selectors import history_list
 
-    root = Path(settings.MGX_WORKSPACE_ROOT) / app.slug
-    files = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d != "node_modules"]
-        for name in filenames:
-            full = Path(dirpath, name)
-            files[str(full.relative_to(root))] = hashlib.sha256(full.read_bytes()).hexdigest()
+    files = files_digest(Path(settings.MGX_WORKSPACE_ROOT) / app.slug)
     return {"files": files, "head": history_list(app=app, limit=1)[0].sha,
             "apps": sorted(App.objects.values_list("slug", flat=True)),
             "dev": list(DevEnvironment.objects.values_list("app__slug", "phase", "message"))}

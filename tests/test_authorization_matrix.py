@@ -13,9 +13,7 @@ nothing: the workspace, the git history and the records are compared before and 
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -25,6 +23,8 @@ import pytest
 from django.conf import settings
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+
+from .digest import files_digest
 
 ANON, STRANGER, APP_USER, OWNER, ADMIN = "anonymous", "stranger", "app user", "owner", "admin"
 CALLERS = (ANON, STRANGER, APP_USER, OWNER, ADMIN)
@@ -440,13 +440,7 @@ def fingerprint(world: World) -> dict:
     from sessions_app.models import App
     from workspaces.selectors import history_list
 
-    root = Path(settings.MGX_WORKSPACE_ROOT) / world.slug
-    files = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d != "node_modules"]
-        for name in filenames:
-            full = Path(dirpath, name)
-            files[str(full.relative_to(root))] = hashlib.sha256(full.read_bytes()).hexdigest()
+    files = files_digest(Path(settings.MGX_WORKSPACE_ROOT) / world.slug)
     app = App.objects.filter(pk=world.app_pk).first()
     return {
         "files": files,
