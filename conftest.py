@@ -13,7 +13,7 @@ import pytest
 import requests
 from playwright.sync_api import sync_playwright
 
-from mgx_site import procs
+from mgx_site.cli import procs
 
 
 @pytest.fixture(scope="session")

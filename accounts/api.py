@@ -3,7 +3,7 @@ from typing import Literal
 
 from ninja import Router, Schema
 
-from mgx_site.api import errors
+from core.api import errors
 
 router = Router(tags=["me"])
 

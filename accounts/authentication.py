@@ -91,7 +91,7 @@ class ApiAuth(AuthBase):
     openapi_bearerFormat = "JWT"
 
     def __call__(self, request):
-        from mgx_site.api import ApiError
+        from core.api import ApiError
 
         raw = _bearer(request)
         if raw is not None:

@@ -16,7 +16,7 @@ from django.http import StreamingHttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field, StringConstraints
 
-from mgx_site.api import ApiError, ErrorOut
+from core.api import ApiError, ErrorOut
 from sessions_app.selectors import app_for_user
 
 from . import selectors, services

@@ -1,6 +1,6 @@
 from channels.db import database_sync_to_async
 
-from deployments.consumers import AppEventsConsumer
+from sessions_app.consumers import AppEventsConsumer
 
 from .selectors import events_since
 

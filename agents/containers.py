@@ -25,7 +25,7 @@ from deployments.docker_client import client, container_name, labels
 from workspaces.owner import container_user
 
 # What `manage.py run_agent` imports: Django loads every installed app's models.
-AGENT_CODE = ("manage.py", "mgx_site", "accounts", "sessions_app", "workspaces", "deployments", "agents")
+AGENT_CODE = ("manage.py", "mgx_site", "core", "accounts", "sessions_app", "workspaces", "deployments", "agents")
 CODE_ROOT = "/srv/mgx"
 WORKSPACES = "/workspaces"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")

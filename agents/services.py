@@ -6,7 +6,8 @@ import uuid
 
 from pymongo import ReturnDocument
 
-from mgx_site.announce import announce
+from core.announce import announce
+from core.errors import Conflict
 
 from .documents import AgentEvent, AgentRun, CheckpointBlob, CheckpointWrite, EventCounter, UsageRecord
 
@@ -99,18 +100,15 @@ def conversation_forget(*, session: str) -> None:
 ACTIVE = ("queued", "running")
 
 
-class AgentError(Exception):
-    """A chat action that cannot be done now; the message says why. `field` names the input at
-    fault when there is one (the API reports it under `fields`)."""
+class AgentError(Conflict):
+    """A chat action that cannot be done now; the message says why."""
 
-    status = 409
-    field = ""
 
-    def __init__(self, message: str = "", *, status: int | None = None, field: str = ""):
-        super().__init__(message)
-        if status is not None:
-            self.status = status
-        self.field = field
+class AgentInputError(AgentError):
+    """The user's input to the chat is not usable; `field` names it (the API reports it under
+    `fields`)."""
+
+    kind = "invalid"
 
 
 def _queue(run: AgentRun) -> None:
@@ -123,9 +121,7 @@ def run_start(*, app, user, text: str) -> AgentRun:
     """The user's message: stored as an event, then a run of the team is queued for it."""
     text = (text or "").strip()
     if not text:
-        err = AgentError("Write a message first.")
-        err.status = 400
-        raise err
+        raise AgentInputError("Write a message first.", field="text")
     if AgentRun.objects(session=app.slug, status__in=ACTIVE).first():
         raise AgentError("The team is still working on your last message: wait for it, or cancel it.")
     if AgentRun.objects(session=app.slug, status="waiting").first():
@@ -170,7 +166,7 @@ def run_decide(*, app, user, run_id: str, decision: str, command: str = "", answ
     from .selectors import interrupt_waiting
 
     if decision not in DECISIONS:
-        raise AgentError(f"The decision must be one of: {', '.join(DECISIONS)}.", status=422, field="decision")
+        raise AgentInputError(f"The decision must be one of: {', '.join(DECISIONS)}.", field="decision")
     asked = interrupt_waiting(session=app.slug, run_id=run_id)
     if asked is None:
         raise AgentError("That run is not waiting for an answer: it was already answered, has ended, "
@@ -180,11 +176,11 @@ def run_decide(*, app, user, run_id: str, decision: str, command: str = "", answ
             raise AgentError(f"Only a command can be edited; this run asks about {asked.get('tool')}: "
                              "approve or reject it.")
         if not command.strip():
-            raise AgentError("An edit needs the command to run instead.", status=422, field="command")
+            raise AgentInputError("An edit needs the command to run instead.", field="command")
     elif command.strip():
-        raise AgentError("A command is given only with the decision \"edit\".", status=422, field="command")
+        raise AgentInputError("A command is given only with the decision \"edit\".", field="command")
     if asked.get("kind") == "question" and decision == "approve" and not answer.strip():
-        raise AgentError("The team asked a question: give an answer.", status=422, field="answer")
+        raise AgentInputError("The team asked a question: give an answer.", field="answer")
     return run_resume(app=app, user=user, run_id=run_id, call_id=asked.get("call_id", ""),
                       approved=decision != "reject", command=command if decision == "edit" else "",
                       answer=answer if decision != "reject" else "")

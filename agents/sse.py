@@ -20,7 +20,7 @@ from contextlib import aclosing
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
-from mgx_site.announce import app_group
+from core.announce import app_group
 
 from .selectors import events_since
 

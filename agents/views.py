@@ -3,13 +3,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.views.decorators.http import require_POST
 
+from core.errors import http_status
 from sessions_app.selectors import app_for_user
 
 from . import services
 
 
 def _error(exc: services.AgentError) -> JsonResponse:
-    return JsonResponse({"error": str(exc)}, status=exc.status)
+    return JsonResponse({"error": str(exc)}, status=http_status(exc))
 
 
 @login_required

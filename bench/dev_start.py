@@ -27,7 +27,7 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
 from deployments import services  # noqa: E402
-from mgx_site import procs  # noqa: E402
+from mgx_site.cli import procs  # noqa: E402
 from sessions_app.services import app_create  # noqa: E402
 
 

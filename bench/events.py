@@ -33,7 +33,7 @@ from django.core.management import call_command  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
 from agents.services import event_append  # noqa: E402
-from mgx_site import procs  # noqa: E402
+from mgx_site.cli import procs  # noqa: E402
 from sessions_app.models import App  # noqa: E402
 
 SESSIONS = 20

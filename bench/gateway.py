@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from deployments.gateway import route_for  # noqa: E402
 from deployments.gateway.builtin import BuiltinGateway  # noqa: E402
-from mgx_site import procs  # noqa: E402
+from mgx_site.cli import procs  # noqa: E402
 
 UPSTREAM = """
 import sys

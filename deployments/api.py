@@ -11,7 +11,7 @@ from typing import Literal
 from ninja import Field, Router, Schema, Status
 from pydantic import field_validator
 
-from mgx_site.api import ApiError, errors
+from core.api import ApiError, errors
 from sessions_app.selectors import app_for_user
 
 from . import selectors, services

@@ -2,12 +2,19 @@
 import hashlib
 from functools import lru_cache
 
+import logging
+
 import docker
 from django.conf import settings
 
+from core.errors import Unavailable
 
-class DockerUnavailable(Exception):
-    """The Docker engine does not answer; the message says where MGX looked."""
+log = logging.getLogger(__name__)
+
+
+class DockerUnavailable(Unavailable):
+    """The Docker engine does not answer. The message (shown to users) does not say where MGX
+    looked: the engine's address is for operators, and goes to the log."""
 
 
 @lru_cache(maxsize=1)
@@ -22,7 +29,8 @@ def client() -> docker.DockerClient:
         return c
     except Exception as exc:
         _client.cache_clear()
-        raise DockerUnavailable(f"The Docker engine does not answer at {settings.MGX_DOCKER_HOST}; start it (./mgx up does) and try again.") from exc
+        log.warning("the Docker engine does not answer at %s: %s", settings.MGX_DOCKER_HOST, exc)
+        raise DockerUnavailable("The Docker engine does not answer; try again in a moment (an operator starts it with ./mgx up).") from exc
 
 
 def instance_id() -> str:

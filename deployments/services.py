@@ -18,7 +18,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from mgx_site.announce import announce
+from core.announce import announce
+from core.errors import Conflict
 from workspaces.owner import app_uid, container_user, own_tree
 from workspaces.services import workspace_for
 
@@ -38,10 +39,8 @@ IMAGE_APP_UID = 1000
 IMAGE_HOME = "/home/app"
 
 
-class DevError(Exception):
-    """A dev-container operation the user asked for cannot be done; the message says why."""
-
-    status = 409
+class DevError(Conflict):
+    """A dev-container operation the user asked for cannot be done now; the message says why."""
 
 
 def _env(app) -> DevEnvironment:

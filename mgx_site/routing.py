@@ -1,9 +1,8 @@
 from django.urls import path
 
 from agents.consumers import AgentEventsConsumer
-from deployments.consumers import AppEventsConsumer
-
-from .consumers import EchoConsumer
+from core.consumers import EchoConsumer
+from sessions_app.consumers import AppEventsConsumer
 
 websocket_urlpatterns = [
     path("ws/echo/", EchoConsumer.as_asgi()),

@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from . import api, views
+from core import views
+
+from . import api
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),

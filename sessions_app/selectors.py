@@ -1,6 +1,6 @@
 from django.conf import settings
-from django.http import Http404
 
+from core.errors import NotFound
 from workspaces.selectors import history_list
 
 from .models import App
@@ -25,8 +25,14 @@ def app_for_user(*, user, slug: str) -> App:
     existence is not theirs to learn."""
     app = App.objects.filter(slug=slug).select_related("owner").first()
     if app is None or not app.can_be_used_by(user):
-        raise Http404("No such app.")
+        raise NotFound("Not found.")
     return app
+
+
+def app_usable_by(*, user, slug: str) -> bool:
+    """May `user` see this app's live events? The same rule as `app_for_user`, as a yes or no."""
+    app = App.objects.filter(slug=slug).select_related("owner").first()
+    return bool(app and app.can_be_used_by(user))
 
 
 def app_summary(*, app) -> dict:

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.views import app_users_context
 from agents import selectors as agent_selectors
 from deployments.selectors import dev_for_app
-from mgx_site.health import may_see_health_details, system_health
+from core.health import may_see_health_details, system_health
 from workspaces.selectors import history_list
 
 from . import selectors, services

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from mgx_site import procs
+from mgx_site.cli import procs
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -136,9 +136,9 @@ def test_missing_debian_packages_are_named_with_the_one_command_to_run(tmp_path)
     everything there it says so and goes on."""
     import sys
 
-    from mgx_site import cli
+    from mgx_site.cli import commands as cli
 
-    probe = ("import sys; from mgx_site import cli; "
+    probe = ("import sys; from mgx_site.cli import commands as cli; "
              "sys.exit(cli._ensure_packages(('git', 'mgx-no-such-package-' + 'x' * 8)) or 0)")
     if os.geteuid() == 0:
         as_user = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]

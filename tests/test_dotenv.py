@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 PROBE = """
 import json, mgx_site
-from mgx_site import cli
+from mgx_site.cli import commands as cli
 layout, env = cli._config()
 from mgx_site.settings import agents, env as settings_env
 keys = ("MGX_LLM_BASE_URL", "MGX_LLM_API_KEY", "MGX_LLM_MODEL", "MGX_PORT")

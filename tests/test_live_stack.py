@@ -8,7 +8,7 @@ import requests
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from mgx_site import procs
+from mgx_site.cli import procs
 from mgx_site.celery import echo
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -109,14 +109,14 @@ def test_healthz_names_redis_when_it_is_stopped_and_recovers_when_it_is_back(liv
 
 
 def test_healthz_does_not_leak_passwords_in_addresses(live, settings):
-    from mgx_site.health import _redact
+    from core.probes import redact as _redact
 
     assert _redact("redis://:s3cret@10.0.0.1:6379/0") == "redis://***@10.0.0.1:6379/0"
     assert "s3cret" not in _redact("mongodb://mgx:s3cret@db:27017/mgx")
 
 
 def test_live_updates_survive_a_redis_restart(live, app_factory, user_factory):
-    from mgx_site.announce import announce
+    from core.announce import announce
 
     owner = user_factory(username="restarter")
     app = app_factory(owner=owner, name="Restart Proof")
@@ -126,10 +126,10 @@ def test_live_updates_survive_a_redis_restart(live, app_factory, user_factory):
     def listen_once():
         with connect(f"{live.ws_url}/ws/apps/{app.slug}/", additional_headers=headers, open_timeout=10) as ws:
             time.sleep(0.3)
-            announce(slug=app.slug, kind="dev.status", data={"phase": "ready"})
+            announce(slug=app.slug, kind="dev.status", data={"phase": "ready", "message": "Ready"})
             return json.loads(ws.recv(timeout=10))
 
-    assert listen_once()["data"] == {"phase": "ready"}  # Daphne now holds pooled connections
+    assert listen_once()["data"] == {"phase": "ready", "message": "Ready"}  # Daphne now holds pooled connections
     procs.stop(live.layout, live.stack["redis"])
     procs.start(live.layout, live.stack["redis"])
-    assert listen_once()["data"] == {"phase": "ready"}  # not a 500 from a dead pooled connection
+    assert listen_once()["data"] == {"phase": "ready", "message": "Ready"}  # not a 500 from a dead pooled connection

@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from websockets.sync.client import connect
 
-from mgx_site.announce import announce
+from core.announce import announce
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -5,7 +5,7 @@ from typing import Literal
 from django.http import HttpResponse
 from ninja import Router, Schema
 
-from mgx_site.api import ErrorBody, errors
+from core.api import ErrorBody, errors
 from sessions_app.selectors import app_for_user
 
 from . import selectors, services

@@ -43,6 +43,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator
 
+from core.errors import MgxError
+
 from .owner import own_fd
 
 BINARY_SNIFF = 8192
@@ -53,36 +55,40 @@ HIDDEN = frozenset({".git"})
 ZIP_SKIP_DIRS = frozenset({".git", "node_modules", ".venv", "venv", "__pycache__", ".next", "dist", ".cache"})
 
 
-class WorkspaceError(Exception):
+class WorkspaceError(MgxError):
     """Base of the errors a user can cause; the message is safe to show."""
 
-    status = 400
+    kind = "invalid"
 
 
 class WorkspacePathError(WorkspaceError):
-    status = 400
+    kind = "invalid"
 
 
 class WorkspaceNotFound(WorkspaceError):
-    status = 404
+    kind = "not_found"
 
 
 class WorkspaceExists(WorkspaceError):
-    status = 409
+    kind = "conflict"
 
 
 class WorkspaceTooLarge(WorkspaceError):
-    status = 413
+    kind = "too_large"
 
 
 class WorkspaceConflict(WorkspaceError):
     """The file changed since the version the writer had read."""
 
-    status = 409
+    kind = "conflict"
 
     def __init__(self, message: str, *, current: "FileContent | None"):
         super().__init__(message)
         self.current = current
+
+    def extra(self) -> dict:
+        """What is on disk now: the editor merges against it, a script retries with its version."""
+        return {"current": self.current.as_dict() if self.current else None}
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ def bridge_address():
     host.docker.internal), so the scripted model server listens there."""
     from django.conf import settings
 
-    from mgx_site.procs import docker_bridge_address
+    from mgx_site.cli.procs import docker_bridge_address
 
     return docker_bridge_address(settings.MGX_DOCKER_HOST)
 

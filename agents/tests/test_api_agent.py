@@ -15,7 +15,7 @@ from websockets.sync.client import connect
 
 from agents.documents import AgentEvent, AgentRun
 from agents.testing import ScriptedLLM, reply
-from mgx_site import procs
+from mgx_site.cli import procs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -2,7 +2,7 @@
 
     uvicorn deployments.gateway.server:app --loop uvloop --http httptools
 
-`./mgx up` starts it (mgx_site.procs). It configures Django itself: the dev-preview check reads
+`./mgx up` starts it (mgx_site.cli.procs). It configures Django itself: the dev-preview check reads
 MGX's sessions and tokens through the ORM; prod requests never touch the database.
 """
 import os

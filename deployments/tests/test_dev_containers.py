@@ -9,7 +9,7 @@ from websockets.sync.client import connect
 from deployments import services
 from deployments.docker_client import container_name, instance_id
 from deployments.models import DevEnvironment
-from mgx_site import procs
+from mgx_site.cli import procs
 from workspaces.services import file_write
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -31,7 +31,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_htmx",
-    "mgx_site.apps.MgxSiteConfig",
+    "core",
     "template_partials",
     "accounts",
     "sessions_app",
@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "core.pages.DomainErrorMiddleware",
 ]
 
 ROOT_URLCONF = "mgx_site.urls"
@@ -69,7 +70,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "mgx_site.context_processors.apps_url",
+                "core.context_processors.apps_url",
             ],
         },
     }

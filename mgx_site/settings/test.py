@@ -17,7 +17,7 @@ def _free_port() -> int:
 
 
 def _bridge_address() -> str:
-    from mgx_site.procs import docker_bridge_address
+    from mgx_site.cli.procs import docker_bridge_address
 
     return docker_bridge_address(os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
 

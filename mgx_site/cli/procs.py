@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,9 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from core.probes import docker_probe, mongo_probe, redis_probe, tcp_open
+
+BASE_DIR = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(sys.executable).parent  # the virtualenv's bin: daphne, celery, nx-27017 live here
 
 
@@ -94,51 +95,16 @@ class StartResult:
 
 # ---------------------------------------------------------------- probes
 
-def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def redis_answers(url: str) -> bool:
-    import redis
-
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except Exception:
-        return False
+    return redis_probe(url, timeout=0.5).up
 
 
 def mongo_answers(url: str) -> bool:
-    import pymongo
-
-    client = pymongo.MongoClient(url, serverSelectionTimeoutMS=500, connectTimeoutMS=500)
-    try:
-        client.admin.command("ping")
-        return True
-    except Exception:
-        return False
-    finally:
-        client.close()
+    return mongo_probe(url, timeout=0.5).up
 
 
 def docker_answers(url: str) -> bool:
-    import docker
-
-    try:
-        client = docker.DockerClient(base_url=url, timeout=3)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except Exception:
-        return False
+    return docker_probe(url, timeout=3).up
 
 
 DEFAULT_BRIDGE_ADDRESS = "172.17.0.1"

@@ -9,6 +9,8 @@ from functools import lru_cache
 from django.conf import settings
 from django.db import connection
 
+from .probes import Probe, docker_probe, mongo_probe, redis_probe
+
 
 @dataclass(frozen=True)
 class ServiceState:
@@ -46,47 +48,27 @@ def _mongo_client():
     return pymongo.MongoClient(settings.MGX_MONGO_URL, serverSelectionTimeoutMS=1000, connectTimeoutMS=1000)
 
 
+def _state(name: str, probe: Probe) -> ServiceState:
+    return ServiceState(name, probe.up, probe.detail)
+
+
 def _mongo() -> ServiceState:
-    try:
-        _mongo_client().admin.command("ping")
-        return ServiceState("mongodb", True, _redact(settings.MGX_MONGO_URL))
-    except Exception as exc:
-        return ServiceState("mongodb", False, f"no answer at {_redact(settings.MGX_MONGO_URL)}: {type(exc).__name__}")
+    return _state("mongodb", mongo_probe(settings.MGX_MONGO_URL, client=_mongo_client()))
 
 
 def _redis() -> ServiceState:
-    import redis
-
-    try:
-        client = redis.Redis.from_url(settings.MGX_REDIS_URL, socket_connect_timeout=1, socket_timeout=1)
-        try:
-            client.ping()
-        finally:
-            client.close()
-        return ServiceState("redis", True, _redact(settings.MGX_REDIS_URL))
-    except Exception as exc:
-        return ServiceState("redis", False, f"no answer at {_redact(settings.MGX_REDIS_URL)}: {type(exc).__name__}")
+    return _state("redis", redis_probe(settings.MGX_REDIS_URL))
 
 
 def _docker() -> ServiceState:
-    import docker
-
-    try:
-        client = docker.DockerClient(base_url=settings.MGX_DOCKER_HOST, timeout=2)
-        try:
-            version = client.version().get("Version", "?")
-        finally:
-            client.close()
-        return ServiceState("docker", True, f"engine {version} at {settings.MGX_DOCKER_HOST}")
-    except Exception as exc:
-        return ServiceState("docker", False, f"no engine at {settings.MGX_DOCKER_HOST}: {type(exc).__name__}")
+    return _state("docker", docker_probe(settings.MGX_DOCKER_HOST))
 
 
 def _celery(redis_state: ServiceState) -> ServiceState:
     if not redis_state.up:
         # A ping through a dead broker would only hang in kombu's reconnect loop.
         return ServiceState("celery", False, "cannot reach workers: the Redis broker is down")
-    from mgx_site.celery import app
+    from mgx_site.celery import app  # the one Celery app (site wiring); imported late
 
     try:
         replies = app.control.ping(timeout=1.0) or []
@@ -96,14 +78,6 @@ def _celery(redis_state: ServiceState) -> ServiceState:
         return ServiceState("celery", False, "no worker answered a ping within 1 s")
     names = sorted(name for reply in replies for name in reply)
     return ServiceState("celery", True, f"{len(names)} worker(s): {', '.join(names)}")
-
-
-def _redact(url: str) -> str:
-    """Addresses are shown on pages; passwords inside them never are."""
-    if "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1) if "://" in url else ("", url)
-    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
 
 
 def may_see_health_details(user) -> bool:

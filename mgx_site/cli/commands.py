@@ -57,7 +57,7 @@ def _ensure_packages(packages: tuple[str, ...]) -> int | None:
 def _config() -> tuple[Layout, dict[str, str]]:
     # The project's .env first, so the addresses used here and the processes started with this
     # environment read the same values as the settings do (variables already set still win).
-    from .settings.env import dotenv_load
+    from mgx_site.settings.env import dotenv_load
 
     dotenv_load()
     env = dict(os.environ)

@@ -1,0 +1,95 @@
+"""One way for services to tell browsers that something changed: a channel-layer message to the
+app's group, with a typed payload per kind (like paperless-ngx's `StatusUpdatePayload`).
+Consumers only forward what arrives here, and only the kinds they declare; they never decide
+what happened.
+
+Add a kind: a TypedDict below, one entry in PAYLOADS, and the consumer that should forward it
+lists it in its `kinds`."""
+from __future__ import annotations
+
+import logging
+from typing import Literal, TypedDict, get_type_hints
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+log = logging.getLogger(__name__)
+
+
+class DevStatus(TypedDict):
+    """The dev container's phase changed (Dev tab)."""
+
+    phase: str
+    message: str
+
+
+class AgentEventPayload(TypedDict, total=False):
+    """One stored agent event (`agents.documents.AgentEvent.as_dict()`): the chat's stream."""
+
+    seq: int
+    type: str
+    run: str
+    payload: dict
+    at: str | None
+
+
+class RunStatus(TypedDict):
+    """An agent run moved to another status (queued, running, waiting, done, failed, cancelled)."""
+
+    run: str
+    status: str
+    error: str
+
+
+class WorkspaceChanged(TypedDict):
+    """Files changed in the workspace: who changed them (a username, or "agent") and where."""
+
+    paths: list[str]
+    by: str
+
+
+class AppLifecycle(TypedDict):
+    """An app (session) was created or deleted."""
+
+    slug: str
+    by: str
+
+
+Kind = Literal["dev.status", "agent.event", "run.status", "workspace.changed", "app.created", "app.deleted"]
+
+PAYLOADS: dict[str, type] = {
+    "dev.status": DevStatus,
+    "agent.event": AgentEventPayload,
+    "run.status": RunStatus,
+    "workspace.changed": WorkspaceChanged,
+    "app.created": AppLifecycle,
+    "app.deleted": AppLifecycle,
+}
+
+
+def app_group(slug: str) -> str:
+    return f"app.{slug}"
+
+
+def _check(kind: str, data: dict) -> None:
+    """A wrong payload is a programming error: fail loudly in development and tests rather than
+    send browsers something their scripts do not expect."""
+    payload = PAYLOADS.get(kind)
+    if payload is None:
+        raise ValueError(f"unknown announcement kind {kind!r}; add it to core.announce.PAYLOADS")
+    known = set(get_type_hints(payload))
+    missing = set(payload.__required_keys__) - set(data)
+    extra = set(data) - known
+    if missing or extra:
+        raise ValueError(f"{kind} payload: missing {sorted(missing)}, unexpected {sorted(extra)}")
+
+
+def announce(*, slug: str, kind: Kind, data: dict) -> None:
+    _check(kind, data)
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(app_group(slug), {"type": "app.event", "kind": kind, "data": data})
+    except Exception as exc:  # a missed live update must never break the work that caused it
+        log.warning("announce %s for %s failed: %s", kind, slug, exc)
