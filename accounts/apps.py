@@ -32,7 +32,10 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self):
+        from .keys import keyring_install
         from .models import AppMember, OAuthClient
+
+        keyring_install()
 
         post_migrate.connect(_first_party_client, sender=self, dispatch_uid="mgx_first_party_client")
         post_delete.connect(_drop_application, sender=OAuthClient, dispatch_uid="mgx_drop_app_client")

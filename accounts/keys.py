@@ -129,6 +129,30 @@ def keyring_rotate(var_dir: Path | str, *, retention_seconds: int, env_pem: str 
     return _read(current.path, retention_seconds=retention_seconds, now=now), key_id(current.active_pem)
 
 
+def keyring_use(ring: Keyring) -> None:
+    """Make `ring` the keys every process path signs and publishes with. DOT reads these per
+    request (JWKS, ID-token signing); the JWT generator and verifier read them through
+    oauth2_settings as well, so one update switches every path at once."""
+    from django.conf import settings
+    from oauth2_provider.settings import oauth2_settings
+
+    settings.OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"] = ring.active_pem
+    settings.OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEYS_INACTIVE"] = ring.inactive_pems
+    settings.MGX_OIDC_KEYRING = ring
+    oauth2_settings.reload()
+
+
+def keyring_install() -> Keyring:
+    """At start-up (AccountsConfig.ready): load the keys, generating the first one when there
+    is none yet, and put them to use."""
+    from django.conf import settings
+
+    ring = keyring_load(settings.VAR_DIR, retention_seconds=settings.MGX_OIDC_KEY_RETENTION_SECONDS,
+                        env_pem=settings.MGX_OIDC_RSA_PRIVATE_KEY)
+    keyring_use(ring)
+    return ring
+
+
 @dataclass
 class KeyringWatcher:
     """Re-reads the keyring file when it changed since it was loaded (a rotation by another

@@ -1,19 +1,9 @@
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.models import AnonymousUser
-from oauth2_provider.settings import oauth2_settings
 
-from .keys import KeyringWatcher
+from .keys import KeyringWatcher, keyring_use
 from .services import session_token_check
-
-
-def _use_keyring(ring) -> None:
-    # DOT reads these per request (JWKS, ID-token signing); the JWT generator and verifier read
-    # them through oauth2_settings as well, so one update switches every path at once.
-    settings.OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEY"] = ring.active_pem
-    settings.OAUTH2_PROVIDER["OIDC_RSA_PRIVATE_KEYS_INACTIVE"] = ring.inactive_pems
-    settings.MGX_OIDC_KEYRING = ring
-    oauth2_settings.reload()
 
 
 class ProviderSessionMiddleware:
@@ -29,7 +19,7 @@ class ProviderSessionMiddleware:
         self.keys = KeyringWatcher(
             ring=settings.MGX_OIDC_KEYRING,
             retention_seconds=settings.MGX_OIDC_KEY_RETENTION_SECONDS,
-            on_change=_use_keyring,
+            on_change=keyring_use,
         )
 
     def __call__(self, request):

@@ -1,16 +1,17 @@
 """OpenTelemetry for MGX itself: Django requests and Celery tasks become spans.
 
 Spans are exported over OTLP/HTTP only when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise the
-instrumentation still runs (trace ids appear in logs) but nothing leaves the process.
+instrumentation still runs (trace ids appear in logs) but nothing leaves the process. Everything
+here comes from the settings (mgx_site/settings/otel.py), which read the environment.
 """
-import os
+from django.conf import settings
 
 _done = False
 
 
 def setup_otel(*, service_name: str | None = None) -> None:
     global _done
-    if _done or os.environ.get("MGX_OTEL_ENABLED", "true").lower() in ("0", "false", "no"):
+    if _done or not settings.MGX_OTEL_ENABLED:
         return
     _done = True
     from opentelemetry import trace
@@ -18,12 +19,13 @@ def setup_otel(*, service_name: str | None = None) -> None:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
 
-    name = service_name or os.environ.get("OTEL_SERVICE_NAME", "mgx")
-    provider = TracerProvider(resource=Resource.create({"service.name": name}))
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name or settings.MGX_OTEL_SERVICE_NAME}))
+    if settings.OTEL_EXPORTER_OTLP_ENDPOINT:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+        # The exporter reads the endpoint and headers (OTEL_EXPORTER_OTLP_*) from the
+        # environment itself, by the OpenTelemetry specification.
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
     # Health probes would drown real traffic in the traces.
@@ -31,7 +33,7 @@ def setup_otel(*, service_name: str | None = None) -> None:
 
 
 def setup_celery_otel() -> None:
-    setup_otel(service_name=os.environ.get("OTEL_SERVICE_NAME", "mgx") + "-worker")
+    setup_otel(service_name=settings.MGX_OTEL_SERVICE_NAME + "-worker")
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
 
     CeleryInstrumentor().instrument()

@@ -2,7 +2,7 @@
 environment of every process it starts) see the same values, and a variable already set in the
 environment wins over the file.
 
-The project is a temporary copy of `mgx_site/` with its own `.env`, so the test reads the real
+The project is a temporary copy of `mgx_site/` (and `core/`) with its own `.env`, so the test reads the real
 default path (BASE_DIR/.env) without writing into the working tree."""
 import json
 import os
@@ -42,7 +42,8 @@ def _probe(project: Path, **extra) -> dict:
 
 def _project(tmp_path: Path, dotenv: str | None) -> Path:
     project = tmp_path / "mgx"
-    shutil.copytree(REPO / "mgx_site", project / "mgx_site", ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("mgx_site", "core"):  # the CLI's probes live in core
+        shutil.copytree(REPO / package, project / package, ignore=shutil.ignore_patterns("__pycache__"))
     if dotenv is not None:
         (project / ".env").write_text(dotenv)
     return project

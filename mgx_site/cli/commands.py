@@ -12,10 +12,11 @@ import shutil
 import sys
 from pathlib import Path
 
+from mgx_site import defaults
+
 from . import procs
 from .procs import BASE_DIR, BIN_DIR, Layout, ServiceError, StartResult
 
-DEFAULT_DOCKER = "unix:///var/run/docker.sock"
 
 # Debian packages `./mgx up` needs (the services, bubblewrap for git, debootstrap for the base
 # image) and those `./mgx test` adds (the browser tests' Chromium, Node.js for the templates' tests).
@@ -57,13 +58,13 @@ def _ensure_packages(packages: tuple[str, ...]) -> int | None:
 def _config() -> tuple[Layout, dict[str, str]]:
     # The project's .env first, so the addresses used here and the processes started with this
     # environment read the same values as the settings do (variables already set still win).
-    from mgx_site.settings.env import dotenv_load
-
-    dotenv_load()
+    defaults.dotenv_load()
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "mgx_site.settings.base")
-    var_dir = Path(env.get("MGX_VAR_DIR") or BASE_DIR / "var").resolve()
+    var_dir = defaults.var_dir(env)
     env["MGX_VAR_DIR"] = str(var_dir)
+    if not env.get("MGX_SECRET_KEY"):
+        defaults.secret_key_ensure(var_dir)
     return Layout(var_dir), env
 
 
@@ -99,7 +100,7 @@ def cmd_up(args) -> int:
                 and procs.tcp_open(proc.host, proc.port):
             return _fail(ServiceError(proc.label, f"port {proc.port} on {proc.host} is already in use by another program; free it or set {proc.port_setting} to another port"))
 
-    docker_url = env.get("DOCKER_HOST", DEFAULT_DOCKER)
+    docker_url = env.get("DOCKER_HOST") or defaults.DOCKER_HOST
     _say("…", "Docker engine", f"checking {docker_url}")
     try:
         started_docker = procs.ensure_docker(layout, docker_url)
@@ -181,7 +182,7 @@ def _ensure_images(env: dict[str, str], docker_url: str) -> None:
 
 def cmd_images(args) -> int:
     layout, env = _config()
-    docker_url = env.get("DOCKER_HOST", DEFAULT_DOCKER)
+    docker_url = env.get("DOCKER_HOST") or defaults.DOCKER_HOST
     try:
         procs.ensure_docker(layout, docker_url)
     except ServiceError as exc:
@@ -215,7 +216,7 @@ def _docker_pid() -> str:
 
 def cmd_status(args) -> int:
     layout, env = _config()
-    docker_url = env.get("DOCKER_HOST", DEFAULT_DOCKER)
+    docker_url = env.get("DOCKER_HOST") or defaults.DOCKER_HOST
     rows = [("Docker engine", procs.docker_answers(docker_url), _docker_pid(), docker_url)]
     for proc in procs.stack(layout, env):
         pid = procs.running_pid(layout, proc)
@@ -242,7 +243,7 @@ def cmd_test(args) -> int:
     layout, env = _config()
     if (failed := _ensure_packages(TEST_PACKAGES)) is not None:
         return failed
-    docker_url = env.get("DOCKER_HOST", DEFAULT_DOCKER)
+    docker_url = env.get("DOCKER_HOST") or defaults.DOCKER_HOST
     try:
         started = procs.ensure_docker(layout, docker_url)
     except ServiceError as exc:

@@ -24,6 +24,7 @@ from typing import Callable
 from urllib.parse import urlsplit
 
 from core.probes import docker_probe, mongo_probe, redis_probe, tcp_open
+from mgx_site import defaults
 
 BASE_DIR = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(sys.executable).parent  # the virtualenv's bin: daphne, celery, nx-27017 live here
@@ -107,9 +108,6 @@ def docker_answers(url: str) -> bool:
     return docker_probe(url, timeout=3).up
 
 
-DEFAULT_BRIDGE_ADDRESS = "172.17.0.1"
-
-
 def docker_bridge_address(url: str) -> str:
     """The host's address on Docker's default bridge (docker0): what `host-gateway` means to a
     container, so the agent containers reach MGX's internal listener there. From the engine's
@@ -132,13 +130,13 @@ def docker_bridge_address(url: str) -> str:
                 return str(next(ipaddress.ip_network(config["Subnet"], strict=False).hosts()))
     except Exception:
         pass
-    return DEFAULT_BRIDGE_ADDRESS
+    return defaults.DOCKER_BRIDGE_ADDRESS
 
 
 def internal_listener(cfg: dict[str, str]) -> tuple[str, int]:
     """(host, port) of Daphne's internal listener for agent containers (README, "Settings")."""
-    host = cfg.get("MGX_INTERNAL_HOST") or docker_bridge_address(cfg.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
-    port = int(cfg.get("MGX_INTERNAL_PORT") or int(cfg.get("MGX_PORT", "8000")) + 1)
+    host = cfg.get("MGX_INTERNAL_HOST") or docker_bridge_address(cfg.get("DOCKER_HOST") or defaults.DOCKER_HOST)
+    port = int(cfg.get("MGX_INTERNAL_PORT") or defaults.internal_port(cfg.get("MGX_PORT") or defaults.MGX_PORT))
     return host, port
 
 
@@ -290,12 +288,12 @@ def _host_port(url: str, default_port: int) -> tuple[str, int]:
 def stack(layout: Layout, cfg: dict[str, str]) -> list[Proc]:
     """The processes of one MGX instance, in start order. `cfg` is the environment they run with
     (MGX_REDIS_URL, MGX_MONGO_URL, MGX_HOST, MGX_PORT, DJANGO_SETTINGS_MODULE...)."""
-    redis_url = cfg.get("MGX_REDIS_URL", "redis://127.0.0.1:6379/0")
-    mongo_url = cfg.get("MGX_MONGO_URL", "mongodb://127.0.0.1:27017/mgx")
+    redis_url = cfg.get("MGX_REDIS_URL") or defaults.MGX_REDIS_URL
+    mongo_url = cfg.get("MGX_MONGO_URL") or defaults.MGX_MONGO_URL
     r_host, r_port = _host_port(redis_url, 6379)
     m_host, m_port = _host_port(mongo_url, 27017)
-    d_host, d_port = cfg.get("MGX_HOST", "127.0.0.1"), int(cfg.get("MGX_PORT", "8000"))
-    g_host, g_port = cfg.get("MGX_APPS_HOST", d_host), int(cfg.get("MGX_APPS_PORT", "8080"))
+    d_host, d_port = cfg.get("MGX_HOST") or defaults.MGX_HOST, int(cfg.get("MGX_PORT") or defaults.MGX_PORT)
+    g_host, g_port = cfg.get("MGX_APPS_HOST", d_host), int(cfg.get("MGX_APPS_PORT") or defaults.MGX_APPS_PORT)
     proxied = cfg.get("MGX_PROXY_HEADERS", "").lower() in ("1", "true", "yes")
     i_host, i_port = internal_listener(cfg)
     twisted_host = i_host.strip("[]").replace(":", r"\:")  # Twisted endpoint strings escape ':'
@@ -361,7 +359,7 @@ def ensure_docker(layout: Layout, url: str) -> StartResult | None:
     Debian's dockerd installed. Returns None when an engine already answered."""
     if docker_answers(url):
         return None
-    default_socket = url in ("unix:///var/run/docker.sock", "unix://var/run/docker.sock")
+    default_socket = url in (defaults.DOCKER_HOST, "unix://var/run/docker.sock")
     dockerd = shutil.which("dockerd")
     if not default_socket:
         raise ServiceError("Docker engine", f"no engine answers at DOCKER_HOST={url}; start it or unset DOCKER_HOST")

@@ -1,4 +1,6 @@
 """The agent team: the model endpoint, limits, and how the runner reaches MGX."""
+from mgx_site import defaults
+
 from .env import MGX_PORT, env
 
 # Any OpenAI-compatible endpoint (OpenAI, Zhipu GLM, Ollama, vLLM). Empty base URL and key: the
@@ -30,7 +32,7 @@ MGX_AGENT_API_URL = env("MGX_AGENT_API_URL", default="")
 # mgx_site.asgi.INTERNAL_PATHS. Empty host: the Docker bridge's gateway address (docker0),
 # which containers reach as host.docker.internal while Redis and MongoDB stay on loopback.
 MGX_INTERNAL_HOST = env("MGX_INTERNAL_HOST", default="")
-MGX_INTERNAL_PORT = env.int("MGX_INTERNAL_PORT", default=MGX_PORT + 1)
+MGX_INTERNAL_PORT = env.int("MGX_INTERNAL_PORT", default=defaults.internal_port(MGX_PORT))
 # The user-defined bridge network agent containers run on (created on demand, no traffic
 # between its containers): away from the default bridge where the apps' dev containers live.
 MGX_AGENT_NETWORK = env("MGX_AGENT_NETWORK", default="mgx-agents")

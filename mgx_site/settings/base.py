@@ -1,5 +1,5 @@
 from .env import (BASE_DIR, MGX_APPS_HOST, MGX_APPS_PORT, MGX_APPS_URL, MGX_HOST, MGX_ORIGIN, MGX_PORT,  # noqa: F401
-                  MGX_PUBLIC_URL, VAR_DIR, env, secret_from_file)
+                  MGX_PUBLIC_URL, VAR_DIR, env, secret_key)
 from .agents import *  # noqa: F401,F403
 from .celery import *  # noqa: F401,F403
 from .docker import *  # noqa: F401,F403
@@ -8,7 +8,7 @@ from .mongo import *  # noqa: F401,F403
 from .oauth import *  # noqa: F401,F403
 from .otel import *  # noqa: F401,F403
 
-SECRET_KEY = env("MGX_SECRET_KEY", default="") or secret_from_file("secret_key")
+SECRET_KEY = secret_key()
 DEBUG = env.bool("MGX_DEBUG", default=False)
 
 _public_host = MGX_PUBLIC_URL.split("://", 1)[-1].split("/", 1)[0].split(":")[0]

@@ -1,6 +1,8 @@
+from mgx_site import defaults
+
 from .env import env
 
-MGX_REDIS_URL = env("MGX_REDIS_URL", default="redis://127.0.0.1:6379/0")
+MGX_REDIS_URL = env("MGX_REDIS_URL", default=defaults.MGX_REDIS_URL)
 
 CELERY_BROKER_URL = MGX_REDIS_URL
 CELERY_RESULT_BACKEND = MGX_REDIS_URL

@@ -1,9 +1,11 @@
 """The Docker runtime: engine address, image names, container limits, the gateway driver."""
 import os
 
+from mgx_site import defaults
+
 from .env import env
 
-MGX_DOCKER_HOST = env("DOCKER_HOST", default="unix:///var/run/docker.sock")
+MGX_DOCKER_HOST = env("DOCKER_HOST", default=defaults.DOCKER_HOST)
 
 # Images. The base is pulled when a registry answers, otherwise built with debootstrap.
 MGX_BASE_IMAGE = env("MGX_BASE_IMAGE", default="mgx/base:bookworm")

@@ -1,22 +1,18 @@
 """The OAuth2/OIDC provider (django-oauth-toolkit) and MGX's login rules.
 
 Access tokens are RS256 JWTs (accounts.tokens) whose `iss` is MGX_PUBLIC_URL; the keys come
-from accounts.keys (generated once under the var dir, or MGX_OIDC_RSA_PRIVATE_KEY).
+from accounts.keys (generated once under the var dir, or MGX_OIDC_RSA_PRIVATE_KEY), loaded when
+the accounts app is ready (`AccountsConfig.ready`), not here: settings only read the environment.
 """
-from accounts.keys import keyring_load
-
-from .env import MGX_PUBLIC_URL, VAR_DIR, env
+from .env import MGX_PUBLIC_URL, env
 
 MGX_ACCESS_TOKEN_SECONDS = env.int("MGX_ACCESS_TOKEN_SECONDS", default=3600)
 MGX_ID_TOKEN_SECONDS = env.int("MGX_ID_TOKEN_SECONDS", default=3600)
 MGX_REFRESH_TOKEN_SECONDS = env.int("MGX_REFRESH_TOKEN_SECONDS", default=30 * 24 * 3600)
 # A retired signing key stays in the JWKS this long: every token it signed has expired by then.
 MGX_OIDC_KEY_RETENTION_SECONDS = max(MGX_ACCESS_TOKEN_SECONDS, MGX_ID_TOKEN_SECONDS) + 300
-MGX_OIDC_KEYRING = keyring_load(
-    VAR_DIR,
-    retention_seconds=MGX_OIDC_KEY_RETENTION_SECONDS,
-    env_pem=env("MGX_OIDC_RSA_PRIVATE_KEY", default=""),
-)
+MGX_OIDC_RSA_PRIVATE_KEY = env("MGX_OIDC_RSA_PRIVATE_KEY", default="")
+MGX_OIDC_KEYRING = None  # the loaded accounts.keys.Keyring, set by AccountsConfig.ready()
 # The issuer every token carries. Apps check it against this public URL even when they fetch
 # the JWKS over an internal address (host.docker.internal).
 MGX_OAUTH_ISSUER = MGX_PUBLIC_URL
@@ -84,8 +80,8 @@ OAUTH2_PROVIDER = {
     "ALLOWED_REDIRECT_URI_SCHEMES": ["http", "https"],
     "OIDC_ENABLED": True,
     "OIDC_ISS_ENDPOINT": MGX_OAUTH_ISSUER,
-    "OIDC_RSA_PRIVATE_KEY": MGX_OIDC_KEYRING.active_pem,
-    "OIDC_RSA_PRIVATE_KEYS_INACTIVE": MGX_OIDC_KEYRING.inactive_pems,
+    # OIDC_RSA_PRIVATE_KEY and OIDC_RSA_PRIVATE_KEYS_INACTIVE: filled in from the keyring
+    # (accounts.keys.keyring_use) when the accounts app is ready, and after each rotation.
     "OIDC_JWKS_MAX_AGE_SECONDS": 300,
     "OIDC_RESPONSE_TYPES_SUPPORTED": ["code"],
     # Public clients (MGX's own, single-page apps) authenticate with their client_id alone.

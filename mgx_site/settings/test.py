@@ -5,6 +5,8 @@ import os
 import socket
 import tempfile
 
+from mgx_site import defaults
+
 # A developer's .env (model endpoint, ports) is for `./mgx up`, never for a test run's private
 # stack; the processes the fixtures start inherit this too.
 os.environ["MGX_ENV_FILE"] = ""
@@ -19,7 +21,7 @@ def _free_port() -> int:
 def _bridge_address() -> str:
     from mgx_site.cli.procs import docker_bridge_address
 
-    return docker_bridge_address(os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
+    return docker_bridge_address(os.environ.get("DOCKER_HOST") or defaults.DOCKER_HOST)
 
 
 if "MGX_TEST_RUN_DIR" not in os.environ:
