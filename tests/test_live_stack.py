@@ -124,8 +124,8 @@ def test_live_updates_survive_a_redis_restart(live, app_factory, user_factory):
     headers = {"Cookie": f"sessionid={http.cookies['sessionid']}", "Origin": live.url}
 
     def listen_once():
+        # The consumer joins the app's group before it accepts: once open, the socket hears it.
         with connect(f"{live.ws_url}/ws/apps/{app.slug}/", additional_headers=headers, open_timeout=10) as ws:
-            time.sleep(0.3)
             announce(slug=app.slug, kind="dev.status", data={"phase": "ready", "message": "Ready"})
             return json.loads(ws.recv(timeout=10))
 
