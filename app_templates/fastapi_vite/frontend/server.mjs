@@ -9,6 +9,7 @@ import http from "node:http";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import path from "node:path";
+import { isProtected, loginUrl } from "./src/routes.js";
 
 const BASE = (process.env.MGX_BASE_PATH || "").replace(/\/+$/, "");
 const BACKEND = new URL(process.env.BACKEND_URL || "http://127.0.0.1:8000");
@@ -29,6 +30,20 @@ function proxy(req, res) {
     res.end("The app's backend is not reachable.");
   });
   req.pipe(upstream);
+}
+
+// A direct request for a protected page: 302 to the login unless the backend knows the session.
+// Shared with vite.config.js so dev and production answer the same.
+export async function loginRedirectFor(req, { base, backend }) {
+  const url = new URL(req.url, "http://local");
+  if (!["GET", "HEAD"].includes(req.method) || !isProtected(url.pathname, base)) return null;
+  try {
+    const me = await fetch(`${backend}${base}/api/me`, { headers: { cookie: req.headers.cookie || "" } });
+    if (me.status !== 401) return null;
+  } catch {
+    return null; // backend unreachable: the page shows its own state
+  }
+  return loginUrl(`${base}/`, url.pathname + url.search);
 }
 
 async function sendFile(res, file, method, cache) {
@@ -52,6 +67,8 @@ export function handler(req, res) {
   const file = path.join(DIST, relative);
   if (!file.startsWith(DIST + path.sep) && file !== DIST) return res.writeHead(404).end();
   (async () => {
+    const login = await loginRedirectFor(req, { base: BASE, backend: BACKEND.origin });
+    if (login) return res.writeHead(302, { Location: login, "Cache-Control": "no-store" }).end();
     if (relative && (await sendFile(res, file, req.method, relative.startsWith("assets/") ? "public, max-age=31536000, immutable" : "no-cache"))) return;
     // A file that is missing (has an extension) is a 404; any other path is a page of the app.
     if (path.extname(relative)) return res.writeHead(404, { "Content-Type": "text/plain; charset=utf-8" }).end("Not found");

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { loginUrl, pageFor } from "../src/routes.js";
+import { isProtected, loginUrl, pageFor } from "../src/routes.js";
 
 const BASE = "/apps/demo/dev/";
 
@@ -16,4 +16,11 @@ test("pages are found by their path under the base path", () => {
 
 test("a logged-out visitor of a protected page goes to the login and comes back", () => {
   assert.equal(loginUrl(BASE, "/apps/demo/dev/account?x=1"), "/apps/demo/dev/auth/login?next=%2Fapps%2Fdemo%2Fdev%2Faccount%3Fx%3D1");
+});
+
+test("account is a protected page, home is not", () => {
+  assert.equal(isProtected("/apps/demo/dev/account", "/apps/demo/dev"), true);
+  assert.equal(isProtected("/apps/demo/dev/account/", "/apps/demo/dev"), true);
+  assert.equal(isProtected("/apps/demo/dev/", "/apps/demo/dev"), false);
+  assert.equal(isProtected("/account", "/apps/demo/dev"), false);
 });

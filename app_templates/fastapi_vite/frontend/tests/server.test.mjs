@@ -21,6 +21,10 @@ before(async () => {
   await writeFile(path.join(dist, "assets", "app.js"), "console.log(1)");
   backend = http.createServer((req, res) => {
     seen.push(`${req.method} ${req.url}`);
+    if (req.url.endsWith("/api/me") && req.headers.cookie !== "mgx_app_session=good") {
+      res.writeHead(401, { "Content-Type": "application/json" });
+      return res.end(JSON.stringify({ error: "not logged in" }));
+    }
     res.writeHead(200, { "Content-Type": "application/json", "Set-Cookie": "mgx_app_session=x; Path=/apps/demo/prod" });
     res.end(JSON.stringify({ path: req.url }));
   });
@@ -39,9 +43,15 @@ after(async () => {
   await rm(dist, { recursive: true, force: true });
 });
 
+test("a protected page sends a visitor who is not logged in to the login, and back", async () => {
+  const response = await fetch(`${origin}${BASE}/account?tab=2`, { redirect: "manual" });
+  assert.equal(response.status, 302);
+  assert.equal(response.headers.get("location"), `${BASE}/auth/login?next=${encodeURIComponent(`${BASE}/account?tab=2`)}`);
+});
+
 test("the app's pages, including client routes like account, get index.html", async () => {
   for (const page of [`${BASE}/`, `${BASE}/account`]) {
-    const response = await fetch(origin + page);
+    const response = await fetch(origin + page, { headers: { cookie: "mgx_app_session=good" } });
     assert.equal(response.status, 200, page);
     assert.equal(await response.text(), "<title>Demo</title>");
   }
