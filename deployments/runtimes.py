@@ -32,9 +32,11 @@ set -e
 echo "MGX_PHASE installing"
 cd /workspace/backend
 [ -x .venv/bin/python ] || python3 -m venv .venv
-want=$(sha256sum requirements.txt | cut -c1-16)
+# requirements-dev.txt (when the app has one) adds the test tools to requirements.txt.
+reqs=requirements.txt; [ -f requirements-dev.txt ] && reqs=requirements-dev.txt
+want=$(cat requirements*.txt | sha256sum | cut -c1-16)
 if [ "$(cat .venv/.mgx-installed 2>/dev/null)" != "$want" ]; then
-  .venv/bin/pip install --disable-pip-version-check -q -r requirements.txt
+  .venv/bin/pip install --disable-pip-version-check -q -r $reqs
   echo "$want" > .venv/.mgx-installed
 fi
 cd /workspace/frontend

@@ -1,14 +1,34 @@
 import { defineConfig } from "vite";
+import { loginRedirectFor } from "./server.mjs";
 
-// MGX serves the app under /apps/<slug>/dev/ without stripping the prefix: assets and HMR use it.
+// MGX serves the app under /apps/<slug>/dev/ without stripping the prefix: assets, the HMR
+// websocket (Vite puts it at `base`) and the backend routes all live under it.
 const base = (process.env.MGX_BASE_PATH || "").replace(/\/?$/, "/");
+const backend = { target: "http://127.0.0.1:8000", changeOrigin: false };
+
+// Protected pages (src/routes.js) get the same 302 to the login as in production.
+const protectedPages = {
+  name: "mgx-protected-pages",
+  configureServer(server) {
+    server.middlewares.use((req, res, next) => {
+      loginRedirectFor(req, { base: base.slice(0, -1), backend: backend.target }).then((login) => {
+        if (!login) return next();
+        res.writeHead(302, { Location: login, "Cache-Control": "no-store" }).end();
+      }, next);
+    });
+  },
+};
 
 export default defineConfig({
   base,
   esbuild: { jsx: "automatic" },
+  plugins: [protectedPages],
+  // "spa": any other page path under the base (e.g. `account`) gets index.html, like production.
+  appType: "spa",
   server: {
     // Requests arrive through MGX's gateway with MGX's host name.
     allowedHosts: true,
-    proxy: { [`${base}api`]: { target: "http://127.0.0.1:8000", changeOrigin: false } },
+    // The backend serves `api/` and the login routes `auth/` (the production server proxies the same two).
+    proxy: { [`${base}api/`]: backend, [`${base}auth/`]: backend },
   },
 });

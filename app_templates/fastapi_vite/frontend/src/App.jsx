@@ -1,18 +1,14 @@
-import { useEffect, useState } from "react";
+import Account from "./pages/Account.jsx";
+import Home from "./pages/Home.jsx";
+import { pageFor } from "./routes.js";
+
+const PAGES = { home: Home, account: Account };
 
 export default function App() {
-  const [health, setHealth] = useState("checking…");
-  useEffect(() => {
-    fetch(`${import.meta.env.BASE_URL}api/health`)
-      .then((r) => r.json())
-      .then((body) => setHealth(body.status))
-      .catch(() => setHealth("unreachable"));
-  }, []);
+  const Page = PAGES[pageFor(window.location.pathname, import.meta.env.BASE_URL)];
   return (
     <main style={{ maxWidth: 720, margin: "64px auto", padding: "0 24px", fontFamily: "system-ui, sans-serif" }}>
-      <h1>__APP_NAME__</h1>
-      <p>Your app is running. Describe what it should do in the MGX chat and the team will build it here.</p>
-      <p>API: {health}</p>
+      {Page ? <Page /> : <><h1>Not found</h1><p><a href={import.meta.env.BASE_URL}>Home</a></p></>}
     </main>
   );
 }
