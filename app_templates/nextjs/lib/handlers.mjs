@@ -2,6 +2,7 @@
 // app/ only re-export them, so `npm test` runs exactly the code Next.js serves.
 import { basePath, oauthConfig, sessionSecret } from "./config.mjs";
 import { DatabaseUnavailable, saveUser as mongoSaveUser } from "./db.mjs";
+import { log } from "./log.mjs";
 import { errorPage, passwordFailedPage } from "./pages.mjs";
 import {
   LOGIN_COOKIE, LOGIN_SECONDS, SESSION_COOKIE,
@@ -18,7 +19,7 @@ function redirect(location, cookies = []) {
 }
 
 function notConfigured(cfg, env) {
-  console.warn(`login refused: not configured (missing ${cfg.missing.join(", ")})`);
+  log.warn(`login refused: not configured (missing ${cfg.missing.join(", ")})`);
   return errorPage(503, `${NOT_CONFIGURED} (Missing: ${cfg.missing.join(", ")}.)`, env);
 }
 
@@ -36,13 +37,13 @@ async function finish(user, cfg, env, saveUser) {
   try {
     await saveUser(user);
   } catch (err) {
-    console.error(`login of ${user.username}: the database is not reachable: ${err}`);
+    log.error(`login of ${user.username}: the database is not reachable: ${err}`);
     if (err instanceof DatabaseUnavailable || /** @type {any} */ (err)?.name?.startsWith("Mongo")) {
       throw new LoginError(503, "The app's database is not reachable right now, so the login could not be recorded. Try again in a moment.");
     }
     throw err;
   }
-  console.info(`login: ${user.username} (${user.sub})`);
+  log.info(`login: ${user.username} (${user.sub})`);
   return sessionCookie(user, { secure: cfg.secureCookies, env });
 }
 
@@ -58,7 +59,7 @@ export async function callback(request, { env = process.env, saveUser = (user) =
     return redirect(next, [clearAttempt, session]);
   } catch (err) {
     if (!(err instanceof LoginError)) throw err;
-    console.warn(`login refused (${err.status}): ${err.message} ${err.detail}`);
+    log.warn(`login refused (${err.status}): ${err.message} ${err.detail}`);
     const page = errorPage(err.status, err.message, env);
     page.headers.append("set-cookie", clearAttempt);
     return page;
@@ -84,7 +85,7 @@ export async function password(request, { env = process.env, saveUser = (user) =
     return redirect(`${cfg.basePath}/account`, [session]);
   } catch (err) {
     if (!(err instanceof LoginError)) throw err;
-    console.warn(`password login of ${username} refused (${err.status}): ${err.message}`);
+    log.warn(`password login of ${username} refused (${err.status}): ${err.message}`);
     return passwordFailedPage(err.status, err.message, username, env);
   }
 }

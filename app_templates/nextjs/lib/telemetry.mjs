@@ -2,26 +2,17 @@
 // OTEL_EXPORTER_OTLP_HEADERS (the exporters read both themselves and append /v1/traces and
 // /v1/logs). Off when no endpoint is set: the app works the same without it.
 // Next.js makes the request spans itself once a tracer provider is registered; the home page
-// adds its own span (`home.render`); console.* lines also go out as log records.
-import { SeverityNumber, logs } from "@opentelemetry/api-logs";
+// adds its own span (`home.render`); lines written with lib/log.mjs go out as log records.
+import { logs } from "@opentelemetry/api-logs";
 import { OTLPLogExporter } from "@opentelemetry/exporter-logs-otlp-proto";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BatchLogRecordProcessor, LoggerProvider } from "@opentelemetry/sdk-logs";
 import { BatchSpanProcessor, NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
-import { format } from "node:util";
 
 export function serviceName(env = process.env) {
   return env.OTEL_SERVICE_NAME || env.MGX_APP_SLUG || "__APP_SLUG__";
 }
-
-const LEVELS = {
-  debug: [SeverityNumber.DEBUG, "DEBUG"],
-  log: [SeverityNumber.INFO, "INFO"],
-  info: [SeverityNumber.INFO, "INFO"],
-  warn: [SeverityNumber.WARN, "WARN"],
-  error: [SeverityNumber.ERROR, "ERROR"],
-};
 
 /** Start telemetry once per process; returns the providers (for a flush in tests) or null. */
 export function startTelemetry(env = process.env) {
@@ -33,18 +24,6 @@ export function startTelemetry(env = process.env) {
   tracerProvider.register();
   const loggerProvider = new LoggerProvider({ resource, processors: [new BatchLogRecordProcessor(new OTLPLogExporter())] });
   logs.setGlobalLoggerProvider(loggerProvider);
-  const logger = logs.getLogger("app");
-  for (const [method, [severityNumber, severityText]] of Object.entries(LEVELS)) {
-    const original = /** @type {any} */ (console)[method].bind(console);
-    /** @type {any} */ (console)[method] = (...args) => {
-      original(...args);
-      try {
-        logger.emit({ severityNumber, severityText, body: format(...args) });
-      } catch {
-        // Telemetry must never break the app.
-      }
-    };
-  }
   state.__mgxTelemetry = { tracerProvider, loggerProvider };
   return state.__mgxTelemetry;
 }

@@ -79,7 +79,10 @@ export async function startProvider() {
     MGX_OAUTH_JWKS_URL: `${origin}/jwks`,
     MGX_SESSION_SECRET: "test-session-secret",
   };
-  provider.close = () => new Promise((resolve) => server.close(resolve));
+  provider.close = () => new Promise((resolve) => {
+    server.close(resolve);
+    server.closeAllConnections(); // kept-alive sockets would hold the test process open
+  });
   return provider;
 }
 
