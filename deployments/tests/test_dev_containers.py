@@ -78,7 +78,7 @@ def test_nextjs_dev_server_end_to_end(live, runtime_image, app_factory, owner, u
                     data=json.dumps({"command": "cat package.json | head -3; echo oops >&2; exit 3", "env": {"X": "1"}})).json()
     assert ran["exit_code"] == 3 and '"name": "next-demo"' in ran["stdout"] and ran["stderr"].strip() == "oops"
     tested = http.post(f"{live.url}/api/apps/{app.slug}/exec", headers=csrf, data=json.dumps({"command": "npm test", "timeout": 120})).json()
-    assert tested["exit_code"] == 0 and "# pass 1" in tested["stdout"]  # the template's own test, in its container
+    assert tested["exit_code"] == 0 and "# fail 0" in tested["stdout"], tested["stdout"][-3000:]  # the template's own tests, in its container
     slow = http.post(f"{live.url}/api/apps/{app.slug}/exec", headers=csrf, data=json.dumps({"command": ["sleep", "30"], "timeout": 2})).json()
     assert slow["timed_out"] is True and slow["duration"] < 10
     bad = http.post(f"{live.url}/api/apps/{app.slug}/exec", headers=csrf, data=json.dumps({"command": "ls", "cwd": "../.."}))

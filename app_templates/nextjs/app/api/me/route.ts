@@ -1,0 +1,4 @@
+import { me } from "@/lib/handlers.mjs";
+
+export const dynamic = "force-dynamic";
+export const GET = (request: Request) => me(request);

@@ -1,0 +1,4 @@
+import { callback } from "@/lib/handlers.mjs";
+
+export const dynamic = "force-dynamic";
+export const GET = (request: Request) => callback(request);

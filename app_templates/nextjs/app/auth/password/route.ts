@@ -1,0 +1,4 @@
+import { password } from "@/lib/handlers.mjs";
+
+export const dynamic = "force-dynamic";
+export const POST = (request: Request) => password(request);
