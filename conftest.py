@@ -32,8 +32,8 @@ def stack(layout):
 
 @pytest.fixture(scope="session", autouse=True)
 def backing_services(layout, stack):
-    """Redis and the MongoDB wire-protocol store, for every test."""
-    results = procs.start_all(layout, [stack["redis"], stack["mongo"]])
+    """Redis and the MongoDB wire-protocol stores (MGX's and the apps'), for every test."""
+    results = procs.start_all(layout, [stack["redis"], stack["mongo"], stack["apps-mongo"]])
     yield stack
     procs.stop_started(layout, results)
 

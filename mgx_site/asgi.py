@@ -30,23 +30,34 @@ mgx_application = ProtocolTypeRouter(
 )
 
 
-# What Daphne's internal listener (MGX_INTERNAL_HOST:MGX_INTERNAL_PORT, reachable from agent
-# containers on the Docker bridge) answers; everything else there is 404, and these paths are
-# 404 on the public port. Later: /otlp/ and parts of /oauth2/.
-INTERNAL_PATHS = ("/internal/agent/",)
+# What Daphne's internal listener (MGX_INTERNAL_HOST:MGX_INTERNAL_PORT, on the Docker bridge)
+# answers. Agent containers use the internal agent API, which the public port never serves. App
+# containers fetch the provider's machine endpoints (token, JWKS, userinfo, discovery): those
+# answer on both listeners, since scripts and apps elsewhere use them on the public URL too.
+# Everything else (pages, admin, the API) is 404 on the internal listener. Later: /otlp/.
+INTERNAL_ONLY = ("/internal/agent/",)
+INTERNAL_ALSO = ("/oauth2/token/", "/oauth2/.well-known/", "/oauth2/userinfo/", "/oauth2/revoke_token/",
+                 "/oauth2/introspect/", "/.well-known/")
 
 
-def internal_split(app, *, internal_port: int, allowed: tuple[str, ...] = INTERNAL_PATHS):
+def internal_split(app, *, internal_port: int, internal_only: tuple[str, ...] = INTERNAL_ONLY,
+                   internal_also: tuple[str, ...] = INTERNAL_ALSO):
     """Route by the listener a request arrived on (scope["server"]): the internal port serves
-    only `allowed`, the public port serves everything but `allowed`."""
+    `internal_only` and `internal_also`, the public port everything but `internal_only`."""
 
     async def split(scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
             return await app(scope, receive, send)
         server = scope.get("server") or (None, None)
         internal = server[1] == internal_port
-        wanted = scope.get("path", "").startswith(allowed)
-        if internal == wanted:
+        path = scope.get("path", "")
+        if path.startswith(internal_only):
+            served = internal
+        elif internal:
+            served = scope["type"] == "http" and path.startswith(internal_also)
+        else:
+            served = True
+        if served:
             return await app(scope, receive, send)
         if scope["type"] == "websocket":
             await receive()  # websocket.connect

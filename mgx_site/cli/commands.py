@@ -107,6 +107,10 @@ def cmd_up(args) -> int:
     except ServiceError as exc:
         return _fail(exc)
     _say("✓", "Docker engine", "answering" if started_docker is None else f"{started_docker.note} — {docker_url}")
+    # Now that the engine answers, ask it for its bridge address once: Daphne's internal
+    # listener and the apps' store bind there, and MGX's processes connect there.
+    env.setdefault("MGX_INTERNAL_HOST", procs.docker_bridge_address(docker_url))
+    stack = procs.stack(layout, env)
 
     try:
         _ensure_images(env, docker_url)
@@ -275,10 +279,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./mgx", description="Run MGX on this machine.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="start every service that is not running (idempotent)").set_defaults(func=cmd_up)
-    sub.add_parser("down", help="stop Daphne, the apps gateway, the Celery worker, the MongoDB store and Redis").set_defaults(func=cmd_down)
+    sub.add_parser("down", help="stop Daphne, the apps gateway, the Celery worker, the MongoDB stores and Redis").set_defaults(func=cmd_down)
     sub.add_parser("status", help="each service: up/down, pid, address").set_defaults(func=cmd_status)
     logs = sub.add_parser("logs", help="show the services' logs")
-    logs.add_argument("service", nargs="?", choices=["redis", "mongo", "daphne", "gateway", "celery", "dockerd"])
+    logs.add_argument("service", nargs="?", choices=["redis", "mongo", "apps-mongo", "daphne", "gateway", "celery", "dockerd"])
     logs.add_argument("-n", "--lines", type=int, default=40)
     logs.add_argument("-f", "--follow", action="store_true")
     logs.set_defaults(func=cmd_logs)

@@ -290,17 +290,45 @@ def stack(layout: Layout, cfg: dict[str, str]) -> list[Proc]:
     (MGX_REDIS_URL, MGX_MONGO_URL, MGX_HOST, MGX_PORT, DJANGO_SETTINGS_MODULE...)."""
     redis_url = cfg.get("MGX_REDIS_URL") or defaults.MGX_REDIS_URL
     mongo_url = cfg.get("MGX_MONGO_URL") or defaults.MGX_MONGO_URL
-    r_host, r_port = _host_port(redis_url, 6379)
-    m_host, m_port = _host_port(mongo_url, 27017)
     d_host, d_port = cfg.get("MGX_HOST") or defaults.MGX_HOST, int(cfg.get("MGX_PORT") or defaults.MGX_PORT)
     g_host, g_port = cfg.get("MGX_APPS_HOST", d_host), int(cfg.get("MGX_APPS_PORT") or defaults.MGX_APPS_PORT)
     proxied = cfg.get("MGX_PROXY_HEADERS", "").lower() in ("1", "true", "yes")
     i_host, i_port = internal_listener(cfg)
     twisted_host = i_host.strip("[]").replace(":", r"\:")  # Twisted endpoint strings escape ':'
+    return [*_stores(layout, cfg, redis_url=redis_url, mongo_url=mongo_url, i_host=i_host), *_web(
+        layout, cfg, redis_url=redis_url, d_host=d_host, d_port=d_port, g_host=g_host, g_port=g_port,
+        proxied=proxied, i_port=i_port, twisted_host=twisted_host)]
+
+
+def apps_store(layout: Layout, cfg: dict[str, str], *, i_host: str) -> Proc | None:
+    """The apps' MongoDB store, unless MGX_APPS_MONGO_URL names one elsewhere. It listens on
+    the Docker bridge address (where app containers reach it as host.docker.internal), not on
+    loopback beside MGX's own store: app code can reach its database and never MGX's."""
+    if cfg.get("MGX_APPS_MONGO_URL"):
+        return None
+    port = int(cfg.get("MGX_APPS_MONGO_PORT") or defaults.MGX_APPS_MONGO_PORT)
+    data = layout.var_dir / "apps-mongo"
+    data.mkdir(parents=True, exist_ok=True)
+    url = f"mongodb://{i_host}:{port}/"
+    return Proc(
+        name="apps-mongo", label="Apps' MongoDB store", address=url,
+        argv=[str(BIN_DIR / "nx-27017"), "--data-dir", str(data), "--host", i_host.strip("[]"), "-p", str(port),
+              "--log-file", str(layout.logfile("apps-mongo-server")),
+              "--pid-file", str(layout.run_dir / "apps-nx-27017.own.pid")],
+        marker="nx-27017", answers=lambda: mongo_answers(url),
+        host=i_host.strip("[]"), port=port, port_setting="MGX_APPS_MONGO_PORT",
+        missing_hint="reinstall MGX's Python environment (rm -rf .venv; ./mgx up)",
+    )
+
+
+def _stores(layout: Layout, cfg: dict[str, str], *, redis_url: str, mongo_url: str, i_host: str) -> list[Proc]:
+    r_host, r_port = _host_port(redis_url, 6379)
+    m_host, m_port = _host_port(mongo_url, 27017)
     redis_dir = layout.var_dir / "redis"
     mongo_dir = layout.var_dir / "mongo"
     for d in (redis_dir, mongo_dir):
         d.mkdir(parents=True, exist_ok=True)
+    apps = apps_store(layout, cfg, i_host=i_host)
     return [
         Proc(
             name="redis", label="Redis", address=redis_url,
@@ -318,6 +346,13 @@ def stack(layout: Layout, cfg: dict[str, str]) -> list[Proc]:
             host=m_host, port=m_port, port_setting="MGX_MONGO_URL", reuse_foreign=True,
             missing_hint="reinstall MGX's Python environment (rm -rf .venv; ./mgx up)",
         ),
+        *([apps] if apps else []),
+    ]
+
+
+def _web(layout: Layout, cfg: dict[str, str], *, redis_url: str, d_host: str, d_port: int, g_host: str,
+         g_port: int, proxied: bool, i_port: int, twisted_host: str) -> list[Proc]:
+    return [
         Proc(
             name="daphne", label="Daphne (web)", address=f"http://{d_host}:{d_port}/",
             # X-Forwarded-For is trusted only behind a proxy that sets it (MGX_PROXY_HEADERS);

@@ -29,7 +29,7 @@ MGX_AGENT_IMAGE = env("MGX_AGENT_IMAGE", default="mgx/agent:1")
 # own (env MGX_AGENT_TOKEN), scoped to one app and dead once the run ends.
 MGX_AGENT_API_URL = env("MGX_AGENT_API_URL", default="")
 # Daphne's second listener, for agent containers only: it answers nothing but the paths in
-# mgx_site.asgi.INTERNAL_PATHS. Empty host: the Docker bridge's gateway address (docker0),
+# mgx_site.asgi.INTERNAL_ONLY. Empty host: the Docker bridge's gateway address (docker0),
 # which containers reach as host.docker.internal while Redis and MongoDB stay on loopback.
 MGX_INTERNAL_HOST = env("MGX_INTERNAL_HOST", default="")
 MGX_INTERNAL_PORT = env.int("MGX_INTERNAL_PORT", default=defaults.internal_port(MGX_PORT))

@@ -27,7 +27,8 @@ def _bridge_address() -> str:
 if "MGX_TEST_RUN_DIR" not in os.environ:
     run_dir = tempfile.mkdtemp(prefix="mgx-test-")
     for leaked in ("MGX_PUBLIC_URL", "MGX_APPS_URL", "MGX_APPS_HOST", "MGX_ALLOWED_HOSTS", "MGX_WORKSPACE_ROOT",
-                   "OTEL_EXPORTER_OTLP_ENDPOINT", "MGX_AGENT_API_URL"):
+                   "OTEL_EXPORTER_OTLP_ENDPOINT", "MGX_AGENT_API_URL", "MGX_APPS_MONGO_URL",
+                   "MGX_APPS_MONGO_URL_FOR_APPS"):
         os.environ.pop(leaked, None)
     os.environ.update(
         {
@@ -40,6 +41,7 @@ if "MGX_TEST_RUN_DIR" not in os.environ:
             "MGX_INTERNAL_HOST": os.environ.get("MGX_INTERNAL_HOST") or _bridge_address(),
             "MGX_REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0",
             "MGX_MONGO_URL": f"mongodb://127.0.0.1:{_free_port()}/mgx",
+            "MGX_APPS_MONGO_PORT": str(_free_port()),
             "MGX_SECRET_KEY": "test-only-secret-key-" + os.path.basename(run_dir),
             "DATABASE_URL": f"sqlite:///{run_dir}/mgx.sqlite3",
             "MGX_CELERY_CONCURRENCY": "3",
