@@ -94,8 +94,20 @@ def _status_set(*, run_id: str, status: str, error: str = "", only_if: dict | No
     run = AgentRun.objects(run_id=run_id, **(only_if or {})).modify(new=True, set__status=status, **changes)
     if run is None:
         return False
-    announce(slug=run.session, kind="run.status", data={"run": run_id, "status": status, "error": error})
+    _status_announce(run=run, error=error)
     return True
+
+
+def _status_announce(*, run: AgentRun, error: str = "") -> None:
+    announce(slug=run.session, kind="run.status", data={"run": run.run_id, "status": run.status, "error": error})
+
+
+def _run_create(*, app, user, **fields) -> AgentRun:
+    """A new run, queued (a status too: announced like every other)."""
+    run = AgentRun(run_id=uuid.uuid4().hex, session=app.slug, user=user.get_username(), status="queued", **fields)
+    run.save(force_insert=True)
+    _status_announce(run=run)
+    return run
 
 
 def run_finish(*, run_id: str, status: str, summary: str) -> str:
@@ -209,9 +221,7 @@ def run_start(*, app, user, text: str) -> AgentRun:
         raise AgentError("The team is still working on your last message: wait for it, or cancel it.")
     if AgentRun.objects(session=app.slug, status="waiting").first():
         raise AgentError("The team is waiting for your answer above: approve, reject or answer it first.")
-    run = AgentRun(run_id=uuid.uuid4().hex, session=app.slug, user=user.get_username(), input=text[:20_000])
-    run.save(force_insert=True)
-    announce(slug=app.slug, kind="run.status", data={"run": run.run_id, "status": run.status, "error": ""})
+    run = _run_create(app=app, user=user, input=text[:20_000])
     event_append(session=app.slug, type="USER_MESSAGE", run=run.run_id, payload={"text": run.input, "user": run.user})
     _queue(run)
     return run
@@ -230,9 +240,7 @@ def run_resume(*, app, user, run_id: str, call_id: str, approved: bool, command:
     # Only one answer wins: two clicks (or a script and a browser) at once must not start two runs.
     if not _status_set(run_id=run_id, status="done", only_if={"status": "waiting"}):
         raise AgentError("That question was already answered, or the run has ended.")
-    run = AgentRun(run_id=uuid.uuid4().hex, session=app.slug, user=user.get_username(), resume=decision)
-    run.save(force_insert=True)
-    announce(slug=app.slug, kind="run.status", data={"run": run.run_id, "status": run.status, "error": ""})
+    run = _run_create(app=app, user=user, resume=decision)
     said = answer.strip() or ("Approved" if approved else "Rejected") + (f": {decision['command']}" if "command" in decision else "")
     event_append(session=app.slug, type="USER_MESSAGE", run=run.run_id,
                  payload={"text": said, "user": run.user, "resume": decision, "resumes": run_id})
@@ -295,7 +303,10 @@ def run_execute(*, run_id: str) -> str:
         _status_set(run_id=run_id, status="failed", error="The app is gone.")
         return "failed"
     token = secrets.token_urlsafe(32)
-    _status_set(run_id=run_id, status="running", set__token_hash=token_hash(token))
+    if not _status_set(run_id=run_id, status="running", only_if={"status": "queued"},
+                       set__token_hash=token_hash(token)):
+        run = AgentRun.objects(run_id=run_id).only("status").first()  # cancelled (or deleted) while queued
+        return run.status if run else "missing"
     workspace_root = workspace_for(app).root
     try:
         # The container runs as the app user: it must be able to write what MGX wrote.

@@ -118,3 +118,24 @@ def test_the_internal_api_answers_only_a_running_runs_token_and_only_for_its_app
 
     AgentRun.objects(run_id="live-run").update_one(set__status="done")  # a finished run's token is dead
     assert requests.get(f"{base}/dev", headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code == 401
+
+
+def test_every_run_status_change_is_announced_to_the_app_page(live, app_factory, user_factory):
+    from agents.services import run_cancel, run_finish
+
+    owner = user_factory(username="watcher")
+    app = app_factory(owner=owner, name="Status Watch")
+    http = live.login("watcher", owner.raw_password)
+    working = agent_run(session=app.slug, status="running")
+    queued = agent_run(session=app.slug)
+    with connect(f"{live.ws_url}/ws/apps/{app.slug}/", open_timeout=10,
+                 additional_headers={"Cookie": f"sessionid={http.cookies['sessionid']}", "Origin": live.url}) as ws:
+        run_finish(run_id=working.run_id, status="waiting", summary="Asked a question")
+        run_cancel(app=app, user=owner, run_id=queued.run_id)
+        seen = []
+        while len(seen) < 2:
+            frame = json.loads(ws.recv(timeout=10))
+            if frame["kind"] == "run.status":
+                seen.append(frame["data"])
+    assert seen == [{"run": working.run_id, "status": "waiting", "error": ""},
+                    {"run": queued.run_id, "status": "cancelled", "error": ""}]
