@@ -17,6 +17,7 @@ from ninja import Query, Router, Schema
 from pydantic import Field, StringConstraints
 
 from core.api import ApiError, ErrorOut
+from core.errors import NotFound
 from sessions_app.selectors import app_for_user
 
 from . import selectors, services
@@ -106,7 +107,7 @@ def task(request, slug: str, run_id: str):
     app = app_for_user(user=request.auth, slug=slug)
     found = selectors.run_task(session=app.slug, run_id=run_id)
     if found is None:
-        raise ApiError("This app has no such run.", status=404, code="not_found")
+        raise NotFound("This app has no such run.")
     return found
 
 

@@ -1,3 +1,5 @@
+from urllib.parse import parse_qs
+
 from channels.db import database_sync_to_async
 
 from sessions_app.consumers import AppEventsConsumer
@@ -15,8 +17,6 @@ class AgentEventsConsumer(AppEventsConsumer):
     kinds = ("agent.event",)
 
     async def after_join(self):
-        from urllib.parse import parse_qs
-
         try:
             self.last_seq = max(0, int(parse_qs(self.scope.get("query_string", b"").decode()).get("after", ["0"])[0]))
         except ValueError:

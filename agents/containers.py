@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import logging
 import secrets
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -21,8 +22,10 @@ from urllib.parse import urlsplit, urlunsplit
 import docker
 from django.conf import settings
 
-from deployments.docker_client import client, container_name, labels
+from deployments.docker_client import DockerUnavailable, client, container_name, instance_id, labels
 from workspaces.owner import container_user
+
+log = logging.getLogger(__name__)
 
 # What `manage.py run_agent` imports: Django loads every installed app's models.
 AGENT_CODE = ("manage.py", "mgx_site", "core", "accounts", "sessions_app", "workspaces", "deployments", "agents")
@@ -86,6 +89,21 @@ def _code_volumes() -> dict:
     return volumes
 
 
+# Settings the runner reads exactly as MGX has them. Add a setting here (not a line of its own
+# below) when the runner needs it; secrets other than the model's key never belong here.
+COPIED_SETTINGS = (
+    "MGX_WORKSPACE_MAX_FILE_BYTES",
+    "MGX_LLM_API_KEY",
+    "MGX_LLM_MODEL",
+    "MGX_LLM_PRICE_PROMPT",
+    "MGX_LLM_PRICE_COMPLETION",
+    "MGX_AGENT_MAX_STEPS",
+    "MGX_AGENT_RUN_TOKEN_BUDGET",
+    "MGX_AGENT_APP_TOKEN_BUDGET",
+    "MGX_AGENT_LOOP_LIMIT",
+)
+
+
 def _environment(*, app, token: str) -> dict:
     env = {
         "DJANGO_SETTINGS_MODULE": "mgx_site.settings.base",
@@ -95,20 +113,13 @@ def _environment(*, app, token: str) -> dict:
         "MGX_SECRET_KEY": secrets.token_urlsafe(32),  # throwaway: the runner signs nothing
         "MGX_OTEL_ENABLED": "false",
         "MGX_WORKSPACE_ROOT": WORKSPACES,
-        "MGX_WORKSPACE_MAX_FILE_BYTES": str(settings.MGX_WORKSPACE_MAX_FILE_BYTES),
+        **{name: str(getattr(settings, name)) for name in COPIED_SETTINGS},
+        # The container reaches a loopback model server and MGX itself by other addresses.
+        "MGX_LLM_BASE_URL": container_llm_url(settings.MGX_LLM_BASE_URL),
+        "MGX_AGENT_API_URL": agent_api_url(),
         "MGX_APP_NAME": app.name,
         "MGX_APP_FRAMEWORK": app.framework,
-        "MGX_AGENT_API_URL": agent_api_url(),
         "MGX_AGENT_TOKEN": token,
-        "MGX_LLM_BASE_URL": container_llm_url(settings.MGX_LLM_BASE_URL),
-        "MGX_LLM_API_KEY": settings.MGX_LLM_API_KEY,
-        "MGX_LLM_MODEL": settings.MGX_LLM_MODEL,
-        "MGX_LLM_PRICE_PROMPT": str(settings.MGX_LLM_PRICE_PROMPT),
-        "MGX_LLM_PRICE_COMPLETION": str(settings.MGX_LLM_PRICE_COMPLETION),
-        "MGX_AGENT_MAX_STEPS": str(settings.MGX_AGENT_MAX_STEPS),
-        "MGX_AGENT_RUN_TOKEN_BUDGET": str(settings.MGX_AGENT_RUN_TOKEN_BUDGET),
-        "MGX_AGENT_APP_TOKEN_BUDGET": str(settings.MGX_AGENT_APP_TOKEN_BUDGET),
-        "MGX_AGENT_LOOP_LIMIT": str(settings.MGX_AGENT_LOOP_LIMIT),
     }
     for role, model in settings.MGX_LLM_ROLE_MODELS.items():
         if model:
@@ -116,11 +127,10 @@ def _environment(*, app, token: str) -> dict:
     return env
 
 
-def agent_container_config(*, app, run_id: str, token: str) -> dict:
-    """Keyword arguments for `containers.run` of the run's container (detached)."""
-    from workspaces.services import workspace_for
-
-    ws_root = str(workspace_for(app).root)
+def agent_container_config(*, app, run_id: str, token: str, workspace_root) -> dict:
+    """Keyword arguments for `containers.run` of the run's container (detached); the caller
+    (agents.services) says where the app's workspace is, so this adapter needs no service."""
+    ws_root = str(workspace_root)
     return {
         "image": settings.MGX_AGENT_IMAGE,
         "name": container_name(slug=app.slug, role="agent") + "-" + run_id[:8],
@@ -139,3 +149,60 @@ def agent_container_config(*, app, run_id: str, token: str) -> dict:
         "mem_limit": "2g", "nano_cpus": 1_000_000_000, "pids_limit": 512,
         "detach": True,
     }
+
+
+# ---------------------------------------------------------------- the engine, for agents.services
+# Every Docker call of an agent run, each turning the engine's exceptions into the two this
+# module raises (or into "already gone"), so services never see the SDK.
+
+
+class ContainerError(Exception):
+    """The engine refused to start the container; the message says why."""
+
+
+def agent_container_start(*, app, run_id: str, token: str, workspace_root) -> str:
+    """Start the run's container; its id. Raises AgentConfigError, ContainerError or
+    DockerUnavailable."""
+    config = agent_container_config(app=app, run_id=run_id, token=token, workspace_root=workspace_root)
+    try:
+        return client().containers.run(**config).id
+    except docker.errors.DockerException as exc:
+        raise ContainerError(str(exc)) from exc
+
+
+def agent_container_state(*, container_id: str) -> str | None:
+    """The container's status ("running", "exited" …), or None once it is gone (removed by a cancel)."""
+    try:
+        return client().containers.get(container_id).status
+    except docker.errors.NotFound:
+        return None
+
+
+def agent_container_logs(*, container_id: str, tail: int = 200) -> str:
+    try:
+        return client().containers.get(container_id).logs(tail=tail).decode(errors="replace")
+    except (docker.errors.DockerException, DockerUnavailable):
+        return ""
+
+
+def agent_container_kill(*, container_id: str) -> None:
+    """Kill it if it still runs; a container already gone, or an engine that does not answer, is no error."""
+    try:
+        client().containers.get(container_id).kill()
+    except (docker.errors.DockerException, DockerUnavailable):
+        pass
+
+
+def agent_container_remove(*, container_id: str) -> None:
+    try:
+        client().containers.get(container_id).remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.DockerException:
+        log.warning("could not remove agent container %s", container_id, exc_info=True)
+
+
+def agent_containers_all() -> list[str]:
+    """The ids of this MGX instance's agent containers, running or not."""
+    found = client().containers.list(all=True, filters={"label": [f"mgx.instance={instance_id()}", "mgx.role=agent"]})
+    return [container.id for container in found]

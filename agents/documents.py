@@ -18,6 +18,7 @@ Payloads by type (every event also carries `session`, `seq`, `run`, `created_at`
 Roles: team_leader, product_manager, architect, engineer, qa.
 """
 import datetime as dt
+import hashlib
 
 import mongoengine as me
 
@@ -91,6 +92,11 @@ class AgentRun(me.Document):
     finished_at = me.DateTimeField(null=True)
 
     meta = {"collection": "agent_runs", "indexes": ["session", "-created_at"]}
+
+
+def token_hash(token: str) -> str:
+    """What `AgentRun.token_hash` keeps of a run's token: the token itself is never stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 class UsageRecord(me.Document):

@@ -15,31 +15,22 @@ import binascii
 import json
 from functools import wraps
 
-import requests
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from core.errors import Invalid, MgxError, http_status
 from deployments import selectors as dev_selectors
 from deployments import services as dev_services
-from deployments.docker_client import DockerUnavailable
-from sessions_app.models import App
-from workspaces.fs import WorkspaceError
-
 from workspaces.selectors import workspace_changes
-from workspaces.services import workspace_commit
 
 from . import selectors, services
-from .documents import EVENT_TYPES, AgentRun
-from .runtime import AUTHOR, token_hash
 
-PREVIEW_LIMIT = 20_000
 CHECKPOINT_BODY_LIMIT = 12 * 1024 * 1024  # a MongoDB document holds 16 MB
-RUNNER_EVENTS = tuple(t for t in EVENT_TYPES if t != "USER_MESSAGE")  # what people say is MGX's to write
 FINAL_STATUSES = ("done", "failed", "waiting")
 
 
-class BadRequest(Exception):
+class BadRequest(Invalid):
     """The runner sent something malformed; the message says what."""
 
 
@@ -48,17 +39,14 @@ def agent_token_required(view):
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-        run = AgentRun.objects(token_hash=token_hash(token.strip()), status="running").first() if scheme.lower() == "bearer" and token.strip() else None
-        app = App.objects.filter(slug=run.session).first() if run else None
-        if app is None:
+        granted = selectors.run_for_token(token=token) if scheme.lower() == "bearer" else None
+        if granted is None:
             return JsonResponse({"error": "A valid agent run token is required."}, status=401)
-        request.agent_app, request.agent_run = app, run
+        request.agent_run, request.agent_app = granted
         try:
             return view(request, *args, **kwargs)
-        except (dev_services.DevError, DockerUnavailable) as exc:
-            return JsonResponse({"error": str(exc)}, status=409)
-        except (WorkspaceError, BadRequest) as exc:
-            return JsonResponse({"error": str(exc)}, status=400)
+        except MgxError as exc:  # the status comes from what kind of refusal it is
+            return JsonResponse({"error": str(exc)}, status=http_status(exc))
 
     return wrapper
 
@@ -124,8 +112,8 @@ def cancelled(request):
 def event(request):
     body = _body(request)
     type_ = body.get("type")
-    if type_ not in RUNNER_EVENTS:
-        raise BadRequest(f"'type' must be one of {', '.join(RUNNER_EVENTS)}.")
+    if type_ not in services.RUNNER_EVENTS:
+        raise BadRequest(f"'type' must be one of {', '.join(services.RUNNER_EVENTS)}.")
     payload = body.get("payload") or {}
     if not isinstance(payload, dict):
         raise BadRequest("'payload' must be an object.")
@@ -172,7 +160,7 @@ def finish(request):
 @require_POST
 def commit(request):
     message = " ".join(_str(_body(request), "message", limit=10_000).split())[:200] or "work on the app"
-    made = workspace_commit(app=request.agent_app, message=f"Agent: {message}", author=AUTHOR)
+    made = services.run_commit(app=request.agent_app, message=message)
     return JsonResponse({"commit": made.sha if made else ""})
 
 
@@ -250,7 +238,7 @@ def exec_command(request):
     body = _body(request)
     command = body.get("command")
     if not (isinstance(command, str) and command.strip()) and not (isinstance(command, list) and command):
-        return JsonResponse({"error": "'command' is required."}, status=400)
+        raise BadRequest("'command' is required.")
     timeout = min(max(float(body.get("timeout") or 120), 1), 900)
     result = dev_services.dev_exec(app=request.agent_app, command=command, cwd=str(body.get("cwd") or ""),
                                    env=body.get("env") or {}, timeout=timeout)
@@ -274,26 +262,7 @@ def dev_status(request):
 @agent_token_required
 @require_GET
 def preview(request):
-    dev = dev_selectors.dev_for_app(app=request.agent_app)
-    if dev.phase != dev.Phase.READY or not dev.host_port:
-        return JsonResponse({"status": 0, "body": f"The dev server is not ready (phase: {dev.phase}). Start it first."})
-    # "" is the app's bare prefix (/apps/<slug>/dev), where frameworks redirect "/" to or from.
-    path = request.GET.get("path", "/")
-    path = "/" + path.lstrip("/") if path else ""
-    if any(ord(c) < 0x21 or c in "\\#" for c in path) or len(path) > 2000:
-        raise BadRequest("'path' must be a URL path without spaces, control characters, '\\' or '#'.")
-    # Always the app's own dev server on loopback, and never a redirect followed: a Location
-    # could point at MGX itself or anything else the host reaches.
-    url = f"http://127.0.0.1:{dev.host_port}/apps/{request.agent_app.slug}/dev{path}"
-    try:
-        got = requests.get(url, timeout=60, allow_redirects=False)
-    except requests.RequestException as exc:
-        return JsonResponse({"status": 0, "body": f"No answer from the dev server: {type(exc).__name__}"})
-    if got.is_redirect or 300 <= got.status_code < 400:
-        location = got.headers.get("Location", "")
-        return JsonResponse({"status": got.status_code, "location": location,
-                             "body": f"Redirect (not followed) to: {location or '(no Location header)'}"})
-    return JsonResponse({"status": got.status_code, "body": got.text[:PREVIEW_LIMIT]})
+    return JsonResponse(services.preview_fetch(app=request.agent_app, path=request.GET.get("path", "/")))
 
 
 @agent_token_required

@@ -1,4 +1,6 @@
-from .documents import AgentEvent, AgentRun, CheckpointBlob, CheckpointWrite, UsageRecord
+from sessions_app.selectors import app_by_slug
+
+from .documents import AgentEvent, AgentRun, CheckpointBlob, CheckpointWrite, UsageRecord, token_hash
 
 
 def events_since(*, session: str, after_seq: int = 0, limit: int = 1000) -> list[AgentEvent]:
@@ -8,6 +10,17 @@ def events_since(*, session: str, after_seq: int = 0, limit: int = 1000) -> list
 
 def run_get(*, run_id: str) -> AgentRun | None:
     return AgentRun.objects(run_id=run_id).first()
+
+
+def run_for_token(*, token: str) -> tuple[AgentRun, object] | None:
+    """The running run a bearer token was made for, and its app; None for anything else (no
+    token, a wrong one, or the token of a run that has ended: its token dies with it)."""
+    token = (token or "").strip()
+    if not token:
+        return None
+    run = AgentRun.objects(token_hash=token_hash(token), status="running").first()
+    app = app_by_slug(slug=run.session) if run else None
+    return (run, app) if app is not None else None
 
 
 def runs_for_session(*, session: str, limit: int = 20) -> list[AgentRun]:

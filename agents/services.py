@@ -1,15 +1,50 @@
-"""Writes of the agent team's records. Every event is stored under the next sequence number of
-its session and announced to the app's channel-layer group (kind "agent.event"), so browsers
-see it at once; a browser that reconnects asks for the events after the last seq it saw."""
-import datetime as _dt
-import uuid
+"""Writes of the agent team's records, and the runs themselves.
 
+Every event is stored under the next sequence number of its session and announced to the app's
+channel-layer group (kind "agent.event"), so browsers see it at once; a browser that reconnects
+asks for the events after the last seq it saw. Every change of a run's status goes through
+`_status_set`, which announces it (kind "run.status").
+
+A run is queued here (`run_start`, `run_resume`) and executed by the Celery task "agents.run",
+which calls `run_execute`: one container per run (configured and driven by the adapter
+`agents.containers`), mounting MGX's code read-only and only this app's workspace, reaching MGX
+only through Daphne's internal listener (`/internal/agent/...`), authorised by a token made for
+this run alone, kept only as a hash and dropped when the run ends. Its events, usage, status,
+checkpoints and commits come back through that API (agents.internal_api), which calls these
+services. The task is sent by name, so this module does not import agents.tasks (which imports
+it).
+"""
+import datetime as _dt
+import logging
+import secrets
+import time
+import uuid
+from functools import partial
+
+import requests
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
 from pymongo import ReturnDocument
 
 from core.announce import announce
-from core.errors import Conflict
+from core.errors import Conflict, Invalid
+from deployments.docker_client import DockerUnavailable
+from deployments.selectors import dev_for_app
+from sessions_app.selectors import app_by_slug
+from workspaces.owner import own_tree
+from workspaces.services import workspace_commit, workspace_for
 
-from .documents import AgentEvent, AgentRun, CheckpointBlob, CheckpointWrite, EventCounter, UsageRecord
+from .containers import (AgentConfigError, ContainerError, agent_container_kill, agent_container_logs,
+                         agent_container_remove, agent_container_start, agent_container_state, agent_containers_all)
+from .documents import (EVENT_TYPES, AgentEvent, AgentRun, CheckpointBlob, CheckpointWrite, EventCounter, UsageRecord,
+                        token_hash)
+from .selectors import interrupt_waiting
+
+log = logging.getLogger(__name__)
+
+AUTHOR = "MGX agent team"
+RUNNER_EVENTS = tuple(t for t in EVENT_TYPES if t != "USER_MESSAGE")  # what people say is MGX's to write
 
 
 def event_append(*, session: str, type: str, payload: dict | None = None, run: str = "", publish: bool = True) -> AgentEvent:
@@ -43,16 +78,77 @@ def usage_record(*, session: str, run: str, role: str, model: str, prompt_tokens
     return record
 
 
+# ---------------------------------------------------------------- run status
+
+ACTIVE = ("queued", "running")
+ENDED = ("done", "failed", "cancelled")
+
+
+def _status_set(*, run_id: str, status: str, error: str = "", only_if: dict | None = None, **changes) -> bool:
+    """The one place a run's status changes, and is announced (kind "run.status"). `only_if`
+    narrows which run may change (e.g. `{"status": "running"}`), so of two writers racing only
+    one wins and a cancel is never overwritten. `changes` are further mongoengine updates made
+    in the same write. Returns whether the run changed."""
+    if status in ENDED:
+        changes.setdefault("set__finished_at", _dt.datetime.now(_dt.timezone.utc))
+    run = AgentRun.objects(run_id=run_id, **(only_if or {})).modify(new=True, set__status=status, **changes)
+    if run is None:
+        return False
+    _status_announce(run=run, error=error)
+    return True
+
+
+def _status_announce(*, run: AgentRun, error: str = "") -> None:
+    announce(slug=run.session, kind="run.status", data={"run": run.run_id, "status": run.status, "error": error})
+
+
+def _run_create(*, app, user, **fields) -> AgentRun:
+    """A new run, queued (a status too: announced like every other)."""
+    run = AgentRun(run_id=uuid.uuid4().hex, session=app.slug, user=user.get_username(), status="queued", **fields)
+    run.save(force_insert=True)
+    _status_announce(run=run)
+    return run
+
+
 def run_finish(*, run_id: str, status: str, summary: str) -> str:
     """The runner's last word on its run: done, failed or waiting (for the user's answer).
     Only a run still running changes, so a cancel (by the user, from MGX) is never overwritten.
     Returns the run's status afterwards."""
-    changes = {"set__status": status, "set__summary": summary[:2000]}
-    if status != "waiting":
-        changes["set__finished_at"] = _dt.datetime.now(_dt.timezone.utc)
-    AgentRun.objects(run_id=run_id, status="running").update_one(**changes)
+    _status_set(run_id=run_id, status=status, only_if={"status": "running"}, set__summary=summary[:2000])
     run = AgentRun.objects(run_id=run_id).only("status").first()
     return run.status if run else "missing"
+
+
+def run_commit(*, app, message: str):
+    """The runner's commit of its work (made on the host, under the workspace lock); None when
+    nothing changed."""
+    return workspace_commit(app=app, message=f"Agent: {message}", author=AUTHOR)
+
+
+PREVIEW_LIMIT = 20_000
+
+
+def preview_fetch(*, app, path: str) -> dict:
+    """A page of the app's dev server as the runner's `fetch_preview` sees it: {"status",
+    "body"} and, for a redirect, "location". Always the app's own dev server on loopback, and
+    never a redirect followed: a Location could point at MGX itself or anything the host reaches."""
+    dev = dev_for_app(app=app)
+    if dev.phase != dev.Phase.READY or not dev.host_port:
+        return {"status": 0, "body": f"The dev server is not ready (phase: {dev.phase}). Start it first."}
+    # "" is the app's bare prefix (/apps/<slug>/dev), where frameworks redirect "/" to or from.
+    path = "/" + path.lstrip("/") if path else ""
+    if any(ord(c) < 0x21 or c in "\\#" for c in path) or len(path) > 2000:
+        raise Invalid("'path' must be a URL path without spaces, control characters, '\\' or '#'.")
+    url = f"http://127.0.0.1:{dev.host_port}/apps/{app.slug}/dev{path}"
+    try:
+        got = requests.get(url, timeout=60, allow_redirects=False)
+    except requests.RequestException as exc:
+        return {"status": 0, "body": f"No answer from the dev server: {type(exc).__name__}"}
+    if got.is_redirect or 300 <= got.status_code < 400:
+        location = got.headers.get("Location", "")
+        return {"status": got.status_code, "location": location,
+                "body": f"Redirect (not followed) to: {location or '(no Location header)'}"}
+    return {"status": got.status_code, "body": got.text[:PREVIEW_LIMIT]}
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -97,8 +193,6 @@ def conversation_forget(*, session: str) -> None:
 
 # ---------------------------------------------------------------- runs
 
-ACTIVE = ("queued", "running")
-
 
 class AgentError(Conflict):
     """A chat action that cannot be done now; the message says why."""
@@ -112,9 +206,10 @@ class AgentInputError(AgentError):
 
 
 def _queue(run: AgentRun) -> None:
-    from .tasks import agent_run_task
-
-    agent_run_task.delay(run.run_id)
+    """Hand the run to a worker once the surrounding database transaction (if any, e.g. the one
+    that made the app) has committed, so the task never looks for rows that are not there yet.
+    By the task's name: agents.tasks imports this module."""
+    transaction.on_commit(partial(current_app.send_task, "agents.run", args=[run.run_id]))
 
 
 def run_start(*, app, user, text: str) -> AgentRun:
@@ -126,8 +221,7 @@ def run_start(*, app, user, text: str) -> AgentRun:
         raise AgentError("The team is still working on your last message: wait for it, or cancel it.")
     if AgentRun.objects(session=app.slug, status="waiting").first():
         raise AgentError("The team is waiting for your answer above: approve, reject or answer it first.")
-    run = AgentRun(run_id=uuid.uuid4().hex, session=app.slug, user=user.get_username(), input=text[:20_000])
-    run.save(force_insert=True)
+    run = _run_create(app=app, user=user, input=text[:20_000])
     event_append(session=app.slug, type="USER_MESSAGE", run=run.run_id, payload={"text": run.input, "user": run.user})
     _queue(run)
     return run
@@ -144,11 +238,9 @@ def run_resume(*, app, user, run_id: str, call_id: str, approved: bool, command:
     if answer.strip():
         decision["answer"] = answer.strip()[:20_000]
     # Only one answer wins: two clicks (or a script and a browser) at once must not start two runs.
-    if not AgentRun.objects(run_id=run_id, status="waiting").update_one(
-            set__status="done", set__finished_at=_dt.datetime.now(_dt.timezone.utc)):
+    if not _status_set(run_id=run_id, status="done", only_if={"status": "waiting"}):
         raise AgentError("That question was already answered, or the run has ended.")
-    run = AgentRun(run_id=uuid.uuid4().hex, session=app.slug, user=user.get_username(), resume=decision)
-    run.save(force_insert=True)
+    run = _run_create(app=app, user=user, resume=decision)
     said = answer.strip() or ("Approved" if approved else "Rejected") + (f": {decision['command']}" if "command" in decision else "")
     event_append(session=app.slug, type="USER_MESSAGE", run=run.run_id,
                  payload={"text": said, "user": run.user, "resume": decision, "resumes": run_id})
@@ -163,8 +255,6 @@ def run_decide(*, app, user, run_id: str, decision: str, command: str = "", answ
     """The user's decision on what a waiting run asked, without the call id the chat's cards
     carry (scripts over the API): approve, reject, or edit (approve with another command).
     The decision goes to `run_resume`, so the chat and the API resume a run the same way."""
-    from .selectors import interrupt_waiting
-
     if decision not in DECISIONS:
         raise AgentInputError(f"The decision must be one of: {', '.join(DECISIONS)}.", field="decision")
     asked = interrupt_waiting(session=app.slug, run_id=run_id)
@@ -191,11 +281,114 @@ def run_cancel(*, app, user, run_id: str) -> AgentRun:
     run = AgentRun.objects(run_id=run_id, session=app.slug).first()
     if run is None or run.status not in (*ACTIVE, "waiting"):
         raise AgentError("That run is not going any more.")
-    AgentRun.objects(run_id=run_id).update_one(set__status="cancelled", set__finished_at=_dt.datetime.now(_dt.timezone.utc))
+    _status_set(run_id=run_id, status="cancelled")
     if run.container_id:
-        from .runtime import container_kill
-
-        container_kill(run.container_id)
+        agent_container_kill(container_id=run.container_id)
     event_append(session=app.slug, type="FINISH", run=run_id,
                  payload={"status": "cancelled", "summary": f"Cancelled by {user.get_username()}.", "commit": None})
     return AgentRun.objects(run_id=run_id).first()
+
+
+# ---------------------------------------------------------------- execution (the Celery task's work)
+
+
+def run_execute(*, run_id: str) -> str:
+    """Start the run's container, wait for it to finish, enforce the timeout, clean up.
+    Returns the run's final status."""
+    run = AgentRun.objects(run_id=run_id).first()
+    if run is None or run.status != "queued":
+        return run.status if run else "missing"
+    app = app_by_slug(slug=run.session)
+    if app is None:
+        _status_set(run_id=run_id, status="failed", error="The app is gone.")
+        return "failed"
+    token = secrets.token_urlsafe(32)
+    if not _status_set(run_id=run_id, status="running", only_if={"status": "queued"},
+                       set__token_hash=token_hash(token)):
+        run = AgentRun.objects(run_id=run_id).only("status").first()  # cancelled (or deleted) while queued
+        return run.status if run else "missing"
+    workspace_root = workspace_for(app).root
+    try:
+        # The container runs as the app user: it must be able to write what MGX wrote.
+        own_tree(workspace_root)
+        container_id = agent_container_start(app=app, run_id=run_id, token=token, workspace_root=workspace_root)
+    except (DockerUnavailable, ContainerError, AgentConfigError, OSError) as exc:
+        AgentRun.objects(run_id=run_id).update_one(set__token_hash="")
+        return _fail(run_id=run_id, slug=app.slug, message=f"The agent could not start: {exc}")
+    AgentRun.objects(run_id=run_id).update_one(set__container_id=container_id)
+
+    deadline = time.monotonic() + settings.MGX_AGENT_TIMEOUT
+    timed_out = False
+    while True:
+        state = agent_container_state(container_id=container_id)
+        if state is None or state in ("exited", "dead"):
+            break  # finished, or killed and removed by a cancel
+        if time.monotonic() > deadline:
+            timed_out = True
+            agent_container_kill(container_id=container_id)
+            break
+        time.sleep(0.5)
+
+    run = AgentRun.objects(run_id=run_id).first()
+    logs = agent_container_logs(container_id=container_id)
+    agent_container_remove(container_id=container_id)
+    AgentRun.objects(run_id=run_id).update_one(set__token_hash="")  # the token dies with the run
+    _leftovers_commit(app=app, status=run.status if not timed_out else "timeout")
+    if timed_out:
+        return _fail(run_id=run_id, slug=app.slug,
+                     message=f"The team ran past the {settings.MGX_AGENT_TIMEOUT // 60}-minute limit and was stopped.")
+    if run.status == "running":  # the runner ended without saying how
+        tail = "\n".join(logs.splitlines()[-15:]).replace(token, "***")
+        return _fail(run_id=run_id, slug=app.slug,
+                     message="The agent stopped unexpectedly." + (f"\n\n```\n{tail}\n```" if tail else ""))
+    return run.status
+
+
+def _leftovers_commit(*, app, status: str) -> None:
+    """Every run ends with a commit. The runner makes it through the API while its run is live;
+    a run cancelled, killed or timed out cannot any more, so what it wrote is committed here."""
+    if status in ("done", "waiting"):
+        return
+    try:
+        workspace_commit(app=app, message=f"Agent: work before the run stopped ({status})", author=AUTHOR)
+    except Exception:  # the run's outcome matters more than a failed commit
+        log.exception("commit after run of %s", app.slug)
+
+
+def _fail(*, run_id: str, slug: str, message: str) -> str:
+    _status_set(run_id=run_id, status="failed", error=message)
+    event_append(session=slug, type="ERROR", run=run_id, payload={"message": message})
+    return "failed"
+
+
+def runs_reconcile() -> list[str]:
+    """After the worker restarts: a run that was queued or running then cannot finish any more
+    (its watcher is gone). Its container is removed and the chat says what happened, so the
+    person can send the message again instead of waiting forever. Safe to repeat: a second pass
+    finds nothing left to end. Raises DockerUnavailable when the engine does not answer."""
+    ended = []
+    stray = agent_containers_all()  # first: an engine that does not answer changes nothing
+    for run in AgentRun.objects(status__in=ACTIVE):
+        if run.container_id:
+            agent_container_remove(container_id=run.container_id)
+        _fail(run_id=run.run_id, slug=run.session,
+              message="MGX restarted while the team was working on this; send your message again.")
+        ended.append(run.run_id)
+    # Containers whose watcher died before it could remove them.
+    for container_id in stray:
+        agent_container_remove(container_id=container_id)
+    return ended
+
+
+def session_purge(*, slug: str) -> None:
+    """Everything of the team's work on an app, gone (the app is being deleted): its runs are
+    cancelled and their containers killed, then its runs, events, their counter, usage and the
+    conversation are deleted, so a new app that reuses the slug starts afresh."""
+    for run in AgentRun.objects(session=slug, status__in=(*ACTIVE, "waiting")):
+        _status_set(run_id=run.run_id, status="cancelled")
+        if run.container_id:
+            agent_container_kill(container_id=run.container_id)
+    conversation_forget(session=slug)
+    for document in (AgentEvent, AgentRun, UsageRecord):
+        document.objects(session=slug).delete()
+    EventCounter.objects(session=slug).delete()

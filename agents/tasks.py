@@ -1,21 +1,29 @@
+"""The agent team's Celery tasks: each calls one service (agents.services), which sends
+"agents.run" by name, so this module and the services do not import each other in a circle."""
 from celery import shared_task
 from celery.signals import worker_ready
 
+from core.errors import Unavailable
 
+from . import services
+
+
+# No retries, and acks_late off: by the time this fails, the run may have started a container,
+# made a token and written to the workspace; running it again would start the team a second
+# time on the same message. A run is never repeated behind the user's back: its own status (and
+# the chat's ERROR event) tells them what happened, and they send the message again.
 @shared_task(name="agents.run", acks_late=False)
 def agent_run_task(run_id: str) -> str:
-    # acks_late off: a run is never started twice because a worker died mid-run; the run's own
-    # status tells the user what happened instead.
-    from .runtime import run_execute
-
-    return run_execute(run_id=run_id)
+    return services.run_execute(run_id=run_id)
 
 
-@shared_task(name="agents.reconcile")
+# Retried while the Docker engine is not answering yet (a worker often starts with it): a pass
+# ends only what is still queued or running and removes only stray containers, so running it
+# again after a partial pass does nothing twice.
+@shared_task(name="agents.reconcile", autoretry_for=(Unavailable,), retry_backoff=5, retry_backoff_max=60,
+             max_retries=10)
 def runs_reconcile_task() -> list[str]:
-    from .runtime import runs_reconcile
-
-    return runs_reconcile()
+    return services.runs_reconcile()
 
 
 @worker_ready.connect(weak=False)

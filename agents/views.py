@@ -3,14 +3,17 @@ from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.views.decorators.http import require_POST
 
-from core.errors import http_status
+from core.errors import HTTP_STATUS
 from sessions_app.selectors import app_for_user
 
 from . import services
 
 
 def _error(exc: services.AgentError) -> JsonResponse:
-    return JsonResponse({"error": str(exc)}, status=http_status(exc))
+    # The kind's status (core.errors' one table). Not `http_status`: its 422 for an invalid field
+    # is the JSON API's "the body does not fit"; the chat's form answers 400 (chat.js says
+    # "write a message first" on a 400), as it always has.
+    return JsonResponse({"error": str(exc)}, status=HTTP_STATUS[exc.kind])
 
 
 @login_required

@@ -83,9 +83,7 @@ def app_delete(*, app) -> None:
     gateway routes and package caches, the team's conversation and events, its OAuth client and app-only users,
     its workspace. Containers go first: if the Docker engine does not answer, nothing is
     deleted (a row without containers is better than containers nobody can see)."""
-    from agents.documents import AgentEvent, AgentRun, EventCounter, UsageRecord
-    from agents.services import conversation_forget
-    from agents.runtime import container_kill
+    from agents.services import session_purge
     from deployments.docker_client import DockerUnavailable
     from deployments.services import DevError, dev_purge
 
@@ -93,14 +91,7 @@ def app_delete(*, app) -> None:
         dev_purge(app=app)
     except (DevError, DockerUnavailable) as exc:
         raise AppDeleteError(f"{exc} The app was not deleted.") from exc
-    for run in AgentRun.objects(session=app.slug, status__in=("queued", "running", "waiting")):
-        AgentRun.objects(run_id=run.run_id).update_one(set__status="cancelled")
-        if run.container_id:
-            container_kill(run.container_id)
-    conversation_forget(session=app.slug)
-    for document in (AgentEvent, AgentRun, UsageRecord):
-        document.objects(session=app.slug).delete()
-    EventCounter.objects(session=app.slug).delete()
+    session_purge(slug=app.slug)
     with transaction.atomic():
         app.delete()  # cascades: dev environment, OAuth client, members (app-only accounts too)
     workspace_delete(app=app)

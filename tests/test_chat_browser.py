@@ -14,6 +14,7 @@ from django.conf import settings
 
 from agents.documents import AgentEvent, AgentRun, EventCounter, UsageRecord
 from agents.services import event_append
+from agents.testing import agent_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -208,14 +209,8 @@ def wait_run_over(run_id, timeout=180):
     raise AssertionError(f"run {run_id} still going after {timeout} s")
 
 
-def _waiting_run(app, owner):
-    run = AgentRun(run_id=uuid.uuid4().hex, session=app.slug, user=owner.username, status="waiting", input="Run the tests")
-    run.save(force_insert=True)
-    return run.run_id
-
-
 def test_an_approval_card_posts_the_edited_command_and_shows_the_decision(live, page, app, owner, browser_login):
-    run = _waiting_run(app, owner)
+    run = agent_run(session=app.slug, user=owner.username, status="waiting", input="Run the tests").run_id
     emit(app, "USER_MESSAGE", run, text="Run the tests", user="casey")
     emit(app, "AGENT_START", run, role="engineer")
     emit(app, "INTERRUPT", run, call_id="call-7", tool="run_command", args={"command": "npm test"}, kind="approval",
@@ -252,7 +247,7 @@ def test_an_approval_card_posts_the_edited_command_and_shows_the_decision(live, 
 
 
 def test_a_question_card_sends_the_answer_and_a_rejection_is_shown(live, page, app, owner, browser_login):
-    asked = _waiting_run(app, owner)
+    asked = agent_run(session=app.slug, user=owner.username, status="waiting", input="Run the tests").run_id
     emit(app, "USER_MESSAGE", asked, text="Make it pretty", user="casey")
     emit(app, "AGENT_START", asked, role="team_leader")
     emit(app, "INTERRUPT", asked, call_id="q-1", tool="ask_user", args={"question": "Which colour should the header be?"},
@@ -273,7 +268,7 @@ def test_a_question_card_sends_the_answer_and_a_rejection_is_shown(live, page, a
     # the next pause is rejected.
     resumed = answered.value.json()["run"]
     wait_run_over(resumed)
-    second = _waiting_run(app, owner)
+    second = agent_run(session=app.slug, user=owner.username, status="waiting", input="Run the tests").run_id
     emit(app, "AGENT_START", second, role="engineer")
     emit(app, "INTERRUPT", second, call_id="d-1", tool="delete_file", args={"path": "README.md"}, kind="approval",
          reason="Delete README.md", role="engineer")
@@ -368,8 +363,7 @@ def test_the_list_follows_new_events_unless_the_reader_scrolled_up(live, page, a
 
 
 def test_cancel_stops_the_run_going_and_gives_the_composer_back(live, page, app, owner, browser_login):
-    run = AgentRun(run_id=uuid.uuid4().hex, session=app.slug, user=owner.username, status="running", input="Build it all")
-    run.save(force_insert=True)
+    run = agent_run(session=app.slug, user=owner.username, status="running", input="Build it all")
     emit(app, "USER_MESSAGE", run.run_id, text="Build it all", user="casey")
     emit(app, "AGENT_START", run.run_id, role="engineer")
 

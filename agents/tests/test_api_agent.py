@@ -14,7 +14,7 @@ import requests
 from websockets.sync.client import connect
 
 from agents.documents import AgentEvent, AgentRun
-from agents.testing import ScriptedLLM, reply
+from agents.testing import ScriptedLLM, agent_run, reply
 from mgx_site.cli import procs
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -292,7 +292,7 @@ def test_an_empty_prompt_is_refused_with_the_field_named_and_starts_nothing(live
 
 def test_a_run_already_active_is_a_409_that_says_so(live, app_factory, owner):
     app = app_factory(owner=owner, name="Busy App")
-    AgentRun(run_id="r-active", session=app.slug, status="running").save(force_insert=True)
+    agent_run(session=app.slug, status="running", run_id="r-active")
     api = Api(live, app.slug, bearer(live, "scripter"))
     got = api.post("/generate", {"prompt": "and another thing"})
     assert got.status_code == 409 and "still working" in got.json()["error"]["message"]
@@ -307,7 +307,7 @@ def test_edit_approves_another_command_and_a_question_needs_an_answer(live, app_
                                        "kind": "approval"}),
                             ("r-ask", {"call_id": "c2", "tool": "ask_user", "args": {"question": "Colour?"},
                                        "kind": "question"})):
-        AgentRun(run_id=run_id, session=app.slug, status="waiting").save(force_insert=True)
+        agent_run(session=app.slug, status="waiting", run_id=run_id)
         AgentEvent(session=app.slug, seq=len(run_id) + (0 if run_id == "r-cmd" else 100), type="INTERRUPT",
                    run=run_id, payload=payload).save()
 
@@ -334,7 +334,7 @@ def test_strangers_anonymous_app_tokens_and_read_only_tokens_are_refused_everywh
     from accounts.provider import token_request
 
     app = app_factory(owner=owner, name="Private Team")
-    AgentRun(run_id="r-waiting", session=app.slug, status="waiting").save(force_insert=True)
+    agent_run(session=app.slug, status="waiting", run_id="r-waiting")
     AgentEvent(session=app.slug, seq=1, type="INTERRUPT", run="r-waiting",
                payload={"call_id": "c1", "tool": "delete_file", "args": {"path": "README.md"},
                         "kind": "approval"}).save()

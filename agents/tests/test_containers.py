@@ -9,8 +9,8 @@ import docker
 import pytest
 
 from agents.documents import AgentEvent, AgentRun
-from agents.runtime import run_execute
-from agents.services import event_append
+from agents.services import run_execute, runs_reconcile
+from agents.testing import agent_run
 from deployments.docker_client import instance_id
 from workspaces.services import workspace_for
 
@@ -27,13 +27,6 @@ def hung_model(settings, bridge_address):
         yield
 
 
-def _queued_run(app, text="Build it"):
-    run = AgentRun(run_id=f"run-{time.monotonic_ns()}", session=app.slug, user=app.owner.username, input=text)
-    run.save()
-    event_append(session=app.slug, type="USER_MESSAGE", run=run.run_id, payload={"text": text, "user": run.user})
-    return run
-
-
 def _agent_containers(slug):
     return docker.from_env().containers.list(all=True, filters={"label": ["mgx.role=agent", f"mgx.app={slug}"]})
 
@@ -41,7 +34,7 @@ def _agent_containers(slug):
 def test_a_run_past_the_timeout_is_killed_and_says_so(agent_image, app_factory, hung_model, settings, live):
     settings.MGX_AGENT_TIMEOUT = 8
     app = app_factory(name="Slow Model")
-    run = _queued_run(app)
+    run = agent_run(session=app.slug, user=app.owner.username, input="Build it", message=True)
 
     started = time.monotonic()
     assert run_execute(run_id=run.run_id) == "failed"
@@ -55,7 +48,7 @@ def test_a_run_past_the_timeout_is_killed_and_says_so(agent_image, app_factory, 
 
 def test_cancel_kills_the_container_at_once(agent_image, app_factory, hung_model, client, live, settings):
     app = app_factory(name="Cancel Me")
-    run = _queued_run(app)
+    run = agent_run(session=app.slug, user=app.owner.username, input="Build it", message=True)
     outcome = {}
     worker = threading.Thread(target=lambda: outcome.setdefault("status", run_execute(run_id=run.run_id)))
     worker.start()
@@ -88,10 +81,8 @@ def test_cancel_kills_the_container_at_once(agent_image, app_factory, hung_model
 
 
 def test_a_restarted_worker_ends_runs_it_can_no_longer_watch(agent_image, app_factory, live):
-    from agents.runtime import runs_reconcile
-
     app = app_factory(name="Orphan Run")
-    run = _queued_run(app)
+    run = agent_run(session=app.slug, user=app.owner.username, input="Build it", message=True)
     AgentRun.objects(run_id=run.run_id).update_one(set__status="running")
     stray = docker.from_env().containers.create(agent_image, ["sleep", "600"], labels={
         "mgx.instance": instance_id(), "mgx.role": "agent", "mgx.app": app.slug})

@@ -3,10 +3,8 @@ OpenAI-compatible server, recording everything (events, usage, status, checkpoin
 through the internal agent API of the live Daphne, writing real workspaces."""
 import hashlib
 import os
-import secrets
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -15,15 +13,14 @@ from django.conf import settings as django_settings
 from agents import runner
 from agents.documents import AgentEvent, AgentRun, UsageRecord
 from agents.runner import workspace_of
-from agents.runtime import token_hash
 from agents.selectors import usage_for_session
-from agents.testing import ScriptedLLM, reply
+from agents.testing import ScriptedLLM, agent_run, reply
 from workspaces import git
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 REPO = Path(__file__).resolve().parents[2]
-TOKENS: dict[str, str] = {}  # run id → its token, as the runtime hands it to the container
+TOKENS: dict[str, str] = {}  # run id → its token, as run_execute hands it to the container
 
 
 @pytest.fixture(autouse=True)
@@ -59,12 +56,10 @@ def app(app_factory, monkeypatch):
 
 
 def new_run(slug: str, text: str = "", resume: dict | None = None) -> str:
-    """A run as the runtime hands it to its container: running, with its own token."""
-    run_id, token = uuid.uuid4().hex, secrets.token_urlsafe(32)
-    AgentRun(run_id=run_id, session=slug, input=text, resume=resume, status="running",
-             token_hash=token_hash(token)).save(force_insert=True)
-    TOKENS[run_id] = token
-    return run_id
+    """A run as run_execute hands it to its container (running, with its own token); its id."""
+    run = agent_run(session=slug, status="running", input=text, resume=resume)
+    TOKENS[run.run_id] = run.token
+    return run.run_id
 
 
 def events(slug: str, run_id: str | None = None) -> list[AgentEvent]:

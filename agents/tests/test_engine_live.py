@@ -1,16 +1,13 @@
 """The engine's MGX tools against the live stack: run_command, start_dev_server, fetch_preview and
 read_logs go over HTTP to /internal/agent/* on the live Daphne's internal listener with the
 run's own token, and from there into the app's real dev container."""
-import secrets
 import time
-import uuid
 
 import pytest
 
-from agents.documents import AgentEvent, AgentRun
+from agents.documents import AgentEvent
 from agents.runner import run_agent
-from agents.runtime import token_hash
-from agents.testing import ScriptedLLM, reply
+from agents.testing import ScriptedLLM, agent_run, reply
 from deployments.models import DevEnvironment
 from deployments.services import dev_stop
 
@@ -27,13 +24,11 @@ def llm(settings, live, bridge_address, agent_api_url):
 
 
 def token_run(monkeypatch, slug: str, *, text: str = "", resume: dict | None = None) -> str:
-    """A run as the runtime makes it: its own token, stored only as a hash."""
-    token = secrets.token_urlsafe(32)
-    run_id = uuid.uuid4().hex
-    AgentRun(run_id=run_id, session=slug, input=text, resume=resume, status="running",
-             token_hash=token_hash(token)).save(force_insert=True)
-    monkeypatch.setenv("MGX_AGENT_TOKEN", token)
-    return run_id
+    """A run as run_execute makes it (its own token, stored only as a hash), its token where the
+    runner reads it; the run's id."""
+    run = agent_run(session=slug, status="running", input=text, resume=resume)
+    monkeypatch.setenv("MGX_AGENT_TOKEN", run.token)
+    return run.run_id
 
 
 def last(slug: str) -> AgentEvent:
@@ -113,9 +108,9 @@ def _check_dev(llm, app, monkeypatch, first):
 
 
 def test_a_run_in_the_agent_container_writes_the_workspace_and_commits(llm, agent_image, app_factory, live):
-    """The whole path: the runtime starts the agent image, whose `manage.py run_agent` talks to
+    """The whole path: run_execute starts the agent image, whose `manage.py run_agent` talks to
     the scripted model on this host, writes the mounted workspace and commits."""
-    from agents.runtime import run_execute
+    from agents.services import run_execute
     from workspaces import git
     from workspaces.services import workspace_for
 
@@ -126,8 +121,7 @@ def test_a_run_in_the_agent_container_writes_the_workspace_and_commits(llm, agen
         reply("Added docs/notes.md."),
         reply(tool=("finish", {"summary": "Added a health note"})),
     )
-    run_id = uuid.uuid4().hex
-    AgentRun(run_id=run_id, session=app.slug, input="Add a note").save(force_insert=True)
+    run_id = agent_run(session=app.slug, input="Add a note").run_id
 
     assert run_execute(run_id=run_id) == "done"
     evs = list(AgentEvent.objects(session=app.slug, run=run_id).order_by("seq"))

@@ -3,9 +3,7 @@ service starts it (`agents.containers.agent_container_config`), and the internal
 edges: the preview fetch never follows a redirect, checkpoints are opaque to the host."""
 import base64
 import json
-import secrets
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -14,8 +12,8 @@ import pytest
 import requests
 from django.conf import settings as django_settings
 
-from agents.documents import AgentRun
-from agents.runtime import token_hash
+from agents.testing import agent_run
+from workspaces.services import workspace_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -57,20 +55,12 @@ def _port(url: str) -> int:
     return int(url.rsplit(":", 1)[1].split("/", 1)[0])
 
 
-def _running_run(app) -> str:
-    token = secrets.token_urlsafe(32)
-    AgentRun(run_id=f"probe-{time.monotonic_ns()}", session=app.slug, status="running",
-             token_hash=token_hash(token)).save(force_insert=True)
-    return token
-
-
 def test_from_inside_the_agent_container_only_the_internal_agent_api_answers(agent_image, live, app_factory):
     from agents.containers import agent_container_config
 
     app = app_factory(name="Probe App")
-    token = _running_run(app)
-    run_id = AgentRun.objects(session=app.slug).first().run_id
-    config = agent_container_config(app=app, run_id=run_id, token=token)
+    run = agent_run(session=app.slug, status="running")
+    config = agent_container_config(app=app, run_id=run.run_id, token=run.token, workspace_root=workspace_for(app).root)
     api = config["environment"]["MGX_AGENT_API_URL"]
     daphne = live.stack["daphne"]
     var_dir = Path(django_settings.VAR_DIR)
@@ -118,8 +108,8 @@ def test_the_code_mounts_never_include_the_var_dir(live, app_factory, settings):
     from agents.containers import AgentConfigError, agent_container_config
 
     app = app_factory(name="Var Guard")
-    token = _running_run(app)
-    config = agent_container_config(app=app, run_id="r", token=token)
+    token = agent_run(session=app.slug, status="running").token
+    config = agent_container_config(app=app, run_id="r", token=token, workspace_root=workspace_for(app).root)
     base = Path(django_settings.BASE_DIR)
     sources = {Path(src) for src, spec in config["volumes"].items() if spec["mode"] == "ro"}
     assert sources and all(src.is_relative_to(base) and src != base for src in sources)
@@ -127,7 +117,7 @@ def test_the_code_mounts_never_include_the_var_dir(live, app_factory, settings):
     # A var dir placed inside a mounted code directory is refused rather than exposed.
     settings.VAR_DIR = base / "agents" / "var"
     with pytest.raises(AgentConfigError):
-        agent_container_config(app=app, run_id="r", token=token)
+        agent_container_config(app=app, run_id="r", token=token, workspace_root=workspace_for(app).root)
 
 
 def test_a_loopback_model_url_is_rewritten_for_the_container(settings):
@@ -163,7 +153,7 @@ def test_the_preview_returns_a_redirect_instead_of_following_it(live, app_factor
     try:
         app = app_factory(name="Redirect App")
         DevEnvironment.objects.create(app=app, phase=DevEnvironment.Phase.READY, host_port=upstream.server_address[1])
-        token = _running_run(app)
+        token = agent_run(session=app.slug, status="running").token
         got = requests.get(f"{agent_api_url}/preview", params={"path": "/"},
                            headers={"Authorization": f"Bearer {token}"}, timeout=30)
     finally:
@@ -184,7 +174,7 @@ def test_checkpoints_are_stored_and_returned_as_opaque_bytes(live, app_factory, 
 
     blob = pickle.dumps(Boom())
     app = app_factory(name="Opaque App")
-    token = _running_run(app)
+    token = agent_run(session=app.slug, status="running").token
     auth = {"Authorization": f"Bearer {token}"}
     b64 = base64.b64encode(blob).decode()
     put = requests.post(f"{agent_api_url}/checkpoints", headers=auth, timeout=10, json={

@@ -1,16 +1,15 @@
 """The runtime around the agent engine: chat actions, the event stream with replay, and the
 internal API the agent container uses (token-scoped to one app)."""
 import json
-import secrets
-import time
 
 import pytest
 import requests
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from agents.documents import AgentEvent, AgentRun
-from agents.runtime import token_hash
 from agents.services import event_append
+from agents.testing import agent_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,12 +37,20 @@ def test_reconnecting_replays_exactly_the_events_after_the_last_seen_seq(live, a
 
 
 def test_another_user_cannot_listen_to_the_chat(live, app_factory, user_factory):
-    app = app_factory(owner=user_factory(username="owner1"), name="Secret Chat")
+    owner = user_factory(username="owner1")
+    app = app_factory(owner=owner, name="Secret Chat")
+    event_append(session=app.slug, type="USER_MESSAGE", payload={"text": "the secret plan", "user": "owner1"})
     user_factory(username="eve")
     eve = live.login("eve", "correct horse battery")
-    with pytest.raises(Exception):
+    # The handshake itself is refused. Were the socket opened, the stored event would arrive
+    # (or the wait would time out): either way not this refusal, and the test fails.
+    with pytest.raises(InvalidStatus) as refused:
         with _ws(live, eve, app.slug, after=0) as ws:
             ws.recv(timeout=5)
+    assert refused.value.response.status_code == 403
+    # The same socket opens for the owner: the refusal is about who asks, not a broken address.
+    with _ws(live, live.login("owner1", owner.raw_password), app.slug, after=0) as ws:
+        assert json.loads(ws.recv(timeout=10))["data"]["payload"]["text"] == "the secret plan"
 
 
 def test_a_message_starts_one_run_a_second_waits_and_cancel_stops_it(client, app_factory, user_factory):
@@ -72,7 +79,7 @@ def test_an_interrupt_is_answered_once(client, app_factory, user_factory):
     owner = user_factory(username="decider")
     app = app_factory(owner=owner, name="Chat Decide")
     client.force_login(owner)
-    AgentRun(run_id="r1", session=app.slug, status="waiting").save()
+    agent_run(session=app.slug, status="waiting", run_id="r1")
 
     ok = client.post(f"/sessions/{app.slug}/agent/runs/r1/resume", {"call_id": "c1", "approved": "1", "command": "npm test -- --watch=false"})
     assert ok.status_code == 202
@@ -96,8 +103,7 @@ def test_the_internal_api_answers_only_a_running_runs_token_and_only_for_its_app
     owner = user_factory(username="tokenowner")
     mine = app_factory(owner=owner, name="Token App")
     app_factory(owner=owner, name="Other App")
-    token = secrets.token_urlsafe(32)
-    AgentRun(run_id="live-run", session=mine.slug, status="running", token_hash=token_hash(token)).save()
+    token = agent_run(session=mine.slug, status="running", run_id="live-run").token
     base = agent_api_url
 
     # Only on the internal listener: MGX's public port does not serve the agent API at all.
@@ -111,5 +117,25 @@ def test_the_internal_api_answers_only_a_running_runs_token_and_only_for_its_app
     assert ran.status_code == 409 and "not running" in ran.json()["error"]  # no dev container: nothing runs, anywhere
 
     AgentRun.objects(run_id="live-run").update_one(set__status="done")  # a finished run's token is dead
-    time.sleep(0.1)
     assert requests.get(f"{base}/dev", headers={"Authorization": f"Bearer {token}"}, timeout=10).status_code == 401
+
+
+def test_every_run_status_change_is_announced_to_the_app_page(live, app_factory, user_factory):
+    from agents.services import run_cancel, run_finish
+
+    owner = user_factory(username="watcher")
+    app = app_factory(owner=owner, name="Status Watch")
+    http = live.login("watcher", owner.raw_password)
+    working = agent_run(session=app.slug, status="running")
+    queued = agent_run(session=app.slug)
+    with connect(f"{live.ws_url}/ws/apps/{app.slug}/", open_timeout=10,
+                 additional_headers={"Cookie": f"sessionid={http.cookies['sessionid']}", "Origin": live.url}) as ws:
+        run_finish(run_id=working.run_id, status="waiting", summary="Asked a question")
+        run_cancel(app=app, user=owner, run_id=queued.run_id)
+        seen = []
+        while len(seen) < 2:
+            frame = json.loads(ws.recv(timeout=10))
+            if frame["kind"] == "run.status":
+                seen.append(frame["data"])
+    assert seen == [{"run": working.run_id, "status": "waiting", "error": ""},
+                    {"run": queued.run_id, "status": "cancelled", "error": ""}]

@@ -4,6 +4,7 @@ import pytest
 
 from agents.documents import AgentEvent, AgentRun
 from agents.services import event_append
+from agents.testing import agent_run
 from deployments.docker_client import container_name, labels
 from deployments.gateway import gateway, route_for
 from sessions_app.models import App
@@ -36,7 +37,7 @@ def running_dev_container(app, runtime_image):
 
 def test_delete_removes_containers_routes_conversation_users_and_workspace(client, app, running_dev_container):
     event_append(session=app.slug, type="USER_MESSAGE", payload={"text": "hi", "user": "deleter"})
-    AgentRun(run_id="old-run", session=app.slug, status="done").save()
+    agent_run(session=app.slug, status="done", run_id="old-run")
     file_write(app=app, path="secret-plan.md", content="old app's history\n", user=app.owner)
     root = workspace_for(app).root
     git_dir, lock = git.git_dir(root), git.lock_path(app.slug)
