@@ -8,7 +8,7 @@ workspace's changed files and its commit (made here, under the workspace lock).
 Its app: run a command in the dev container, start it, read its state, a page of its preview
 (redirects are reported, never followed), its logs.
 
-Served only on Daphne's internal listener (mgx_site.asgi.INTERNAL_PATHS).
+Served only on Daphne's internal listener (mgx_site.asgi.INTERNAL_ONLY).
 """
 import base64
 import binascii

@@ -209,7 +209,7 @@ def _queue(run: AgentRun) -> None:
     """Hand the run to a worker once the surrounding database transaction (if any, e.g. the one
     that made the app) has committed, so the task never looks for rows that are not there yet.
     By the task's name: agents.tasks imports this module."""
-    transaction.on_commit(partial(current_app.send_task, "agents.run", args=[run.run_id]))
+    transaction.on_commit(partial(current_app.send_task, "agents.run", args=(run.run_id,)))
 
 
 def run_start(*, app, user, text: str) -> AgentRun:
