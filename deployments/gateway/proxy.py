@@ -185,25 +185,19 @@ def _decide(session_key: str, slug: str) -> tuple[str, int | None]:
     from django.contrib.auth import get_user_model
     from django.contrib.sessions.backends.db import SessionStore
 
+    from accounts.selectors import login_token
     from sessions_app.models import App
-
-    from django.utils import timezone
-    from oauth2_provider.models import get_access_token_model
-
-    from accounts.services import SESSION_KEY
 
     session = SessionStore(session_key=session_key) if session_key else {}
     user_id = session.get("_auth_user_id")
     if not user_id:
         return "login", None
-    # A login through the provider binds a token to the session; once it is revoked (logout
-    # elsewhere, an admin) or expired, the session no longer opens previews. MGX's own pages
-    # refresh an expired token, so the login page sends the owner straight back here.
-    binding = session.get(SESSION_KEY)
-    token_id = binding.get("access_token_id") if binding else None
-    if binding and not get_access_token_model().objects.filter(
-        pk=token_id, user_id=user_id, expires__gt=timezone.now()
-    ).exists():
+    # A login through the provider binds a token to the login session; once it is revoked
+    # (logout elsewhere, an admin) or expired, the login session no longer opens previews. MGX's
+    # own pages refresh an expired token, so the login page sends the owner straight back here.
+    bound = login_token(session=session, user_id=user_id)
+    token_id = bound.token_id
+    if bound.state not in ("unbound", "live"):
         return "login", token_id
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
     app = App.objects.filter(slug=slug).first()
