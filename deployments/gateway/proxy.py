@@ -31,6 +31,7 @@ import aiohttp
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from . import route_id as _route_id
 from .builtin import AUTH_CHANNEL, AUTH_EPOCH_KEY, CHANGED_CHANNEL, ROUTES_KEY
 
 APP_PATH = re.compile(r"^/apps/(?P<slug>[a-z0-9-]+)/(?P<stage>dev|prod)(?:/|$)")
@@ -401,7 +402,7 @@ class Gateway:
                                [(b"location", target.encode())])
         if verdict == "denied":
             return await _page(send, 404, "Not found", "<h1>Not found</h1><p>There is no such app, or it is not yours.</p>")
-        route_id = f"{slug}-{stage}"
+        route_id = _route_id(slug=slug, stage=stage)
         upstream = await STATE.upstream(route_id) or await STATE.upstream(route_id, fresh=True)
         if upstream is None:
             return await _not_running(send, slug, stage)
@@ -447,7 +448,7 @@ class Gateway:
                 if started:
                     return  # the response was cut off mid-way; nothing more can be said
                 # The container may have been restarted on another port a moment ago.
-                moved = await STATE.upstream(f"{slug}-{stage}", fresh=True)
+                moved = await STATE.upstream(_route_id(slug=slug, stage=stage), fresh=True)
                 if attempt == 1 and moved and moved != upstream and not hasattr(data, "__anext__"):
                     upstream = moved
                     continue
@@ -464,7 +465,7 @@ class Gateway:
         connect = await receive()
         assert connect["type"] == "websocket.connect"
         allowed = await _authorize(scope, slug, stage) == "ok" and (stage == "prod" or _same_origin(scope))
-        route_id = f"{slug}-{stage}"
+        route_id = _route_id(slug=slug, stage=stage)
         upstream = (await STATE.upstream(route_id) or await STATE.upstream(route_id, fresh=True)) if allowed else None
         if upstream is None:
             await send({"type": "websocket.close", "code": 4404})
