@@ -47,9 +47,6 @@ class Keyring:
     def active_kid(self) -> str:
         return key_id(self.active_pem)
 
-    def all_pems(self) -> list[str]:
-        return [self.active_pem, *self.inactive_pems]
-
 
 def key_id(pem: str) -> str:
     """The `kid` of a key: its RFC 7638 thumbprint, the same value DOT puts in the JWKS and in

@@ -3,15 +3,15 @@ from django.contrib.auth import logout
 from django.contrib.auth.models import AnonymousUser
 
 from .keys import KeyringWatcher, keyring_use
-from .services import session_token_check
+from .services import login_token_check
 
 
-class ProviderSessionMiddleware:
+class LoginTokenMiddleware:
     """Two things every request needs from the provider:
 
     - the signing keys in use, re-read when `manage.py rotate_signing_key` changed them;
-    - the token behind a browser session: a session whose token was revoked (logout elsewhere,
-      an admin, RP-initiated logout) ends here; an expired one is refreshed.
+    - the token behind a login session: a login session whose token was revoked (logout
+      elsewhere, an admin, RP-initiated logout) ends here; an expired one is refreshed.
     """
 
     def __init__(self, get_response):
@@ -24,7 +24,7 @@ class ProviderSessionMiddleware:
 
     def __call__(self, request):
         self.keys.check()
-        if request.user.is_authenticated and not session_token_check(request=request):
+        if request.user.is_authenticated and not login_token_check(request=request):
             logout(request)
             request.user = AnonymousUser()
         return self.get_response(request)

@@ -28,11 +28,11 @@ from oauth2_provider.views import AuthorizationView, ConnectDiscoveryInfoView, I
 from oauthlib.common import Request as OauthlibRequest
 from oauthlib.common import add_params_to_uri
 
+from core.tokens import token_hash
 from sessions_app.models import App
 
 from . import selectors, services
 from .forms import LoginForm, SignupForm
-from .provider import checksum
 from .views import _apply_errors, safe_next
 
 
@@ -65,7 +65,7 @@ class AuthorizeView(AuthorizationView):
             self.app = selectors.client_app(application=application) if application else None
         if self.app is not None:
             # Who is logged into *this app* in this browser; the MGX session plays no part.
-            request.user = services.app_session_user(request=request, app=self.app) or AnonymousUser()
+            request.user = selectors.app_login_user(session=request.session, app=self.app) or AnonymousUser()
         return super().dispatch(request, *args, **kwargs)
 
     def get_login_url(self):
@@ -98,7 +98,7 @@ class IntrospectView(IntrospectTokenView):
             return JsonResponse({"error": "invalid_request", "error_description": "Token parameter is missing."}, status=400)
         token = (
             get_access_token_model().objects.select_related("user", "application")
-            .filter(token_checksum=checksum(token_value)).first()
+            .filter(token_checksum=token_hash(token_value)).first()
         )
         if token is None or not token.is_valid():
             return JsonResponse({"active": False})
@@ -168,7 +168,7 @@ class LogoutView(RPInitiatedLogoutView):
             # MGX itself: DOT ends the Django session and deletes the person's tokens, which
             # includes the token the MGX session is bound to.
             return super().do_logout(application, post_logout_redirect_uri, state, token_user)
-        services.app_session_logout(request=self.request, app=app, application=application)
+        services.app_logout(request=self.request, app=app, application=application)
         if token_user is not None:
             services.app_tokens_revoke(user=token_user, app=app)
         target = post_logout_redirect_uri or selectors.app_post_logout_urls(app=app)[-1]
@@ -244,7 +244,7 @@ def app_signup(request, slug):
         except ValidationError as exc:
             _apply_errors(form, exc)
         else:
-            services.app_session_login(request=request, member=member)
+            services.app_login_remember(request=request, member=member)
             return redirect(next_url)
     return render(
         request,

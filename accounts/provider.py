@@ -6,7 +6,6 @@ without a loopback HTTP request to itself.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 
 from django.conf import settings
@@ -41,7 +40,3 @@ def revoke_request(params: dict[str, str], *, address: str = "") -> int:
         uri, "POST", urlencode(list(params.items())), _headers(address)
     )
     return status
-
-
-def checksum(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()

@@ -1,11 +1,16 @@
 """Reads: OAuth clients and their rules, app users, SSH keys."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.http import Http404
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+from oauth2_provider.models import get_access_token_model
 from oauth2_provider.models import AbstractApplication, Application
 
+from core.errors import NotFound
 from sessions_app.models import App
 
 from .models import APP_ONLY_SEPARATOR, AppMember, OAuthClient, SSHKey
@@ -95,11 +100,11 @@ def user_may_use_client(*, user, application) -> bool:
 
 
 def app_for_manager(*, user, slug: str) -> App:
-    """The app whose users `user` may manage: its owner or an MGX superuser. 404 otherwise, so
-    other people cannot even learn that the slug exists."""
+    """The app whose users `user` may manage: its owner or an MGX superuser. NotFound otherwise,
+    so other people cannot even learn that the slug exists."""
     app = App.objects.select_related("owner").filter(slug=slug).first()
     if app is None or not app.can_be_used_by(user) or is_app_only(user=user):
-        raise Http404("No such app.")
+        raise NotFound("No such app.")
     return app
 
 
@@ -112,7 +117,7 @@ def app_members(*, app: App):
 def app_member_get(*, app: App, member_id: int) -> AppMember:
     member = AppMember.objects.select_related("user").filter(app=app, pk=member_id).first()
     if member is None:
-        raise Http404("No such user in this app.")
+        raise NotFound("No such user in this app.")
     return member
 
 
@@ -164,11 +169,11 @@ def external_clients_for(*, user):
 
 
 def external_client_for_owner(*, user, client_id: str) -> OAuthClient:
-    """One of `user`'s external clients; 404 for anyone else's (admins use the Django admin),
+    """One of `user`'s external clients; NotFound for anyone else's (admins use the Django admin),
     so nobody learns that another person's client exists."""
     client = external_clients_for(user=user).filter(application__client_id=client_id).first()
     if client is None:
-        raise Http404("No such client.")
+        raise NotFound("No such client.")
     return client
 
 
@@ -187,5 +192,53 @@ def app_only_username(*, app: App, username: str) -> str:
     return f"{app.slug}{APP_ONLY_SEPARATOR}{username}"
 
 
-def user_by_username(username: str):
-    return get_user_model().objects.filter(username=username).first()
+# ---------------------------------------------------------------- the token behind a login session
+
+# Where a login session (Django's, in the browser) keeps the access token it is bound to.
+LOGIN_TOKEN_KEY = "_mgx_oauth"
+
+
+@dataclass(frozen=True)
+class LoginToken:
+    """unbound: a login session made without the login page (nothing to check); live; expired
+    (MGX's pages refresh it); gone: revoked or never this user's."""
+
+    state: Literal["unbound", "live", "expired", "gone"]
+    token_id: int | None = None
+    refresh_token: str = ""
+
+
+def login_token(*, session, user_id) -> LoginToken:
+    """The one check of the token behind a login session, for MGX's pages (which refresh an
+    expired one) and the gateway's dev previews (which send the person to log in again)."""
+    binding = session.get(LOGIN_TOKEN_KEY)
+    if not binding:
+        return LoginToken("unbound")
+    token_id = binding.get("access_token_id")
+    token = get_access_token_model().objects.filter(pk=token_id, user_id=user_id).only("expires").first()
+    if token is None:
+        state = "gone"
+    else:
+        state = "live" if token.expires > timezone.now() else "expired"
+    return LoginToken(state, token_id, binding.get("refresh_token", ""))
+
+
+# ---------------------------------------------------------------- who is logged into an app
+
+# Where a login session remembers the apps this browser is logged into, apart from Django's own
+# login (an app user never becomes logged into MGX itself).
+APP_LOGINS_KEY = "_mgx_app_logins"
+
+
+def app_login_user(*, session, app):
+    """The person logged into `app` in this browser, if they still may use it (not disabled,
+    password not changed since)."""
+    entry = (session.get(APP_LOGINS_KEY) or {}).get(str(app.pk))
+    if not entry:
+        return None
+    member = AppMember.objects.select_related("user").filter(app=app, user_id=entry.get("user"), is_active=True).first()
+    if member is None or not member.user.is_active:
+        return None
+    if not constant_time_compare(entry.get("hash", ""), member.user.get_session_auth_hash()):
+        return None
+    return member.user

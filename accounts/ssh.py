@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
+from core.errors import Invalid
+
 ALLOWED_TYPES = (
     "ssh-ed25519",
     "ssh-rsa",
@@ -27,8 +29,12 @@ MIN_RSA_BITS = 2048
 MAX_KEY_CHARS = 16_000
 
 
-class SSHKeyError(ValueError):
-    """The text is not a public key MGX accepts; the message says why."""
+class SSHKeyError(Invalid, ValueError):
+    """The text is not a public key MGX accepts; the message says why (a refusal of the
+    `public_key` field)."""
+
+    def __init__(self, message: str = ""):
+        super().__init__(message, field="public_key")
 
 
 @dataclass(frozen=True)

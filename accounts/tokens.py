@@ -12,7 +12,6 @@ app, the app-visible name) and, for app clients, `app` (the app's slug).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import uuid
@@ -24,6 +23,8 @@ from jwcrypto import jwk, jws, jwt
 from jwcrypto.common import JWException
 from oauth2_provider.models import get_access_token_model
 from oauth2_provider.settings import oauth2_settings
+
+from core.tokens import token_hash
 
 TOKEN_TYPE = "at+jwt"
 
@@ -132,11 +133,10 @@ def access_token_verify(raw: str) -> VerifiedToken:
         raise TokenRejected("The token was issued by someone else.")
     if not isinstance(claims.get("exp"), int) or claims["exp"] <= time.time():
         raise TokenRejected("The token has expired.")
-    checksum = hashlib.sha256(raw.encode()).hexdigest()
     row = (
         get_access_token_model()
         .objects.select_related("user", "application")
-        .filter(token_checksum=checksum)
+        .filter(token_checksum=token_hash(raw))
         .first()
     )
     if row is None:

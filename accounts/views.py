@@ -53,7 +53,7 @@ def login_view(request):
     if request.method == "GET" and request.user.is_authenticated:
         return redirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
     form = LoginForm(request.POST or None)
-    if request.method == "POST" and form.attempt(lambda **creds: services.session_login(request=request, **creds)):
+    if request.method == "POST" and form.attempt(lambda **creds: services.mgx_login(request=request, **creds)):
         return redirect(next_url or resolve_url(settings.LOGIN_REDIRECT_URL))
     status = 400 if form.errors else 200
     return render(request, "accounts/login.html", {"form": form, "next": next_url}, status=status)
@@ -61,7 +61,7 @@ def login_view(request):
 
 @require_POST
 def logout_view(request):
-    services.session_logout(request=request)
+    services.mgx_logout(request=request)
     messages.info(request, "You have logged out.")
     return redirect(settings.LOGOUT_REDIRECT_URL)
 
@@ -234,8 +234,9 @@ def _reveal(request, slug: str, title: str, secret: str) -> None:
 
 def app_users_context(request, app):
     """Everything `accounts/app_users.html#panel` needs; the session page's Users tab renders
-    the same partial with this context."""
-    client = services.app_client_register(app=app)
+    the same partial with this context. Reads only: the app's OAuth client comes with the app
+    (`sessions_app.services.app_create`; older apps got theirs in migration 0004)."""
+    client = selectors.app_client_get(app=app)
     reveal = request.session.get(REVEAL_KEY)
     if reveal and reveal.get("slug") == app.slug:
         request.session.pop(REVEAL_KEY)

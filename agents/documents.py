@@ -18,9 +18,10 @@ Payloads by type (every event also carries `session`, `seq`, `run`, `created_at`
 Roles: team_leader, product_manager, architect, engineer, qa.
 """
 import datetime as dt
-import hashlib
 
 import mongoengine as me
+
+from core.tokens import token_hash as core_token_hash
 
 EVENT_TYPES = (
     "USER_MESSAGE",
@@ -94,9 +95,9 @@ class AgentRun(me.Document):
     meta = {"collection": "agent_runs", "indexes": ["session", "-created_at"]}
 
 
-def token_hash(token: str) -> str:
-    """What `AgentRun.token_hash` keeps of a run's token: the token itself is never stored."""
-    return hashlib.sha256(token.encode()).hexdigest()
+# What `AgentRun.token_hash` keeps of a run's token (the token itself is never stored): the one
+# token hash MGX uses.
+token_hash = core_token_hash
 
 
 class UsageRecord(me.Document):

@@ -1,4 +1,5 @@
 """What each role is told. Kept short: the tools' own descriptions carry the mechanics."""
+from core.frameworks import FRAMEWORK_LABELS
 
 FRAMEWORKS = {
     "nextjs": (
@@ -54,7 +55,7 @@ ROLES = {
 ROLE_NAMES = {"team_leader": "team leader", "product_manager": "product manager", "architect": "architect",
               "engineer": "engineer", "qa": "QA"}
 
-FRAMEWORK_NAMES = {"nextjs": "Next.js", "fastapi_vite": "FastAPI + Vite"}
+FRAMEWORK_NAMES = FRAMEWORK_LABELS
 
 
 def system_prompt(*, role: str, app_name: str, framework: str) -> str:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from core.frameworks import FRAMEWORKS
 from workspaces.fs import Workspace
 
 from . import llm, prompts
@@ -40,8 +41,6 @@ from .graph import RunContext, build_graph, new_turn
 from .tools import Tools
 
 log = logging.getLogger(__name__)
-
-FRAMEWORKS = ("nextjs", "fastapi_vite")
 
 
 class RunError(Exception):

@@ -26,6 +26,7 @@ import requests  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
+from core.frameworks import FRAMEWORKS  # noqa: E402
 from deployments import services  # noqa: E402
 from mgx_site.cli import procs  # noqa: E402
 from sessions_app.services import app_create  # noqa: E402
@@ -64,7 +65,7 @@ def main():
                                                    "csrfmiddlewaretoken": http.cookies["csrftoken"]},
                   headers={"Referer": f"{base}/accounts/login/"})
         rows = []
-        for framework in ("nextjs", "fastapi_vite"):
+        for framework in FRAMEWORKS:
             app = app_create(owner=user, name=f"Bench {framework}", framework=framework)
             url = f"{base}/apps/{app.slug}/dev/"
             cold = timed_start(app, http, url)

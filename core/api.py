@@ -8,8 +8,6 @@ Views raise `ApiError` or let a domain error (`core.errors.MgxError`) through; t
 error JSON."""
 from __future__ import annotations
 
-import logging
-
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, JsonResponse
@@ -18,8 +16,6 @@ from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
 from .errors import MgxError, http_status
-
-log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):

@@ -51,3 +51,9 @@ def cache_volume_name(*, slug: str) -> str:
     """The app's own volume for its container's HOME and npm/pip caches: never shared, so one
     app cannot plant packages another app installs."""
     return f"mgx-cache-{instance_id()}-{slug}"
+
+
+def published_port(container, port: int) -> int:
+    """The host port Docker picked for the container's `port` (MGX publishes on loopback with
+    no fixed port). `container` must have been reloaded since it started."""
+    return int(container.attrs["NetworkSettings"]["Ports"][f"{port}/tcp"][0]["HostPort"])

@@ -24,7 +24,7 @@ class DevEnvironment(models.Model):
     ready_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    ACTIVE = (Phase.CREATING, Phase.INSTALLING, Phase.STARTING, Phase.READY)
+    # The start-up steps, in order; a dev environment at any of them (ready included) is active.
     STEPS = (Phase.CREATING, Phase.INSTALLING, Phase.STARTING, Phase.READY)
 
     def __str__(self):
@@ -32,7 +32,7 @@ class DevEnvironment(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.phase in self.ACTIVE
+        return self.phase in self.STEPS
 
     def step_state(self):
         """(label, state) for each start-up step: done, current, failed or todo."""

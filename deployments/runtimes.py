@@ -8,6 +8,8 @@ to /workspace, HOME and /tmp.
 """
 from dataclasses import dataclass
 
+from core.frameworks import FRAMEWORKS
+
 # Installs are skipped when the manifest has not changed since the last successful install
 # (a stamp with its hash lives next to the installed packages): a warm restart only starts.
 NPM_INSTALL = r"""
@@ -59,3 +61,5 @@ RUNTIMES = {
     "nextjs": Runtime(port=3000, script=NEXTJS_DEV),
     "fastapi_vite": Runtime(port=5173, script=FASTAPI_VITE_DEV),
 }
+# Keyed by the ids of core.frameworks (the one list); a framework added there needs its runtime here.
+assert set(RUNTIMES) == set(FRAMEWORKS), "every framework in core.frameworks needs a dev runtime"

@@ -23,8 +23,16 @@ from core.errors import Conflict
 from workspaces.owner import app_uid, container_user, own_tree
 from workspaces.services import workspace_for
 
-from .docker_client import DockerUnavailable, cache_volume_name, client, container_name, instance_id, labels
-from .gateway import GatewayError, gateway, route_for
+from .docker_client import (
+    DockerUnavailable,
+    cache_volume_name,
+    client,
+    container_name,
+    instance_id,
+    labels,
+    published_port,
+)
+from .gateway import GatewayError, gateway, route_for, route_id
 from .models import DevEnvironment
 from .runtimes import RUNTIMES
 
@@ -167,7 +175,7 @@ def dev_boot(*, app) -> DevEnvironment:
         _hand_workspace_to_app_user(app)
         container = docker_client.containers.run(**_container_config(app))
         container.reload()
-        port = int(container.attrs["NetworkSettings"]["Ports"][f"{runtime.port}/tcp"][0]["HostPort"])
+        port = published_port(container, runtime.port)
         _save(dev, container_id=container.id, host_port=port)
         gateway().set_route(route_for(slug=app.slug, stage="dev", upstream=f"127.0.0.1:{port}"))
     except (DockerUnavailable, GatewayError, docker.errors.DockerException, OSError) as exc:
@@ -239,7 +247,7 @@ def _follow_boot(dev: DevEnvironment, container, port: int) -> DevEnvironment:
 def dev_stop(*, app, reason: str = "Stopped") -> DevEnvironment:
     dev = _env(app)
     try:
-        gateway().delete_route(route_for(slug=app.slug, stage="dev", upstream="").id)
+        gateway().delete_route(route_id(slug=app.slug, stage="dev"))
         _remove_container(container_name(slug=app.slug, role="dev"))
     except (DockerUnavailable, GatewayError) as exc:
         raise DevError(str(exc)) from exc
@@ -318,7 +326,7 @@ def dev_reap_idle(*, now: float | None = None) -> list[str]:
     now = now or time.time()
     r = redis.Redis.from_url(settings.MGX_REDIS_URL)
     stopped = []
-    for dev in DevEnvironment.objects.filter(phase__in=DevEnvironment.ACTIVE).select_related("app"):
+    for dev in DevEnvironment.objects.filter(phase__in=DevEnvironment.STEPS).select_related("app"):
         seen = r.get(SEEN_KEY.format(slug=dev.app.slug))
         last = float(seen) if seen else (dev.started_at.timestamp() if dev.started_at else now)
         if now - last >= settings.MGX_DEV_IDLE_TIMEOUT:
@@ -351,15 +359,15 @@ def dev_reconcile() -> dict:
         running = app_container is not None and app_container[1].status == "running"
         if running:
             container = app_container[1]
-            port = int(container.attrs["NetworkSettings"]["Ports"][f"{RUNTIMES[dev.app.framework].port}/tcp"][0]["HostPort"])
+            port = published_port(container, RUNTIMES[dev.app.framework].port)
             gateway().set_route(route_for(slug=dev.app.slug, stage="dev", upstream=f"127.0.0.1:{port}"))
-            phase = dev.phase if dev.phase in DevEnvironment.ACTIVE else Phase.READY
+            phase = dev.phase if dev.phase in DevEnvironment.STEPS else Phase.READY
             _save(dev, phase=phase, container_id=container.id, host_port=port)
             found["running"].append(dev.app.slug)
         elif dev.phase != Phase.STOPPED:
             if app_container is not None:
                 app_container[1].remove(force=True)
-            gateway().delete_route(route_for(slug=dev.app.slug, stage="dev", upstream="").id)
+            gateway().delete_route(route_id(slug=dev.app.slug, stage="dev"))
             _save(dev, phase=Phase.STOPPED, message="Found stopped when MGX started", container_id="", host_port=None)
             found["stopped"].append(dev.app.slug)
     caches = client().volumes.list(filters={"label": [f"mgx.instance={instance_id()}", "mgx.role=cache"]})

@@ -1,9 +1,5 @@
-import logging
-
 from celery import shared_task
 from celery.signals import worker_ready
-
-log = logging.getLogger(__name__)
 
 
 @shared_task(name="deployments.dev_boot")

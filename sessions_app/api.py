@@ -1,9 +1,8 @@
 """`/api/sessions` (list, create) and `/api/sessions/{slug}`: a session is one app."""
-from typing import Literal
-
 from ninja import Router, Schema, Status
 
 from core.api import errors
+from core.frameworks import FrameworkId
 
 from . import selectors, services
 
@@ -20,7 +19,7 @@ class LastChangeOut(Schema):
 class SessionOut(Schema):
     slug: str
     name: str
-    framework: Literal["nextjs", "fastapi_vite"]
+    framework: FrameworkId
     description: str
     owner: str
     created_at: str
@@ -35,7 +34,7 @@ class SessionListOut(Schema):
 
 class SessionIn(Schema):
     name: str
-    framework: Literal["nextjs", "fastapi_vite"]
+    framework: FrameworkId
     description: str = ""
     slug: str = ""  # made from the name when empty
 

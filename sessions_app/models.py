@@ -4,6 +4,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from core.frameworks import FRAMEWORK_LABELS
+
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,38})[a-z0-9]$")
 # Path segments MGX itself owns, names a gateway or a browser would confuse with MGX's own
 # routes, and names that read as system accounts.
@@ -29,9 +31,8 @@ def validate_slug(value: str) -> None:
 class App(models.Model):
     """One session is one app: its workspace, containers, users and deploys hang off the slug."""
 
-    class Framework(models.TextChoices):
-        NEXTJS = "nextjs", "Next.js"
-        FASTAPI_VITE = "fastapi_vite", "FastAPI + React/Vite"
+    # NEXTJS, FASTAPI_VITE, ...: the one list is core.frameworks.
+    Framework = models.TextChoices("Framework", [(fid.upper(), (fid, label)) for fid, label in FRAMEWORK_LABELS.items()])
 
     slug = models.SlugField(max_length=40, unique=True, validators=[validate_slug])
     name = models.CharField(max_length=100)

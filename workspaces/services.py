@@ -18,8 +18,14 @@ TEXT_SUFFIXES = {".md", ".txt", ".json", ".js", ".jsx", ".ts", ".tsx", ".mjs", "
                  ".toml", ".cfg", ".ini", ".yml", ".yaml", ".env", ".example", ".gitignore", ".dockerignore"}
 
 
+def workspace_at(*, slug: str) -> Workspace:
+    """The one place a workspace's folder is named: `MGX_WORKSPACE_ROOT/<slug>` (also inside the
+    agent container, where the root is mounted at the same setting)."""
+    return Workspace(Path(settings.MGX_WORKSPACE_ROOT) / slug, max_file_bytes=settings.MGX_WORKSPACE_MAX_FILE_BYTES)
+
+
 def workspace_for(app) -> Workspace:
-    return Workspace(Path(settings.MGX_WORKSPACE_ROOT) / app.slug, max_file_bytes=settings.MGX_WORKSPACE_MAX_FILE_BYTES)
+    return workspace_at(slug=app.slug)
 
 
 @contextmanager

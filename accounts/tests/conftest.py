@@ -9,7 +9,7 @@ from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import Application
 
 from accounts import services
-from accounts.models import OAuthClient
+from accounts.models import AppMember, OAuthClient
 
 import authlib.deprecate  # noqa: E402,F401  (installs authlib's own "always warn" filter first)
 
@@ -121,3 +121,12 @@ def hidden_inputs(html: str) -> dict[str, str]:
         if name and 'type="hidden"' in tag:
             fields[name.group(1)] = (value.group(1) if value else "").replace("&amp;", "&").replace("&quot;", '"')
     return fields
+
+
+def mgx_user_add_to_app(*, app, user) -> AppMember:
+    """Let an existing MGX user log into `app` with their MGX name and password. No page does
+    this yet (the owner adds app-only users), so it lives with the tests that need it."""
+    member, _ = AppMember.objects.get_or_create(
+        app=app, user=user, defaults={"username": user.get_username(), "app_only": False}
+    )
+    return member

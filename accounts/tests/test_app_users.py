@@ -10,7 +10,7 @@ from oauth2_provider.models import AccessToken, Application
 from accounts import selectors, services
 from accounts.models import AppMember
 
-from .conftest import hidden_inputs
+from .conftest import hidden_inputs, mgx_user_add_to_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -84,7 +84,7 @@ def test_app_users_cannot_log_into_mgx(live, provider, app_with_users):
 def test_an_mgx_user_added_to_an_app_logs_into_it_with_their_mgx_password(live, provider, app_with_users, user_factory):
     app, shop, _ = app_with_users("Shop", users=())
     dora = user_factory(username="dora")
-    services.app_member_add_mgx_user(app=app, user=dora)
+    mgx_user_add_to_app(app=app, user=dora)
 
     token = _app_client(shop).fetch_token(provider.token_endpoint, username="dora", password=dora.raw_password)
 

@@ -25,8 +25,13 @@ class Route:
         return {"id": self.id, "prefix": self.prefix, "upstream": self.upstream}
 
 
+def route_id(*, slug: str, stage: str) -> str:
+    """The one name of an app's route: the gateway looks it up by it, the drivers store it."""
+    return f"{slug}-{stage}"
+
+
 def route_for(*, slug: str, stage: str, upstream: str) -> Route:
-    return Route(id=f"{slug}-{stage}", prefix=f"/apps/{slug}/{stage}/", upstream=upstream)
+    return Route(id=route_id(slug=slug, stage=stage), prefix=f"/apps/{slug}/{stage}/", upstream=upstream)
 
 
 class Gateway(Protocol):

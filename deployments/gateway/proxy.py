@@ -31,6 +31,7 @@ import aiohttp
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from . import route_id as _route_id
 from .builtin import AUTH_CHANNEL, AUTH_EPOCH_KEY, CHANGED_CHANNEL, ROUTES_KEY
 
 APP_PATH = re.compile(r"^/apps/(?P<slug>[a-z0-9-]+)/(?P<stage>dev|prod)(?:/|$)")
@@ -185,25 +186,19 @@ def _decide(session_key: str, slug: str) -> tuple[str, int | None]:
     from django.contrib.auth import get_user_model
     from django.contrib.sessions.backends.db import SessionStore
 
+    from accounts.selectors import login_token
     from sessions_app.models import App
-
-    from django.utils import timezone
-    from oauth2_provider.models import get_access_token_model
-
-    from accounts.services import SESSION_KEY
 
     session = SessionStore(session_key=session_key) if session_key else {}
     user_id = session.get("_auth_user_id")
     if not user_id:
         return "login", None
-    # A login through the provider binds a token to the session; once it is revoked (logout
-    # elsewhere, an admin) or expired, the session no longer opens previews. MGX's own pages
-    # refresh an expired token, so the login page sends the owner straight back here.
-    binding = session.get(SESSION_KEY)
-    token_id = binding.get("access_token_id") if binding else None
-    if binding and not get_access_token_model().objects.filter(
-        pk=token_id, user_id=user_id, expires__gt=timezone.now()
-    ).exists():
+    # A login through the provider binds a token to the login session; once it is revoked
+    # (logout elsewhere, an admin) or expired, the login session no longer opens previews. MGX's
+    # own pages refresh an expired token, so the login page sends the owner straight back here.
+    bound = login_token(session=session, user_id=user_id)
+    token_id = bound.token_id
+    if bound.state not in ("unbound", "live"):
         return "login", token_id
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
     app = App.objects.filter(slug=slug).first()
@@ -407,7 +402,7 @@ class Gateway:
                                [(b"location", target.encode())])
         if verdict == "denied":
             return await _page(send, 404, "Not found", "<h1>Not found</h1><p>There is no such app, or it is not yours.</p>")
-        route_id = f"{slug}-{stage}"
+        route_id = _route_id(slug=slug, stage=stage)
         upstream = await STATE.upstream(route_id) or await STATE.upstream(route_id, fresh=True)
         if upstream is None:
             return await _not_running(send, slug, stage)
@@ -453,7 +448,7 @@ class Gateway:
                 if started:
                     return  # the response was cut off mid-way; nothing more can be said
                 # The container may have been restarted on another port a moment ago.
-                moved = await STATE.upstream(f"{slug}-{stage}", fresh=True)
+                moved = await STATE.upstream(_route_id(slug=slug, stage=stage), fresh=True)
                 if attempt == 1 and moved and moved != upstream and not hasattr(data, "__anext__"):
                     upstream = moved
                     continue
@@ -470,7 +465,7 @@ class Gateway:
         connect = await receive()
         assert connect["type"] == "websocket.connect"
         allowed = await _authorize(scope, slug, stage) == "ok" and (stage == "prod" or _same_origin(scope))
-        route_id = f"{slug}-{stage}"
+        route_id = _route_id(slug=slug, stage=stage)
         upstream = (await STATE.upstream(route_id) or await STATE.upstream(route_id, fresh=True)) if allowed else None
         if upstream is None:
             await send({"type": "websocket.close", "code": 4404})

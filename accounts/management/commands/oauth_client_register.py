@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
@@ -33,7 +34,7 @@ class Command(BaseCommand):
     def handle(self, *args, name, redirect_uris, grants, confidential, owner=None, **options):
         owner_user = None
         if owner:
-            owner_user = selectors.user_by_username(owner)
+            owner_user = get_user_model().objects.filter(username=owner).first()
             if owner_user is None or selectors.is_app_only(user=owner_user):
                 raise CommandError(f"No MGX user named “{owner}”; nothing was registered.")
         try:

@@ -1,9 +1,10 @@
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.management.commands.oauth_client_register import one_line
-from accounts.selectors import is_app_only, user_by_username
+from accounts.selectors import is_app_only
 from sessions_app import services
 from sessions_app.models import App
 
@@ -20,7 +21,7 @@ class Command(BaseCommand):
                             help="what the app should do; the team starts on it as the first message")
 
     def handle(self, *args, owner, name, framework, slug="", description="", **options):
-        user = user_by_username(owner)
+        user = get_user_model().objects.filter(username=owner).first()
         if user is None or not user.is_active or is_app_only(user=user):
             raise CommandError(f"No active MGX user named “{owner}”; nothing was created.")
         try:
