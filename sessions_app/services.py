@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from accounts.services import app_client_register
+from core.announce import announce
 from workspaces.services import workspace_create, workspace_delete, workspace_for
 
 from .models import App, validate_slug
@@ -59,6 +60,9 @@ def app_create(*, owner, name: str, framework: str, description: str = "", slug:
     except Exception:
         workspace_delete(app=app)
         raise
+    # Once the app is committed: a listener must find the app it hears about.
+    transaction.on_commit(partial(announce, slug=app.slug, kind="app.created",
+                                  data={"slug": app.slug, "by": owner.get_username()}), robust=True)
     if app.description:
         # After the commit, so the run (a Celery task) finds the app; a failure to queue it is
         # logged and leaves the app made (the person can still send the message in the chat).
@@ -78,20 +82,20 @@ class AppDeleteError(Exception):
     """The app could not be deleted; nothing was removed. The message says why."""
 
 
-def app_delete(*, app) -> None:
+def app_delete(*, app, by: str = "MGX") -> None:
     """Delete the app and everything that belongs to it: its dev and agent containers,
     gateway routes and package caches, the team's conversation and events, its OAuth client and app-only users,
     its workspace. Containers go first: if the Docker engine does not answer, nothing is
-    deleted (a row without containers is better than containers nobody can see)."""
+    deleted (a row without containers is better than containers nobody can see).
+    `by`: who asked (a username, or "MGX" for an operator's command), for the announcement."""
     from agents.documents import AgentEvent, AgentRun, EventCounter, UsageRecord
     from agents.services import conversation_forget
     from agents.runtime import container_kill
-    from deployments.docker_client import DockerUnavailable
     from deployments.services import DevError, dev_purge
 
     try:
         dev_purge(app=app)
-    except (DevError, DockerUnavailable) as exc:
+    except DevError as exc:
         raise AppDeleteError(f"{exc} The app was not deleted.") from exc
     for run in AgentRun.objects(session=app.slug, status__in=("queued", "running", "waiting")):
         AgentRun.objects(run_id=run.run_id).update_one(set__status="cancelled")
@@ -101,6 +105,9 @@ def app_delete(*, app) -> None:
     for document in (AgentEvent, AgentRun, UsageRecord):
         document.objects(session=app.slug).delete()
     EventCounter.objects(session=app.slug).delete()
+    slug = app.slug
     with transaction.atomic():
         app.delete()  # cascades: dev environment, OAuth client, members (app-only accounts too)
     workspace_delete(app=app)
+    # An open session page hears it (its socket's group is the app's), and can say so.
+    announce(slug=slug, kind="app.deleted", data={"slug": slug, "by": by})
