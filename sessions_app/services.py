@@ -9,6 +9,7 @@ from django.utils.text import slugify
 
 from accounts.services import app_client_register
 from core.announce import announce
+from core.errors import Conflict
 from workspaces.services import workspace_create, workspace_delete, workspace_for
 
 from .models import App, validate_slug
@@ -78,7 +79,7 @@ def _first_message_send(*, app, owner) -> None:
     run_start(app=app, user=owner, text=app.description)
 
 
-class AppDeleteError(Exception):
+class AppDeleteError(Conflict):
     """The app could not be deleted; nothing was removed. The message says why."""
 
 
