@@ -3,8 +3,8 @@
 Two spellings of the same operations: the REST forms (`GET|POST|DELETE /api/apps/{slug}/dev`,
 `POST /api/apps/{slug}/exec`) and the seeds' paths (`dev/start|status|stop`; seed 002's
 `/api/sandbox/exec|destroy|destroy_all`, where `session_id` is the app's slug), so their clients
-and scripts work unchanged. DevError, DockerUnavailable and WorkspaceError are answered by
-mgx_site.api's handlers.
+and scripts work unchanged. DevError (DevUnavailable when the Docker engine does not answer) and
+WorkspaceError are domain errors, answered by core.api's translator.
 """
 from typing import Literal
 

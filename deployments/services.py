@@ -1,7 +1,15 @@
-"""Dev containers: start, watch the boot, stop, exec, reap idle ones, reconcile after a restart.
+"""Dev containers: start, watch the boot, stop, restart, exec, reap idle ones, reconcile after a
+restart.
 
 Only this module (and docker_client) talks to Docker. Every state change is saved on the
 DevEnvironment row and announced to the app's group, so the Dev tab updates live.
+
+Errors: callers see `DevError` (and its `DevUnavailable`) only. The adapter's `DockerUnavailable`
+is turned into `DevUnavailable` here, so nothing outside `deployments` imports docker_client to
+catch it; both are `core.errors.MgxError`s, which the page and API translators answer.
+
+`tasks.py` imports these services inside its task bodies, and `dev_start` imports its task
+inside the function (HackSoftware's shape): the two modules never import each other at load.
 """
 from __future__ import annotations
 
@@ -11,6 +19,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from functools import wraps
 
 import docker
 import requests
@@ -51,6 +60,26 @@ class DevError(Conflict):
     """A dev-container operation the user asked for cannot be done now; the message says why."""
 
 
+class DevUnavailable(DevError):
+    """The Docker engine does not answer. A `DevError`, so callers catch one class, but of the
+    kind "unavailable" (503 on the API), as the adapter's DockerUnavailable was."""
+
+    kind = "unavailable"
+
+
+def _engine_errors(service):
+    """The Docker adapter's refusal, said in this layer's words (the message stays the same)."""
+
+    @wraps(service)
+    def wrapper(*args, **kwargs):
+        try:
+            return service(*args, **kwargs)
+        except DockerUnavailable as exc:
+            raise DevUnavailable(str(exc)) from exc
+
+    return wrapper
+
+
 def _env(app) -> DevEnvironment:
     return DevEnvironment.objects.get_or_create(app=app)[0]
 
@@ -65,6 +94,7 @@ def _save(dev: DevEnvironment, **changes) -> DevEnvironment:
     return dev
 
 
+@_engine_errors
 def dev_start(*, app) -> DevEnvironment:
     """Queue a start. The Celery task creates the container and follows the boot."""
     from .tasks import dev_boot_task
@@ -254,6 +284,13 @@ def dev_stop(*, app, reason: str = "Stopped") -> DevEnvironment:
     return _save(dev, phase=Phase.STOPPED, message=reason, container_id="", host_port=None)
 
 
+def dev_restart(*, app) -> DevEnvironment:
+    """Stop the dev server, then queue a fresh start (the Dev tab's Restart): one action, so a
+    view never strings services together. A failed stop starts nothing."""
+    dev_stop(app=app)
+    return dev_start(app=app)
+
+
 def dev_purge(*, app) -> None:
     """The app is being deleted: its container, its route and its caches go. Raises DevError
     (and leaves the caches) when Docker cannot do it, so the caller can keep the app."""
@@ -264,6 +301,7 @@ def dev_purge(*, app) -> None:
         raise DevError(f"The app's package caches could not be removed: {exc}") from exc
 
 
+@_engine_errors
 def dev_logs(*, app, lines: int = 200) -> str:
     try:
         container = client().containers.get(container_name(slug=app.slug, role="dev"))
@@ -287,6 +325,7 @@ class ExecResult:
 MAX_OUTPUT = 1_000_000
 
 
+@_engine_errors
 def dev_exec(*, app, command: str | list[str], cwd: str = "", env: dict | None = None, timeout: float = 60) -> ExecResult:
     """Run a command in the app's dev container (never on the host) and return its output.
     The timeout is enforced inside the container with coreutils `timeout`, so a hung command is
@@ -316,6 +355,7 @@ def dev_exec(*, app, command: str | list[str], cwd: str = "", env: dict | None =
     )
 
 
+@_engine_errors
 def dev_reap_idle(*, now: float | None = None) -> list[str]:
     """Stop dev containers nobody has requested for MGX_DEV_IDLE_TIMEOUT seconds. The gateway
     writes the last request time to Redis; a container never visited counts from its start."""
@@ -335,6 +375,7 @@ def dev_reap_idle(*, now: float | None = None) -> list[str]:
     return stopped
 
 
+@_engine_errors
 def dev_reconcile() -> dict:
     """After MGX restarts: make the rows match what Docker really runs. Containers of this
     instance whose app is gone are removed, and so are their caches; rows whose container is

@@ -1,12 +1,18 @@
 """The Dev tab: start/stop/restart, live phase, preview iframe, last log lines."""
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from core.htmx import HtmxHttpRequest
 from sessions_app.selectors import app_for_user
 
 from . import selectors, services
-from .docker_client import DockerUnavailable
+
+# One service per button; a plain form POST (no JavaScript) does the same as the hx-post.
+ACTIONS = {"start": services.dev_start, "stop": services.dev_stop, "restart": services.dev_restart}
 
 
 def _panel(request, app, *, error: str = "", status: int = 200):
@@ -14,25 +20,32 @@ def _panel(request, app, *, error: str = "", status: int = 200):
                   {"app": app, "dev": selectors.dev_for_app(app=app), "error": error}, status=status)
 
 
+def _back_to_tab(app):
+    return redirect(reverse("sessions_app:detail", args=[app.slug]) + "?tab=dev")
+
+
 @login_required
 @require_GET
-def dev_panel(request, slug):
+def dev_panel(request: HtmxHttpRequest, slug):
     return _panel(request, app_for_user(user=request.user, slug=slug))
 
 
 @login_required
 @require_POST
-def dev_action(request, slug, action):
+def dev_action(request: HtmxHttpRequest, slug, action):
     app = app_for_user(user=request.user, slug=slug)
+    service = ACTIONS.get(action)
+    if service is None:
+        raise Http404("No such dev action.")
     try:
-        if action in ("stop", "restart"):
-            services.dev_stop(app=app)
-        if action in ("start", "restart"):
-            services.dev_start(app=app)
-    except (services.DevError, DockerUnavailable) as exc:
+        service(app=app)
+    except services.DevError as exc:
         if not request.htmx:
-            return redirect(f"/sessions/{slug}/?tab=dev")
+            messages.error(request, str(exc))
+            return _back_to_tab(app)
+        # 422: the one error status htmx is set to swap (templates/base.html), so the panel
+        # shows the message in place.
         return _panel(request, app, error=str(exc), status=422)
     if not request.htmx:
-        return redirect(f"/sessions/{slug}/?tab=dev")
+        return _back_to_tab(app)
     return _panel(request, app)

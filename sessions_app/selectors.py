@@ -1,13 +1,24 @@
 from django.conf import settings
+from django.urls import reverse
 
 from core.errors import NotFound
-from workspaces.selectors import history_list
 
 from .models import App
 
 
 def apps_for_user(*, user):
-    return App.objects.filter(owner=user).select_related("owner", "dev")
+    """The user's apps with what their rows show (owner, dev phase, last change) in one query:
+    the last change is the row the workspace services save on each commit, so listing apps
+    runs no git (workspaces.models.LastChange says why)."""
+    return App.objects.filter(owner=user).select_related("owner", "dev", "last_change")
+
+
+def last_change(*, app) -> dict | None:
+    """The app's newest commit as {sha, message, author, date}; None before its first."""
+    try:
+        return app.last_change.as_dict()
+    except App.last_change.RelatedObjectDoesNotExist:
+        return None
 
 
 def apps_all():
@@ -36,7 +47,6 @@ def app_usable_by(*, user, slug: str) -> bool:
 
 
 def app_summary(*, app) -> dict:
-    last = history_list(app=app, limit=1)
     return {
         "slug": app.slug,
         "name": app.name,
@@ -44,8 +54,7 @@ def app_summary(*, app) -> dict:
         "description": app.description,
         "owner": app.owner.get_username(),
         "created_at": app.created_at.isoformat(),
-        "url": f"/sessions/{app.slug}/",
+        "url": reverse("sessions_app:detail", args=[app.slug]),
         "dev_url": f"{settings.MGX_APPS_URL}/apps/{app.slug}/dev/",
-        "last_change": ({"sha": last[0].sha, "message": last[0].message, "author": last[0].author, "date": last[0].date}
-                        if last else None),
+        "last_change": last_change(app=app),
     }

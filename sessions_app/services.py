@@ -8,6 +8,8 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from accounts.services import app_client_register
+from core.announce import announce
+from core.errors import Conflict
 from workspaces.services import workspace_create, workspace_delete, workspace_for
 
 from .models import App, validate_slug
@@ -59,6 +61,9 @@ def app_create(*, owner, name: str, framework: str, description: str = "", slug:
     except Exception:
         workspace_delete(app=app)
         raise
+    # Once the app is committed: a listener must find the app it hears about.
+    transaction.on_commit(partial(announce, slug=app.slug, kind="app.created",
+                                  data={"slug": app.slug, "by": owner.get_username()}), robust=True)
     if app.description:
         # After the commit, so the run (a Celery task) finds the app; a failure to queue it is
         # logged and leaves the app made (the person can still send the message in the chat).
@@ -74,24 +79,27 @@ def _first_message_send(*, app, owner) -> None:
     run_start(app=app, user=owner, text=app.description)
 
 
-class AppDeleteError(Exception):
+class AppDeleteError(Conflict):
     """The app could not be deleted; nothing was removed. The message says why."""
 
 
-def app_delete(*, app) -> None:
+def app_delete(*, app, by: str = "MGX") -> None:
     """Delete the app and everything that belongs to it: its dev and agent containers,
     gateway routes and package caches, the team's conversation and events, its OAuth client and app-only users,
     its workspace. Containers go first: if the Docker engine does not answer, nothing is
-    deleted (a row without containers is better than containers nobody can see)."""
+    deleted (a row without containers is better than containers nobody can see).
+    `by`: who asked (a username, or "MGX" for an operator's command), for the announcement."""
     from agents.services import session_purge
-    from deployments.docker_client import DockerUnavailable
     from deployments.services import DevError, dev_purge
 
     try:
         dev_purge(app=app)
-    except (DevError, DockerUnavailable) as exc:
+    except DevError as exc:
         raise AppDeleteError(f"{exc} The app was not deleted.") from exc
     session_purge(slug=app.slug)
+    slug = app.slug
     with transaction.atomic():
         app.delete()  # cascades: dev environment, OAuth client, members (app-only accounts too)
     workspace_delete(app=app)
+    # An open session page hears it (its socket's group is the app's), and can say so.
+    announce(slug=slug, kind="app.deleted", data={"slug": slug, "by": by})

@@ -1,14 +1,16 @@
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from accounts.views import app_users_context
 from agents import selectors as agent_selectors
 from deployments.selectors import dev_for_app
 from core.health import may_see_health_details, system_health
+from core.htmx import HtmxHttpRequest
 from workspaces.selectors import history_list
 
 from . import selectors, services
@@ -17,13 +19,15 @@ from .models import App
 TABS = [("chat", "Chat"), ("files", "Files"), ("dev", "Dev"), ("users", "Users"), ("history", "History")]
 
 
+def _tab_url(app, tab: str) -> str:
+    return reverse("sessions_app:detail", args=[app.slug]) + f"?tab={tab}"
+
+
 @login_required
 def dashboard(request):
-    apps = list(selectors.apps_for_user(user=request.user))
-    for app in apps:
-        last = history_list(app=app, limit=1)
-        app.last_change = last[0] if last else None
-    return render(request, "sessions_app/dashboard.html", {"nav": "apps", "apps": apps})
+    # One query: each row's last change is stored on commit (workspaces.models.LastChange).
+    return render(request, "sessions_app/dashboard.html",
+                  {"nav": "apps", "apps": selectors.apps_for_user(user=request.user)})
 
 
 @login_required
@@ -61,18 +65,18 @@ def session_delete(request, slug):
     app = selectors.app_for_user(user=request.user, slug=slug)
     if request.POST.get("confirm", "").strip() != app.slug:
         messages.error(request, f"Type the app's address “{app.slug}” to confirm; nothing was deleted.")
-        return redirect(f"/sessions/{app.slug}/?tab=files")
+        return redirect(_tab_url(app, "files"))
     try:
-        services.app_delete(app=app)
+        services.app_delete(app=app, by=request.user.get_username())
     except services.AppDeleteError as exc:
         messages.error(request, str(exc))
-        return redirect(f"/sessions/{app.slug}/?tab=files")
+        return redirect(_tab_url(app, "files"))
     messages.success(request, f"Deleted {app.name}: its containers, conversation, users and workspace are gone.")
     return redirect("sessions_app:dashboard")
 
 
 @login_required
-def session_detail(request, slug):
+def session_detail(request: HtmxHttpRequest, slug):
     app = selectors.app_for_user(user=request.user, slug=slug)
     tab = request.GET.get("tab", "chat")
     if tab not in dict(TABS):

@@ -1,5 +1,5 @@
 """`/api/workspaces/{slug}/entries` and `/files`: an app's workspace for the editor, scripts and
-the agent. Path errors (WorkspaceError and kin, with their status) are answered by mgx_site.api."""
+the agent. Path errors (WorkspaceError and kin, domain errors) are answered by core.api's translator."""
 from typing import Literal
 
 from django.http import HttpResponse

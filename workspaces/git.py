@@ -422,6 +422,13 @@ def log(root: Path, *, limit: int = 50, path: str | None = None) -> list[Commit]
     return commits
 
 
+def commit_paths(root: Path, sha: str) -> list[str]:
+    """The paths one commit touched (both sides of a rename), relative to the workspace."""
+    done = _git(root, "diff-tree", "-r", "-z", "--root", "--no-commit-id", "--name-only", "--no-renames", sha,
+                check=False)
+    return [p for p in done.stdout.split("\0") if p] if done.returncode == 0 else []
+
+
 def resolve_commit(root: Path, sha: str) -> str:
     if not SHA_RE.match(sha or ""):
         raise GitError("That is not a version id.")

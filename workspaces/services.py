@@ -1,6 +1,8 @@
 """Changes to an app's workspace. Each one holds the workspace lock (the agent, the editor in
 several tabs and the API may write at once), goes through `Workspace` for path safety, and
-ends as a git commit that says who did what."""
+ends as a git commit that says who did what. Every commit goes through `_commit` here: it saves
+the app's `LastChange` (what the dashboard shows, see workspaces.models) and the change is
+announced as `workspace.changed` (the paths, and who: a username or "agent")."""
 from __future__ import annotations
 
 import fcntl
@@ -11,8 +13,13 @@ from typing import Iterable
 
 from django.conf import settings
 
+from core.announce import announce
+
 from . import git, owner
 from .fs import FileContent, Workspace, WorkspaceError, WorkspaceNotFound
+from .models import LastChange
+
+AGENT = "agent"  # who changed the files, in announcements, when the agent team did
 
 TEXT_SUFFIXES = {".md", ".txt", ".json", ".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs", ".py", ".css", ".html",
                  ".toml", ".cfg", ".ini", ".yml", ".yaml", ".env", ".example", ".gitignore", ".dockerignore"}
@@ -46,6 +53,28 @@ def _who(user) -> str:
     return getattr(user, "get_username", lambda: str(user))() if user is not None else "MGX"
 
 
+def _by(user) -> str:
+    """Who changed files, for announcements: a username, or "agent" (a write without a user is
+    the agent team's)."""
+    return _who(user) if user is not None else AGENT
+
+
+def _commit(app, ws: Workspace, *, message: str, author: str) -> git.Commit | None:
+    """Commit everything that changed and remember it as the app's last change (under the
+    workspace lock, so the row always names the repository's HEAD)."""
+    commit = git.commit_all(ws.root, message=message, author=author)
+    if commit is not None:
+        LastChange.objects.update_or_create(app=app, defaults={
+            "sha": commit.sha, "author": commit.author[:100], "date": commit.date, "message": commit.message})
+    return commit
+
+
+def _changed(app, *, paths: Iterable[str], by: str) -> None:
+    paths = sorted(set(paths))
+    if paths:
+        announce(slug=app.slug, kind="workspace.changed", data={"paths": paths, "by": by})
+
+
 def workspace_create(*, app, template_dir: Path, author: str = "MGX") -> Workspace:
     """Copy the framework's template into a new workspace, fill in the app's name, first commit."""
     ws = workspace_for(app)
@@ -64,7 +93,7 @@ def workspace_create(*, app, template_dir: Path, author: str = "MGX") -> Workspa
     owner.own_tree(ws.root)
     with workspace_lock(slug=app.slug):
         git.init(ws.root)
-        git.commit_all(ws.root, message=f"Create {app.name} from the {app.get_framework_display()} template", author=author)
+        _commit(app, ws, message=f"Create {app.name} from the {app.get_framework_display()} template", author=author)
     return ws
 
 
@@ -80,10 +109,14 @@ def workspace_delete(*, app) -> None:
 
 def workspace_commit(*, app, message: str, author: str) -> git.Commit | None:
     """Commit whatever changed in the workspace (the agent's or the dev container's work), under
-    the workspace lock. None when nothing changed."""
+    the workspace lock. None when nothing changed. Announced as changed by the agent: only the
+    agent's runs commit this way."""
     ws = workspace_for(app)
     with workspace_lock(slug=app.slug):
-        return git.commit_all(ws.root, message=message, author=author)
+        commit = _commit(app, ws, message=message, author=author)
+        paths = git.commit_paths(ws.root, commit.sha) if commit else []
+    _changed(app, paths=paths, by=AGENT)
+    return commit
 
 
 def file_write(*, app, path: str, content: bytes | str | Iterable[bytes], user, base_version: str | None = None,
@@ -94,7 +127,8 @@ def file_write(*, app, path: str, content: bytes | str | Iterable[bytes], user, 
         existed = ws.current_version(path) is not None
         written = ws.write(path, data, base_version=base_version, create_only=create_only)
         verb = verb or ("Edit" if existed else "Create")
-        git.commit_all(ws.root, message=f"{verb} {written.path}", author=_who(user))
+        _commit(app, ws, message=f"{verb} {written.path}", author=_who(user))
+    _changed(app, paths=[written.path], by=_by(user))
     return written
 
 
@@ -104,7 +138,8 @@ def dir_create(*, app, path: str, user) -> str:
         made = ws.mkdir(path)
         # Git does not track empty folders; a .gitkeep makes the folder part of history.
         ws.write(f"{made}/.gitkeep", b"")
-        git.commit_all(ws.root, message=f"Create folder {made}", author=_who(user))
+        _commit(app, ws, message=f"Create folder {made}", author=_who(user))
+    _changed(app, paths=[made], by=_by(user))
     return made
 
 
@@ -112,7 +147,9 @@ def entry_move(*, app, src: str, dst: str, user) -> str:
     ws = workspace_for(app)
     with workspace_lock(slug=app.slug):
         moved = ws.move(src, dst)
-        git.commit_all(ws.root, message=f"Rename {ws.clean(src)} to {moved}", author=_who(user))
+        old = ws.clean(src)
+        _commit(app, ws, message=f"Rename {old} to {moved}", author=_who(user))
+    _changed(app, paths=[old, moved], by=_by(user))
     return moved
 
 
@@ -120,7 +157,8 @@ def entry_delete(*, app, path: str, user) -> str:
     ws = workspace_for(app)
     with workspace_lock(slug=app.slug):
         gone = ws.delete(path)
-        git.commit_all(ws.root, message=f"Delete {gone}", author=_who(user))
+        _commit(app, ws, message=f"Delete {gone}", author=_who(user))
+    _changed(app, paths=[gone], by=_by(user))
     return gone
 
 
@@ -141,7 +179,7 @@ def version_restore(*, app, sha: str, user) -> git.Commit | None:
     with workspace_lock(slug=app.slug):
         full = git.resolve_commit(ws.root, sha)
         # Uncommitted work (from the dev container, say) is committed first, so it stays in history.
-        git.commit_all(ws.root, message="Changes before a restore", author=who)
+        before = _commit(app, ws, message="Changes before a restore", author=who)
         target = git.tree_files(ws.root, full)
         current = git.tree_files(ws.root, "HEAD")
         for path, (mode, _blob) in current.items():
@@ -156,4 +194,7 @@ def version_restore(*, app, sha: str, user) -> git.Commit | None:
             big.write(path, git.blob_chunks(ws.root, blob))
         # Until every write hands its file to the app user, the restored files are given here.
         owner.own_tree(ws.root)
-        return git.commit_all(ws.root, message=f"Restore to version {full[:8]}", author=who)
+        restored = _commit(app, ws, message=f"Restore to version {full[:8]}", author=who)
+        paths = [p for commit in (before, restored) if commit for p in git.commit_paths(ws.root, commit.sha)]
+    _changed(app, paths=paths, by=_by(user))
+    return restored

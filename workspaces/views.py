@@ -4,8 +4,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from core.errors import http_status
+from core.htmx import HtmxHttpRequest
 from sessions_app.selectors import app_for_user
 
 from . import selectors, services
@@ -16,7 +19,7 @@ def _tree(request, app, path="", *, error=None, status=200):
     try:
         entries = selectors.entries_list(app=app, path=path)
     except WorkspaceError as exc:
-        entries, error, status = [], error or str(exc), exc.status
+        entries, error, status = [], error or str(exc), http_status(exc)
     return render(
         request,
         "workspaces/tree.html",
@@ -32,21 +35,25 @@ def tree(request, slug):
     return _tree(request, app, request.GET.get("path", ""))
 
 
-def _after_change(request, app, *, error=None):
+def _tab_url(app, tab: str) -> str:
+    return reverse("sessions_app:detail", args=[app.slug]) + f"?tab={tab}"
+
+
+def _after_change(request: HtmxHttpRequest, app, *, error=None):
     """HTMX callers get the refreshed root tree (422 + message on error, which htmx is set to
     swap); plain form posts go back to the Files tab with a flash message."""
     if request.htmx:
         return _tree(request, app, "", error=error, status=422 if error else 200)
     if error:
         messages.error(request, error)
-    return redirect(f"/sessions/{app.slug}/?tab=files")
+    return redirect(_tab_url(app, "files"))
 
 
-def _prompt(request, field):
+def _prompt(request: HtmxHttpRequest, field):
     return (request.htmx.prompt if request.htmx and request.htmx.prompt is not None else request.POST.get(field, "")).strip()
 
 
-def _tree_change(request, slug, change):
+def _tree_change(request: HtmxHttpRequest, slug, change):
     """Run one change from the tree (or a plain form), then answer with the refreshed tree."""
     app = app_for_user(user=request.user, slug=slug)
     try:
@@ -58,7 +65,7 @@ def _tree_change(request, slug, change):
 
 @login_required
 @require_POST
-def entry_create(request, slug):
+def entry_create(request: HtmxHttpRequest, slug):
     path = _prompt(request, "path")
     if request.POST.get("kind", "file") == "dir":
         return _tree_change(request, slug, lambda app: services.dir_create(app=app, path=path, user=request.user))
@@ -68,21 +75,21 @@ def entry_create(request, slug):
 
 @login_required
 @require_POST
-def entry_rename(request, slug):
+def entry_rename(request: HtmxHttpRequest, slug):
     src, dst = request.POST.get("path", ""), _prompt(request, "to")
     return _tree_change(request, slug, lambda app: services.entry_move(app=app, src=src, dst=dst, user=request.user))
 
 
 @login_required
 @require_POST
-def entry_delete(request, slug):
+def entry_delete(request: HtmxHttpRequest, slug):
     path = request.POST.get("path", "")
     return _tree_change(request, slug, lambda app: services.entry_delete(app=app, path=path, user=request.user))
 
 
 @login_required
 @require_POST
-def upload(request, slug):
+def upload(request: HtmxHttpRequest, slug):
     upload = request.FILES.get("file")
     if upload is None:
         return _after_change(request, app_for_user(user=request.user, slug=slug), error="Choose a file to upload.")
@@ -100,7 +107,7 @@ def download(request, slug):
     try:
         fh = selectors.file_open(app=app, path=path)
     except WorkspaceError as exc:
-        return HttpResponse(str(exc), status=exc.status, content_type="text/plain; charset=utf-8")
+        return HttpResponse(str(exc), status=http_status(exc), content_type="text/plain; charset=utf-8")
     return FileResponse(fh, as_attachment=True, filename=path.rsplit("/", 1)[-1])
 
 
@@ -151,5 +158,4 @@ def version_restore(request, slug, sha):
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Restored to version {sha[:8]}." if commit else "Already at that version; nothing changed.")
-    response = redirect(f"/sessions/{app.slug}/?tab=history")
-    return response
+    return redirect(_tab_url(app, "history"))

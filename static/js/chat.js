@@ -100,7 +100,8 @@
       text: $("chat-text"), send: $("chat-send-btn"), cancel: $("chat-cancel-btn"),
       status: $("chat-status"), usage: $("chat-usage"), conn: $("chat-conn"),
     };
-    const agentBase = root.dataset.agent; // /sessions/<slug>/agent/
+    // The server renders these URLs ({% url %}) with RUN_ID where the run's id goes.
+    const runUrl = (which, run) => root.dataset[which].replace("RUN_ID", encodeURIComponent(run));
     const me = root.dataset.user || "you";
 
     // A page restored from HTMX's history cache carries the old drawing: start clean, the
@@ -338,7 +339,7 @@
       Object.entries(body).forEach(([k, v]) => form.append(k, v));
       let res, data = {};
       try {
-        res = await fetch(agentBase + "runs/" + encodeURIComponent(it.run) + "/resume", {
+        res = await fetch(runUrl("resume", it.run), {
           method: "POST", body: form, credentials: "same-origin",
           headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
         });
@@ -702,7 +703,7 @@
       els.cancel.disabled = true;
       let res = null, data = {};
       try {
-        res = await fetch(agentBase + "runs/" + encodeURIComponent(running) + "/cancel", {
+        res = await fetch(runUrl("cancel", running), {
           method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
         });
         data = await res.json().catch(() => ({}));

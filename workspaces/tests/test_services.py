@@ -4,6 +4,7 @@ import zipfile
 
 import pytest
 
+from core.errors import http_status
 from workspaces import selectors, services
 from workspaces.fs import (
     WorkspaceConflict,
@@ -53,7 +54,7 @@ def test_a_write_based_on_a_stale_version_is_refused_and_keeps_the_newer_file(ap
     with pytest.raises(WorkspaceConflict) as conflict:
         services.file_write(app=app, path="README.md", content="user's version\n", user=app.owner, base_version=opened.version)
 
-    assert conflict.value.status == 409
+    assert http_status(conflict.value) == 409
     assert conflict.value.current.text == "agent's version\n"  # what the editor shows side by side
     assert selectors.file_read(app=app, path="README.md").text == "agent's version\n"
 

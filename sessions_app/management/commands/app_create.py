@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.urls import reverse
 
 from accounts.management.commands.oauth_client_register import one_line
 from accounts.selectors import is_app_only
@@ -29,6 +30,6 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(f"{one_line(exc)} Nothing was created.") from None
         self.stdout.write(f"Created app “{app.name}” ({app.get_framework_display()}) at /apps/{app.slug}/ "
-                          f"for {user.get_username()}: {settings.MGX_PUBLIC_URL}/sessions/{app.slug}/")
+                          f"for {user.get_username()}: {settings.MGX_PUBLIC_URL}{reverse('sessions_app:detail', args=[app.slug])}")
         if app.description:
             self.stdout.write("Its description went to the team as the first message; the chat shows the run.")
