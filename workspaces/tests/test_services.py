@@ -69,14 +69,14 @@ def test_new_file_in_new_folders_then_rename_move_and_delete(app):
     assert [e.path for e in selectors.entries_list(app=app, path="src/lib")] == ["src/lib/util.ts"]
 
     services.entry_move(app=app, src="src/lib/util.ts", dst="src/util.ts", user=app.owner)
-    services.entry_move(app=app, src="src", dst="lib", user=app.owner)
-    assert selectors.file_read(app=app, path="lib/util.ts").text == "export const one = 1;\n"
+    services.entry_move(app=app, src="src", dst="shared", user=app.owner)
+    assert selectors.file_read(app=app, path="shared/util.ts").text == "export const one = 1;\n"
     with pytest.raises(WorkspaceNotFound):
         selectors.file_read(app=app, path="src/util.ts")
 
-    services.entry_delete(app=app, path="lib", user=app.owner)
-    assert "lib" not in [e.name for e in selectors.entries_list(app=app)]
-    assert messages(app)[:4] == ["Delete lib", "Rename src to lib", "Rename src/lib/util.ts to src/util.ts", "Create src/lib/util.ts"]
+    services.entry_delete(app=app, path="shared", user=app.owner)
+    assert "shared" not in [e.name for e in selectors.entries_list(app=app)]
+    assert messages(app)[:4] == ["Delete shared", "Rename src to shared", "Rename src/lib/util.ts to src/util.ts", "Create src/lib/util.ts"]
 
 
 def test_moving_onto_an_existing_entry_or_into_itself_is_refused(app):
