@@ -51,6 +51,8 @@ def test_open_edit_save_and_see_the_version_in_history(live, page, app, owner, b
 
 
 def test_a_save_over_a_newer_file_shows_both_and_keeps_the_merge(live, page, app, owner, browser_login):
+    # A short file: the editors draw only the lines in view, and the template's README is long.
+    services.file_write(app=app, path="README.md", content="# Notes\n", user=owner)
     browser_login(page, owner)
     open_file(page, live, app, None, "README.md")
     page.click(".cm-content")

@@ -89,9 +89,9 @@ def test_moving_onto_an_existing_entry_or_into_itself_is_refused(app):
 
 
 def test_folders_are_kept_in_history_even_when_empty(app):
-    services.dir_create(app=app, path="public/img", user=app.owner)
-    assert [e.path for e in selectors.entries_list(app=app, path="public")] == ["public/img"]
-    assert messages(app)[0] == "Create folder public/img"
+    services.dir_create(app=app, path="assets/img", user=app.owner)
+    assert [e.path for e in selectors.entries_list(app=app, path="assets")] == ["assets/img"]
+    assert messages(app)[0] == "Create folder assets/img"
 
 
 def test_upload_streams_chunks_and_binary_files_are_marked_not_decoded(app):
