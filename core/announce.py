@@ -67,6 +67,13 @@ PAYLOADS: dict[str, type] = {
 }
 
 
+# Each kind's (required, allowed) keys, read from its TypedDict once: announce() runs for every
+# streamed agent event, so it must not inspect types per call.
+_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    kind: (frozenset(payload.__required_keys__), frozenset(get_type_hints(payload))) for kind, payload in PAYLOADS.items()
+}
+
+
 def app_group(slug: str) -> str:
     return f"app.{slug}"
 
@@ -74,11 +81,10 @@ def app_group(slug: str) -> str:
 def _check(kind: str, data: dict) -> None:
     """A wrong payload is a programming error: fail loudly in development and tests rather than
     send browsers something their scripts do not expect."""
-    payload = PAYLOADS.get(kind)
-    if payload is None:
+    if kind not in _KEYS:
         raise ValueError(f"unknown announcement kind {kind!r}; add it to core.announce.PAYLOADS")
-    known = set(get_type_hints(payload))
-    missing = set(payload.__required_keys__) - set(data)
+    required, known = _KEYS[kind]
+    missing = required - set(data)
     extra = set(data) - known
     if missing or extra:
         raise ValueError(f"{kind} payload: missing {sorted(missing)}, unexpected {sorted(extra)}")

@@ -41,9 +41,12 @@ def app_for_user(*, user, slug: str) -> App:
 
 
 def app_usable_by(*, user, slug: str) -> bool:
-    """May `user` see this app's live events? The same rule as `app_for_user`, as a yes or no."""
-    app = App.objects.filter(slug=slug).select_related("owner").first()
-    return bool(app and app.can_be_used_by(user))
+    """May `user` see this app's live events? `app_for_user`'s rule, as a yes or no."""
+    try:
+        app_for_user(user=user, slug=slug)
+    except NotFound:
+        return False
+    return True
 
 
 def app_summary(*, app) -> dict:
