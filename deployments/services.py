@@ -41,6 +41,7 @@ from .docker_client import (
     labels,
     published_port,
 )
+from .environment import app_environment
 from .gateway import GatewayError, gateway, route_for, route_id
 from .models import DevEnvironment
 from .runtimes import RUNTIMES
@@ -135,7 +136,6 @@ def _remove_cache_volume(app) -> None:
 
 def _container_config(app) -> dict:
     runtime = RUNTIMES[app.framework]
-    base_path = f"/apps/{app.slug}/dev"
     volumes = {str(workspace_for(app).root): {"bind": "/workspace", "mode": "rw"}}
     if app_uid() == IMAGE_APP_UID:
         home = IMAGE_HOME
@@ -145,9 +145,7 @@ def _container_config(app) -> dict:
         # home is not that user's, so HOME and the caches live on /tmp and start empty each boot.
         home = "/tmp/home"
     env = {
-        "MGX_BASE_PATH": base_path,
-        "MGX_APP_SLUG": app.slug,
-        "MGX_PUBLIC_URL": settings.MGX_PUBLIC_URL,
+        **app_environment(app=app, stage="dev"),
         "NODE_ENV": "development",
         "NEXT_TELEMETRY_DISABLED": "1",
         "HOME": home,

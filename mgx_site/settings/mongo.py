@@ -19,3 +19,8 @@ MGX_APPS_MONGO_URL = _apps_mongo_url or (
     f"mongodb://{MGX_INTERNAL_HOST or defaults.DOCKER_BRIDGE_ADDRESS}:{MGX_APPS_MONGO_PORT}/")
 MGX_APPS_MONGO_URL_FOR_APPS = env("MGX_APPS_MONGO_URL_FOR_APPS", default="") or (
     _apps_mongo_url or f"mongodb://host.docker.internal:{MGX_APPS_MONGO_PORT}/")
+
+# Where the apps' containers send OpenTelemetry (OTLP/HTTP base URL; the SDKs append
+# /v1/traces and /v1/logs). Empty: MGX's own receiver on its internal listener once it has one;
+# until then telemetry stays off in the apps unless this names a collector.
+MGX_APPS_OTLP_ENDPOINT = env("MGX_APPS_OTLP_ENDPOINT", default="")

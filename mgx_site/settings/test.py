@@ -28,7 +28,7 @@ if "MGX_TEST_RUN_DIR" not in os.environ:
     run_dir = tempfile.mkdtemp(prefix="mgx-test-")
     for leaked in ("MGX_PUBLIC_URL", "MGX_APPS_URL", "MGX_APPS_HOST", "MGX_ALLOWED_HOSTS", "MGX_WORKSPACE_ROOT",
                    "OTEL_EXPORTER_OTLP_ENDPOINT", "MGX_AGENT_API_URL", "MGX_APPS_MONGO_URL",
-                   "MGX_APPS_MONGO_URL_FOR_APPS"):
+                   "MGX_APPS_MONGO_URL_FOR_APPS", "MGX_APPS_OTLP_ENDPOINT"):
         os.environ.pop(leaked, None)
     os.environ.update(
         {

@@ -1,0 +1,110 @@
+"""What an app's containers are told: the environment of the template contract
+(app_templates/README.md), the same for dev and production apart from the base path.
+
+`app_environment(app=, stage=)` is a service: before handing the app its OAuth client and its
+database it makes sure both exist (the client's redirect URIs follow MGX_APPS_URL; the
+database gets its `users` collection and unique index on `sub`). Secrets in the result (the
+client secret, the session secret, the ingest token) go to the container only: never log it.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+
+import pymongo
+import pymongo.errors
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.selectors import app_oauth_env
+from accounts.services import app_client_register
+from core.errors import Unavailable
+
+from .models import AppDatabase
+
+log = logging.getLogger(__name__)
+
+# How every container reaches MGX's internal listener, the apps' MongoDB and the OTLP receiver
+# (`extra_hosts: host-gateway`): the Docker bridge address of the host.
+CONTAINER_HOST = "host.docker.internal"
+STAGES = ("dev", "prod")
+
+
+def database_name(*, slug: str) -> str:
+    return f"app_{slug}"
+
+
+def _derived_secret(purpose: str, slug: str) -> str:
+    """A per-app secret that survives restarts without being stored: HMAC of MGX's secret key.
+    One app's value tells nothing about another's, nor about the key."""
+    return hmac.new(settings.SECRET_KEY.encode(), f"{purpose}:{slug}".encode(), hashlib.sha256).hexdigest()
+
+
+def app_ingest_token(*, slug: str) -> str:
+    """The token the app's containers send with their telemetry (OTEL_EXPORTER_OTLP_HEADERS)."""
+    return "mgxi_" + _derived_secret("otlp-ingest", slug)
+
+
+def _apps_store() -> pymongo.MongoClient:
+    timeout = settings.MGX_MONGO_TIMEOUT_MS
+    return pymongo.MongoClient(settings.MGX_APPS_MONGO_URL, serverSelectionTimeoutMS=timeout, connectTimeoutMS=timeout)
+
+
+def app_database_ensure(*, app) -> AppDatabase:
+    """The app's database row, and on the store its `users` collection with the unique index on
+    `sub` (idempotent). A store that does not answer leaves the row unprovisioned and logs why:
+    the app still starts, and its login says the database is unreachable."""
+    db, _ = AppDatabase.objects.get_or_create(app=app, defaults={"name": database_name(slug=app.slug)})
+    if db.provisioned_at is None:
+        try:
+            with _apps_store() as client:
+                client[db.name]["users"].create_index([("sub", pymongo.ASCENDING)], unique=True)
+        except pymongo.errors.PyMongoError as exc:
+            log.warning("the apps' MongoDB did not provision %s: %s", db.name, exc)
+            return db
+        db.provisioned_at = timezone.now()
+        db.save(update_fields=["provisioned_at"])
+    return db
+
+
+def app_environment(*, app, stage: str) -> dict[str, str]:
+    """The variables of the template contract for `app` at `stage` ("dev" or "prod")."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}")
+    app_client_register(app=app)
+    database = app_database_ensure(app=app)
+    internal_url = f"http://{CONTAINER_HOST}:{settings.MGX_INTERNAL_PORT}"
+    env = {
+        "MGX_BASE_PATH": f"/apps/{app.slug}/{stage}",
+        "MGX_APP_SLUG": app.slug,
+        "MGX_APPS_URL": settings.MGX_APPS_URL,
+        "MGX_PUBLIC_URL": settings.MGX_PUBLIC_URL,
+        **app_oauth_env(app=app, internal_url=internal_url),
+        "MGX_OAUTH_DISCOVERY_URL": f"{internal_url}/oauth2/.well-known/openid-configuration",
+        "MGX_SESSION_SECRET": _derived_secret("app-session", app.slug),
+        "MONGODB_URL": settings.MGX_APPS_MONGO_URL_FOR_APPS,
+        "MONGODB_DB": database.name,
+        "OTEL_SERVICE_NAME": app.slug,
+    }
+    if settings.MGX_APPS_OTLP_ENDPOINT:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = settings.MGX_APPS_OTLP_ENDPOINT.rstrip("/")
+        env["OTEL_EXPORTER_OTLP_HEADERS"] = f"authorization=Bearer {app_ingest_token(slug=app.slug)}"
+    return env
+
+
+class AppDatabaseUnavailable(Unavailable):
+    """The apps' MongoDB did not answer; the message says so, without its address."""
+
+
+def app_database_drop(*, app) -> None:
+    """The app is being deleted: its database goes too, so a later app given the same slug never
+    inherits its users or documents. Raises AppDatabaseUnavailable when the store does not
+    answer (the caller keeps the app, to try again)."""
+    name = database_name(slug=app.slug)
+    try:
+        with _apps_store() as client:
+            client.drop_database(name)
+    except pymongo.errors.PyMongoError as exc:
+        log.warning("the apps' MongoDB did not drop %s: %s", name, exc)
+        raise AppDatabaseUnavailable("The apps' database server did not answer, so the app's data could not be removed.") from exc
