@@ -1,16 +1,33 @@
 """What each role is told. Kept short: the tools' own descriptions carry the mechanics."""
 from core.frameworks import FRAMEWORK_LABELS
 
+# What both templates already do, and what the team must keep: MGX's tests and pages rely on
+# these routes (app_templates/README.md, the template contract).
+_CONTRACT = (
+    "It already logs people in with MGX: under the base path, auth/login (code + PKCE), auth/callback, "
+    "auth/password (POST username, password), auth/logout, api/me ({{sub, username, email}} or 401), the "
+    "protected page account, and {health}; keep these routes and their answers. The logged-in user comes from "
+    "the app's own session cookie mgx_app_session; users are stored in the app's own MongoDB database "
+    "(MONGODB_URL, MONGODB_DB, collection users, unique on sub): keep the app's data in that database too. "
+    "Traces and logs go to MGX over OpenTelemetry (OTEL_* variables); use the template's logger so errors "
+    "reach MGX. MGX sets every variable; never hard-code URLs, secrets or /apps/... paths. The workspace "
+    "README.md says where things go."
+)
+
 FRAMEWORKS = {
     "nextjs": (
-        "Next.js 15 (App Router, TypeScript) in one container. Pages live in app/, the dev server runs "
-        "`npm run dev` on port 3000, and next.config.mjs takes basePath from MGX_BASE_PATH, so links and "
-        "fetches must use relative paths or the basePath."
+        "Next.js 15 (App Router, TypeScript) in one container. Pages live in app/, logic in lib/*.mjs "
+        "(tested with `npm test`), the dev server runs on port 3000, and next.config.mjs takes basePath from "
+        "MGX_BASE_PATH, so plain links, forms and fetches must prefix it. Who is logged in: currentUser() from "
+        "@/lib/current-user; the database: getDb() from @/lib/db.mjs. "
+        + _CONTRACT.format(health="healthz")
     ),
     "fastapi_vite": (
         "A FastAPI backend in backend/ (backend/app/main.py, root_path from MGX_BASE_PATH, requirements in "
-        "backend/requirements.txt) and a React frontend built with Vite 5 in frontend/ (base from "
-        "MGX_BASE_PATH; /api is proxied to the backend in dev)."
+        "backend/requirements.txt, tests with pytest) and a React frontend built with Vite 5 in frontend/ (base "
+        "from MGX_BASE_PATH; api/ and auth/ are proxied to the backend). Who is logged in: current_user(request) "
+        "from backend/app/sessions.py; the database: database(settings) from backend/app/db.py. "
+        + _CONTRACT.format(health="api/healthz")
     ),
 }
 
