@@ -68,7 +68,7 @@ def _status(request, slug):
 
 def _stop(request, slug):
     app = app_for_user(user=request.user, slug=slug)
-    services.dev_stop(app=app)
+    services.dev_stop(app=app, keep_warm=True)
     return selectors.dev_summary(app=app)
 
 

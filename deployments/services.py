@@ -13,6 +13,8 @@ inside the function (HackSoftware's shape): the two modules never import each ot
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import queue
 import threading
@@ -134,6 +136,16 @@ def _remove_cache_volume(app) -> None:
         pass
 
 
+FINGERPRINT_LABEL = "mgx.made-from"
+
+
+def _fingerprint(env: dict, script: str) -> str:
+    """What a dev container was made from (its environment, image and script): a paused one is
+    resumed only when a new one would be made the same (no rotated secret, no new image)."""
+    made_from = json.dumps([sorted(env.items()), settings.MGX_RUNTIME_IMAGE, script])
+    return hashlib.sha256(made_from.encode()).hexdigest()[:32]
+
+
 def _container_config(app) -> dict:
     runtime = RUNTIMES[app.framework]
     volumes = {str(workspace_for(app).root): {"bind": "/workspace", "mode": "rw"}}
@@ -163,7 +175,7 @@ def _container_config(app) -> dict:
         environment=env,
         volumes=volumes,
         ports={f"{runtime.port}/tcp": ("127.0.0.1", None)},  # loopback only, a free port
-        labels=labels(slug=app.slug, role="dev"),
+        labels={**labels(slug=app.slug, role="dev"), FINGERPRINT_LABEL: _fingerprint(env, runtime.script)},
         mem_limit=settings.MGX_DEV_MEMORY,
         nano_cpus=int(settings.MGX_DEV_CPUS * 1e9),
         pids_limit=settings.MGX_DEV_PIDS,
@@ -198,10 +210,14 @@ def dev_boot(*, app) -> DevEnvironment:
             docker_client.images.get(settings.MGX_RUNTIME_IMAGE)
         except docker.errors.ImageNotFound:
             return _save(dev, phase=Phase.FAILED, message=f"The runtime image {settings.MGX_RUNTIME_IMAGE} is missing: run ./mgx images.")
-        _remove_container(container_name(slug=app.slug, role="dev"))
+        config = _container_config(app)
+        resumed = _resume_warm(app, dev, config)
+        if resumed is not None:
+            return resumed
+        _remove_container(config["name"])
         _save(dev, phase=Phase.CREATING, message="Creating the container", started_at=timezone.now())
         _hand_workspace_to_app_user(app)
-        container = docker_client.containers.run(**_container_config(app))
+        container = docker_client.containers.run(**config)
         container.reload()
         port = published_port(container, runtime.port)
         _save(dev, container_id=container.id, host_port=port)
@@ -209,6 +225,24 @@ def dev_boot(*, app) -> DevEnvironment:
     except (DockerUnavailable, GatewayError, docker.errors.DockerException, OSError) as exc:
         return _save(dev, phase=Phase.FAILED, message=str(exc)[:500])
     return _follow_boot(dev, container, port)
+
+
+def _resume_warm(app, dev: DevEnvironment, config: dict) -> DevEnvironment | None:
+    """The dev server kept warm by the last stop (a paused container made from the same
+    environment): resumed, routed and ready again with nothing to compile. None when there is
+    none to resume; a paused container made otherwise is removed for a fresh one."""
+    try:
+        container = client().containers.get(config["name"])
+    except docker.errors.NotFound:
+        return None
+    if container.status != "paused" or container.labels.get(FINGERPRINT_LABEL) != config["labels"][FINGERPRINT_LABEL]:
+        return None
+    started = timezone.now()
+    container.unpause()
+    port = published_port(container, RUNTIMES[app.framework].port)
+    gateway().set_route(route_for(slug=app.slug, stage="dev", upstream=f"127.0.0.1:{port}"))
+    return _save(dev, phase=Phase.READY, message="Ready (resumed)", container_id=container.id, host_port=port,
+                 started_at=started, ready_at=timezone.now())
 
 
 def _hand_workspace_to_app_user(app) -> None:
@@ -272,14 +306,32 @@ def _follow_boot(dev: DevEnvironment, container, port: int) -> DevEnvironment:
     return _save(dev, phase=Phase.FAILED, message=f"The dev server did not answer within {BOOT_TIMEOUT // 60} minutes.", last_log="\n".join(lines))
 
 
-def dev_stop(*, app, reason: str = "Stopped") -> DevEnvironment:
+def dev_stop(*, app, reason: str = "Stopped", keep_warm: bool = False) -> DevEnvironment:
+    """Stop the dev server: its route goes at once. With `keep_warm` (and MGX_DEV_KEEP_WARM) a
+    ready container is paused, not removed, so the next start resumes it; the reaper removes it
+    after MGX_DEV_KEEP_WARM seconds. The row keeps the paused container's id: that is how a
+    stopped app with a warm container is told from one without."""
     dev = _env(app)
+    name = container_name(slug=app.slug, role="dev")
     try:
         gateway().delete_route(route_id(slug=app.slug, stage="dev"))
-        _remove_container(container_name(slug=app.slug, role="dev"))
+        if keep_warm and settings.MGX_DEV_KEEP_WARM > 0 and dev.phase == Phase.READY and _pause(name):
+            return _save(dev, phase=Phase.STOPPED, message=reason)
+        _remove_container(name)
     except (DockerUnavailable, GatewayError) as exc:
         raise DevError(str(exc)) from exc
     return _save(dev, phase=Phase.STOPPED, message=reason, container_id="", host_port=None)
+
+
+def _pause(name: str) -> bool:
+    try:
+        container = client().containers.get(name)
+        if container.status != "running":
+            return False
+        container.pause()
+        return True
+    except docker.errors.APIError:  # gone meanwhile, or the engine refused: remove instead
+        return False
 
 
 def dev_restart(*, app) -> DevEnvironment:
@@ -368,8 +420,15 @@ def dev_reap_idle(*, now: float | None = None) -> list[str]:
         seen = r.get(SEEN_KEY.format(slug=dev.app.slug))
         last = float(seen) if seen else (dev.started_at.timestamp() if dev.started_at else now)
         if now - last >= settings.MGX_DEV_IDLE_TIMEOUT:
-            dev_stop(app=dev.app, reason=f"Stopped after {settings.MGX_DEV_IDLE_TIMEOUT // 60} idle minutes")
+            dev_stop(app=dev.app, reason=f"Stopped after {settings.MGX_DEV_IDLE_TIMEOUT // 60} idle minutes", keep_warm=True)
             stopped.append(dev.app.slug)
+    # Warm (paused) containers kept longer than MGX_DEV_KEEP_WARM give their memory back.
+    warm = (DevEnvironment.objects.filter(phase=Phase.STOPPED).exclude(container_id="")
+            .exclude(app__slug__in=stopped).select_related("app"))
+    for dev in warm:
+        if now - dev.updated_at.timestamp() >= settings.MGX_DEV_KEEP_WARM:
+            _remove_container(container_name(slug=dev.app.slug, role="dev"))
+            DevEnvironment.objects.filter(pk=dev.pk).update(container_id="", host_port=None)
     return stopped
 
 

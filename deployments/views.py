@@ -1,4 +1,6 @@
 """The Dev tab: start/stop/restart, live phase, preview iframe, last log lines."""
+import functools
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -12,7 +14,10 @@ from sessions_app.selectors import app_for_user
 from . import selectors, services
 
 # One service per button; a plain form POST (no JavaScript) does the same as the hx-post.
-ACTIONS = {"start": services.dev_start, "stop": services.dev_stop, "restart": services.dev_restart}
+# Stop keeps the dev server warm (paused) for MGX_DEV_KEEP_WARM, so Start brings it back at once;
+# Restart always makes a fresh one.
+ACTIONS = {"start": services.dev_start, "stop": functools.partial(services.dev_stop, keep_warm=True),
+           "restart": services.dev_restart}
 
 
 def _panel(request, app, *, error: str = "", status: int = 200):

@@ -4,6 +4,7 @@ import time
 
 import docker
 import pytest
+from django.conf import settings as django_settings
 from websockets.sync.client import connect
 
 from deployments import services
@@ -91,12 +92,24 @@ def test_nextjs_dev_server_end_to_end(live, runtime_image, app_factory, owner, u
                             headers={"X-CSRFToken": intruder.cookies["csrftoken"], "Content-Type": "application/json"})
     assert refused.status_code == 404
 
-    # Stop: the preview answers with the friendly 502.
+    # Stop: the preview answers with the friendly 502; the server is kept warm (paused).
     assert http.delete(f"{live.url}/api/apps/{app.slug}/dev", headers=csrf).json()["phase"] == "stopped"
     stopped = http.get(f"{live.apps_url}/apps/{app.slug}/dev/", timeout=10)
     assert stopped.status_code == 502 and "is not running" in stopped.text
+    assert docker.from_env().containers.get(container_name(slug=app.slug, role="dev")).status == "paused"
+
+    # Start again: the same container resumes, ready with nothing to install or compile.
+    assert http.post(f"{live.url}/api/apps/{app.slug}/dev", headers={"X-CSRFToken": http.cookies["csrftoken"]}).status_code == 202
+    dev = wait_for_phase(app, {Phase.READY, Phase.FAILED}, timeout=60)
+    assert dev.phase == Phase.READY and dev.message == "Ready (resumed)"
+    assert "Edited through MGX." in http.get(f"{live.apps_url}/apps/{app.slug}/dev", timeout=30).text
+
+    # Restart makes a fresh one; the reaper removes a container kept warm too long.
+    services.dev_stop(app=app, keep_warm=True)
+    services.dev_reap_idle(now=time.time() + django_settings.MGX_DEV_KEEP_WARM + 60)
     with pytest.raises(docker.errors.NotFound):
         docker.from_env().containers.get(container_name(slug=app.slug, role="dev"))
+    assert DevEnvironment.objects.get(app=app).container_id == ""
 
 
 def test_fastapi_vite_dev_server_serves_the_frontend_and_proxies_the_api(live, runtime_image, app_factory, owner):
@@ -125,6 +138,9 @@ def test_idle_dev_containers_are_stopped_by_the_reaper(live, runtime_image, app_
     assert stopped == [app.slug]
     dev = DevEnvironment.objects.get(app=app)
     assert dev.phase == Phase.STOPPED and "idle" in dev.message
+    # Kept warm (paused: no CPU) until MGX_DEV_KEEP_WARM has passed, then removed.
+    assert docker.from_env().containers.get(container_name(slug=app.slug, role="dev")).status == "paused"
+    services.dev_reap_idle(now=time.time() + settings.MGX_DEV_KEEP_WARM + 60)
     with pytest.raises(docker.errors.NotFound):
         docker.from_env().containers.get(container_name(slug=app.slug, role="dev"))
 

@@ -24,6 +24,10 @@ MGX_DEV_MEMORY = env("MGX_DEV_MEMORY", default="2g")
 MGX_DEV_CPUS = env.float("MGX_DEV_CPUS", default=1.5)
 MGX_DEV_PIDS = env.int("MGX_DEV_PIDS", default=1024)
 MGX_DEV_IDLE_TIMEOUT = env.int("MGX_DEV_IDLE_TIMEOUT", default=1800)  # seconds without a request
+# A stopped dev server is kept warm this long: its container is paused (no CPU, its memory
+# kept) and the next start resumes it in well under a second instead of starting `next dev` and
+# compiling again. 0: stop removes the container at once.
+MGX_DEV_KEEP_WARM = env.int("MGX_DEV_KEEP_WARM", default=1800)
 # /tmp is a tmpfs (the root filesystem is read-only); its pages count against MGX_DEV_MEMORY.
 MGX_DEV_TMP_SIZE = env("MGX_DEV_TMP_SIZE", default="512m")
 
