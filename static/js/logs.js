@@ -125,6 +125,7 @@
     const fit = window.FitAddon ? new window.FitAddon.FitAddon() : null;
     if (fit) term.loadAddon(fit);
     term.open(screen);
+    const hideCursor = "\x1b[?25l"; // nothing is typed here: no cursor to suggest otherwise
     if (fit) { fit.fit(); window.addEventListener("resize", () => fit.fit()); }
     let conn = null;
     function setState(text, kind) {
@@ -136,10 +137,11 @@
     function start() {
       if (conn) conn.close();
       term.reset();
+      term.write(hideCursor);
       setState("Connecting…");
       conn = follow(root.dataset.ws, target.value, 500, {
         lines(batch, replay) {
-          if (replay) term.reset();
+          if (replay) { term.reset(); term.write(hideCursor); }
           term.write(batch.map((l) => l.line + "\n").join(""));
         },
         state: setState,
