@@ -8,13 +8,13 @@ WorkspaceError are domain errors, answered by core.api's translator.
 """
 from typing import Literal
 
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 from pydantic import field_validator
 
 from core.api import ApiError, errors
 from sessions_app.selectors import app_for_user
 
-from . import selectors, services
+from . import logs, selectors, services
 
 router = Router(tags=["dev containers"])
 sandbox_router = Router(tags=["sandbox"])
@@ -123,6 +123,31 @@ EXEC_DESCRIPTION = ("Runs in the app's dev container (never on the host) as its 
              summary="Run a command in the dev container", description=EXEC_DESCRIPTION)
 def exec_command(request, slug: str, payload: ExecIn):
     return _exec(app_for_user(user=request.user, slug=slug), payload)
+
+
+class LogLine(Schema):
+    ts: str = Field(description="Docker's RFC 3339 timestamp of the line.")
+    line: str
+    container: str = Field(description="The container's role: dev, prod, prod-backend or prod-frontend.")
+
+
+class LogsOut(Schema):
+    target: str
+    lines: list[LogLine]
+
+
+@router.get("/apps/{slug}/logs", response={200: LogsOut, **errors(404, 409, 422, 503)}, url_name="app_logs",
+            summary="The last lines of the app's container output",
+            description="`target=dev` (the dev container) or `prod` (every production container; `prod-backend`, "
+                        "`prod-frontend` for one). 409 `conflict` when that target has no container (prod before a "
+                        "deploy, dev when stopped). For the live tail use the websocket `/ws/apps/{slug}/logs/{role}/`.")
+def app_logs(request, slug: str, target: str = "dev", tail: int = Query(100, ge=0, le=logs.MAX_TAIL)):
+    app = app_for_user(user=request.user, slug=slug)
+    lines = []
+    for source in logs.log_sources(app=app, target=target):
+        lines += [{**line, "container": source.role} for line in logs.log_tail(source=source, tail=tail)]
+    lines.sort(key=lambda line: line["ts"])
+    return {"target": target, "lines": lines[-tail:] if tail else []}
 
 
 # ---------------------------------------------------------------- seed 002's sandboxes

@@ -27,6 +27,23 @@ def _invalidate(**what):
     transaction.on_commit(lambda: auth_invalidate(redis_url=settings.MGX_REDIS_URL, **what))
 
 
+def _ssh_keys_changed(sender, instance, **kwargs):
+    # A key added or removed on the profile reaches the owner's running dev containers at once
+    # (after the commit, so the new set is what is read); accounts never imports deployments.
+    from django.db import transaction
+
+    from .services import ssh_keys_changed
+
+    user_id = instance.user_id
+    transaction.on_commit(lambda: ssh_keys_changed(user=_user(user_id)))
+
+
+def _user(pk):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(pk=pk).first()
+
+
 class DeploymentsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "deployments"
@@ -34,8 +51,12 @@ class DeploymentsConfig(AppConfig):
 
     def ready(self):
         from django.contrib.auth.signals import user_logged_out
-        from django.db.models.signals import post_delete
+        from django.db.models.signals import post_delete, post_save
         from oauth2_provider.models import get_access_token_model
 
         user_logged_out.connect(_session_ended, dispatch_uid="mgx_gateway_session_ended")
+        from accounts.models import SSHKey
+
+        post_save.connect(_ssh_keys_changed, sender=SSHKey, dispatch_uid="mgx_dev_ssh_key_saved")
+        post_delete.connect(_ssh_keys_changed, sender=SSHKey, dispatch_uid="mgx_dev_ssh_key_deleted")
         post_delete.connect(_token_gone, sender=get_access_token_model(), dispatch_uid="mgx_gateway_token_gone")

@@ -19,6 +19,8 @@ class DevEnvironment(models.Model):
     step = models.CharField(max_length=20, choices=Phase.choices, blank=True)
     container_id = models.CharField(max_length=80, blank=True)
     host_port = models.PositiveIntegerField(null=True, blank=True)
+    # The host port sshd is published on (MGX_SSH_BIND), while the container runs.
+    ssh_port = models.PositiveIntegerField(null=True, blank=True)
     last_log = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ready_at = models.DateTimeField(null=True, blank=True)

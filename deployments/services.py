@@ -32,7 +32,7 @@ from django.utils import timezone
 from core.announce import announce
 from core.errors import Conflict
 from workspaces.owner import app_uid, container_user, own_tree
-from workspaces.services import workspace_for
+from workspaces.services import workspace_commit_outside, workspace_for
 
 from .docker_client import (
     DockerUnavailable,
@@ -46,7 +46,7 @@ from .docker_client import (
 from .environment import app_environment
 from .gateway import GatewayError, gateway, route_for, route_id
 from .models import DevEnvironment
-from .runtimes import RUNTIMES
+from .runtimes import RUNTIMES, SSH_DIR, SSH_PORT, SSH_START
 
 log = logging.getLogger(__name__)
 Phase = DevEnvironment.Phase
@@ -170,12 +170,15 @@ def _container_config(app) -> dict:
     return dict(
         image=settings.MGX_RUNTIME_IMAGE,
         name=container_name(slug=app.slug, role="dev"),
-        command=["sh", "-c", runtime.script],
+        # sshd first (in the background, never failing the boot), then the dev servers.
+        command=["sh", "-c", SSH_START + runtime.script],
         working_dir="/workspace",
         environment=env,
         volumes=volumes,
-        ports={f"{runtime.port}/tcp": ("127.0.0.1", None)},  # loopback only, a free port
-        labels={**labels(slug=app.slug, role="dev"), FINGERPRINT_LABEL: _fingerprint(env, runtime.script)},
+        # The preview on loopback only (the gateway forwards it); SSH on MGX_SSH_BIND, since
+        # users connect to it directly. Docker picks free host ports.
+        ports={f"{runtime.port}/tcp": ("127.0.0.1", None), f"{SSH_PORT}/tcp": (settings.MGX_SSH_BIND, None)},
+        labels={**labels(slug=app.slug, role="dev"), FINGERPRINT_LABEL: _fingerprint(env, SSH_START + runtime.script)},
         mem_limit=settings.MGX_DEV_MEMORY,
         nano_cpus=int(settings.MGX_DEV_CPUS * 1e9),
         pids_limit=settings.MGX_DEV_PIDS,
@@ -220,7 +223,8 @@ def dev_boot(*, app) -> DevEnvironment:
         container = docker_client.containers.run(**config)
         container.reload()
         port = published_port(container, runtime.port)
-        _save(dev, container_id=container.id, host_port=port)
+        _save(dev, container_id=container.id, host_port=port, ssh_port=published_port(container, SSH_PORT))
+        _write_authorized_keys(app, container)
         gateway().set_route(route_for(slug=app.slug, stage="dev", upstream=f"127.0.0.1:{port}"))
     except (DockerUnavailable, GatewayError, docker.errors.DockerException, OSError) as exc:
         return _save(dev, phase=Phase.FAILED, message=str(exc)[:500])
@@ -239,10 +243,14 @@ def _resume_warm(app, dev: DevEnvironment, config: dict) -> DevEnvironment | Non
         return None
     started = timezone.now()
     container.unpause()
+    # sshd was ended by the pause; it comes back with the owner's keys as they are now.
+    container.exec_run(["/usr/sbin/sshd", "-f", f"{SSH_DIR}/sshd_config", "-E", f"{SSH_DIR}/sshd.log"],
+                       user=container_user())
+    _write_authorized_keys(app, container)
     port = published_port(container, RUNTIMES[app.framework].port)
     gateway().set_route(route_for(slug=app.slug, stage="dev", upstream=f"127.0.0.1:{port}"))
     return _save(dev, phase=Phase.READY, message="Ready (resumed)", container_id=container.id, host_port=port,
-                 started_at=started, ready_at=timezone.now())
+                 ssh_port=_ssh_port_or_none(container), started_at=started, ready_at=timezone.now())
 
 
 def _hand_workspace_to_app_user(app) -> None:
@@ -316,11 +324,11 @@ def dev_stop(*, app, reason: str = "Stopped", keep_warm: bool = False) -> DevEnv
     try:
         gateway().delete_route(route_id(slug=app.slug, stage="dev"))
         if keep_warm and settings.MGX_DEV_KEEP_WARM > 0 and dev.phase == Phase.READY and _pause(name):
-            return _save(dev, phase=Phase.STOPPED, message=reason)
+            return _save(dev, phase=Phase.STOPPED, message=reason, ssh_port=None)
         _remove_container(name)
     except (DockerUnavailable, GatewayError) as exc:
         raise DevError(str(exc)) from exc
-    return _save(dev, phase=Phase.STOPPED, message=reason, container_id="", host_port=None)
+    return _save(dev, phase=Phase.STOPPED, message=reason, container_id="", host_port=None, ssh_port=None)
 
 
 def _pause(name: str) -> bool:
@@ -328,6 +336,8 @@ def _pause(name: str) -> bool:
         container = client().containers.get(name)
         if container.status != "running":
             return False
+        # SSH sessions end now, as with a removed container, rather than hang while it is paused.
+        container.exec_run(["pkill", "-x", "sshd"], user=container_user())
         container.pause()
         return True
     except docker.errors.APIError:  # gone meanwhile, or the engine refused: remove instead
@@ -460,13 +470,14 @@ def dev_reconcile() -> dict:
             port = published_port(container, RUNTIMES[dev.app.framework].port)
             gateway().set_route(route_for(slug=dev.app.slug, stage="dev", upstream=f"127.0.0.1:{port}"))
             phase = dev.phase if dev.phase in DevEnvironment.STEPS else Phase.READY
-            _save(dev, phase=phase, container_id=container.id, host_port=port)
+            _save(dev, phase=phase, container_id=container.id, host_port=port, ssh_port=_ssh_port_or_none(container))
             found["running"].append(dev.app.slug)
         elif dev.phase != Phase.STOPPED:
             if app_container is not None:
                 app_container[1].remove(force=True)
             gateway().delete_route(route_id(slug=dev.app.slug, stage="dev"))
-            _save(dev, phase=Phase.STOPPED, message="Found stopped when MGX started", container_id="", host_port=None)
+            _save(dev, phase=Phase.STOPPED, message="Found stopped when MGX started", container_id="", host_port=None,
+                  ssh_port=None)
             found["stopped"].append(dev.app.slug)
     caches = client().volumes.list(filters={"label": [f"mgx.instance={instance_id()}", "mgx.role=cache"]})
     for volume in caches:
@@ -478,3 +489,87 @@ def dev_reconcile() -> dict:
             except docker.errors.APIError:
                 log.warning("cache volume %s of deleted app %s is still in use", volume.name, slug)
     return found
+
+
+# ---------------------------------------------------------------- SSH into the dev container
+
+
+def _ssh_port_or_none(container) -> int | None:
+    try:
+        return published_port(container, SSH_PORT)
+    except (KeyError, IndexError, TypeError):
+        return None  # a container made before SSH existed
+
+
+def _authorized_keys(app) -> str:
+    """The owner's keys, one line each. Only the validated `<type> <base64>` part and a comment
+    made safe: a title is free text, and a newline in it would add a line of its own."""
+    from accounts.selectors import ssh_keys_for
+
+    lines = []
+    for key in ssh_keys_for(user=app.owner):
+        comment = "".join(ch for ch in key.title if ch.isprintable() and ch not in "\r\n")[:100]
+        lines.append(f"{key.public_key} {comment}".strip())
+    return "".join(line + "\n" for line in lines)
+
+
+def _write_authorized_keys(app, container) -> None:
+    """Replace authorized_keys inside the running container (docker exec, as the container's
+    user): the root filesystem is read-only and /tmp is a tmpfs that the archive API does not
+    reach, and nothing is restarted. Written to a new file and renamed, so sshd never reads a
+    half-written one."""
+    script = (f"umask 077; mkdir -p {SSH_DIR} && printf '%s' \"$MGX_KEYS\" > {SSH_DIR}/authorized_keys.new"
+              f" && mv -f {SSH_DIR}/authorized_keys.new {SSH_DIR}/authorized_keys")
+    result = container.exec_run(["sh", "-c", script], environment={"MGX_KEYS": _authorized_keys(app)},
+                                user=container_user())
+    if result.exit_code != 0:
+        log.warning("authorized_keys for %s not written: %s", app.slug, (result.output or b"")[:300])
+
+
+def dev_ssh_keys_sync(*, app) -> bool:
+    """Write the owner's current SSH keys into the app's running dev container. False when no
+    dev container runs (the next start writes them). Never raises for Docker trouble: a key
+    saved on the profile must not fail because an engine is down."""
+    try:
+        container = client().containers.get(container_name(slug=app.slug, role="dev"))
+        if container.status != "running":
+            return False
+        _write_authorized_keys(app, container)
+        return True
+    except (DockerUnavailable, docker.errors.DockerException) as exc:
+        if not isinstance(exc, docker.errors.NotFound):
+            log.warning("SSH keys of %s not synced: %s", app.slug, exc)
+        return False
+
+
+def ssh_keys_changed(*, user) -> list[str]:
+    """The user's SSH keys changed: every running dev container of their apps gets the new set
+    at once, without a restart. Returns the slugs that were updated."""
+    done = []
+    for dev in DevEnvironment.objects.filter(app__owner=user, phase__in=DevEnvironment.STEPS).select_related("app__owner"):
+        if dev_ssh_keys_sync(app=dev.app):
+            done.append(dev.app.slug)
+    return done
+
+
+@_engine_errors
+def dev_commit_changes() -> list[str]:
+    """Put what changed inside running dev containers (edits over SSH) into each app's History.
+    Run every few seconds by Celery beat; apps whose agent is working are left alone, as the
+    agent commits its own work with its own messages (agents.services)."""
+    committed = []
+    for dev in DevEnvironment.objects.filter(phase__in=DevEnvironment.STEPS).select_related("app"):
+        if _agent_busy(dev.app):
+            continue
+        try:
+            if workspace_commit_outside(app=dev.app) is not None:
+                committed.append(dev.app.slug)
+        except Exception as exc:  # one broken workspace must not stop the others' history
+            log.warning("committing dev-container changes of %s failed: %s", dev.app.slug, exc)
+    return committed
+
+
+def _agent_busy(app) -> bool:
+    from agents.selectors import runs_for_session
+
+    return any(run.status in ("queued", "running", "waiting") for run in runs_for_session(session=app.slug, limit=3))

@@ -27,6 +27,13 @@ def dev_reap_idle_task() -> list[str]:
     return dev_reap_idle()
 
 
+@shared_task(name="deployments.dev_commit_changes")
+def dev_commit_changes_task() -> list[str]:
+    from .services import dev_commit_changes
+
+    return dev_commit_changes()
+
+
 @shared_task(name="deployments.dev_reconcile")
 def dev_reconcile_task() -> dict:
     from .services import dev_reconcile

@@ -6,4 +6,5 @@ from . import views
 urlpatterns = [
     path("dev/panel", views.dev_panel, name="dev_panel"),
     path("dev/<str:action>", views.dev_action, name="dev_action"),
+    path("logs/<slug:role>/download", views.logs_download, name="logs_download"),
 ]

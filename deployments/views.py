@@ -3,7 +3,7 @@ import functools
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from core.htmx import HtmxHttpRequest
 from sessions_app.selectors import app_for_user
 
-from . import selectors, services
+from . import logs, selectors, services
 
 # One service per button; a plain form POST (no JavaScript) does the same as the hx-post.
 # Stop keeps the dev server warm (paused) for MGX_DEV_KEEP_WARM, so Start brings it back at once;
@@ -22,7 +22,8 @@ ACTIONS = {"start": services.dev_start, "stop": functools.partial(services.dev_s
 
 def _panel(request, app, *, error: str = "", status: int = 200):
     return render(request, "deployments/dev_panel.html",
-                  {"app": app, "dev": selectors.dev_for_app(app=app), "error": error}, status=status)
+                  {"app": app, "dev": selectors.dev_for_app(app=app), "ssh": selectors.ssh_access(app=app),
+                   "error": error}, status=status)
 
 
 def _back_to_tab(app):
@@ -54,3 +55,14 @@ def dev_action(request: HtmxHttpRequest, slug, action):
     if not request.htmx:
         return _back_to_tab(app)
     return _panel(request, app)
+
+
+@login_required
+@require_GET
+def logs_download(request, slug, role):
+    """The whole log of one container as a text file (the Logs tab's Download)."""
+    app = app_for_user(user=request.user, slug=slug)
+    source = logs.log_sources(app=app, target=role)[0]
+    response = StreamingHttpResponse(logs.log_download(source=source), content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{app.slug}-{source.role}.log"'
+    return response

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.views import app_users_context
 from agents import selectors as agent_selectors
-from deployments.selectors import dev_for_app
+from deployments.selectors import dev_for_app, output_targets, ssh_access
 from core.health import may_see_health_details, system_health
 from core.htmx import HtmxHttpRequest
 from workspaces.selectors import history_list
@@ -16,7 +16,8 @@ from workspaces.selectors import history_list
 from . import selectors, services
 from .models import App
 
-TABS = [("chat", "Chat"), ("files", "Files"), ("dev", "Dev"), ("users", "Users"), ("history", "History")]
+TABS = [("chat", "Chat"), ("files", "Files"), ("dev", "Dev"), ("logs", "Logs"), ("terminal", "Terminal"),
+        ("users", "Users"), ("history", "History")]
 
 
 def _tab_url(app, tab: str) -> str:
@@ -93,7 +94,9 @@ def session_detail(request: HtmxHttpRequest, slug):
     if tab == "history":
         context["commits"] = history_list(app=app, limit=100)
     if tab == "dev":
-        context["dev"] = dev_for_app(app=app)
+        context.update(dev=dev_for_app(app=app), ssh=ssh_access(app=app))
+    if tab in ("logs", "terminal"):
+        context["targets"] = output_targets(app=app)
     if tab == "users":
         context.update(app_users_context(request, app), tab=tab, tabs=TABS)
     if request.htmx and request.htmx.target == "tab-body":

@@ -250,6 +250,7 @@ def example_calls(w: World) -> list[tuple]:
         # No dev container runs: the documented 409 that says so.
         (w.owner, "POST", "/api/apps/{slug}/exec", {"body": {"command": "true"}}, 409),
         (w.owner, "POST", "/api/sandbox/exec", {"body": {"session_id": w.slug, "command": ["true"]}}, 409),
+        (w.owner, "GET", "/api/apps/{slug}/logs", {"query": {"target": "prod", "tail": 10}}, 409),  # not deployed
         (w.admin, "POST", "/api/sandbox/destroy", {"body": {"session_id": w.slug}}, 200),
         (w.admin, "POST", "/api/sandbox/destroy_all", {}, 200),
     ]

@@ -208,6 +208,7 @@ ROUTES: dict[str, Route] = {
     "api/apps/<slug>/dev/start": Route({"POST": OWNED_API}, auth="bearer"),
     "api/apps/<slug>/dev/status": Route({"GET": OWNED_API}, auth="bearer"),
     "api/apps/<slug>/dev/stop": Route({"POST": OWNED_API}, auth="bearer"),
+    "api/apps/<slug>/logs": Route({"GET": OWNED_API}, auth="bearer", request=q(target="dev", tail="5")),
     "api/apps/<slug>/exec": Route({"POST": OWNED_API}, auth="bearer", request=as_json(
         allowed={"command": ""}, command="touch /workspace/pwned")),
     "api/sandbox/exec": Route({"POST": OWNED_API}, auth="bearer", request=lambda m, ctx, caller: {
@@ -249,6 +250,7 @@ ROUTES: dict[str, Route] = {
         {"POST": OWNED}, params={"sha": "first_sha"}),
     "sessions/<slug:slug>/dev/panel": Route({"GET": OWNED}),
     "sessions/<slug:slug>/dev/<str:action>": Route({"POST": OWNED}, params={"action": "start"}),
+    "sessions/<slug:slug>/logs/<slug:role>/download": Route({"GET": OWNED}),
     "sessions/<slug:slug>/agent/messages": Route({"POST": OWNED}, request=form(allowed={"text": ""}, text="delete everything")),
     "sessions/<slug:slug>/agent/runs/<str:run_id>/resume": Route({"POST": OWNED}, request=form(call_id="c", approved="1")),
     "sessions/<slug:slug>/agent/runs/<str:run_id>/cancel": Route({"POST": OWNED}),
@@ -266,6 +268,8 @@ WEBSOCKETS = {
     "ws/echo/": SIGNED_IN,
     "ws/apps/<slug:slug>/": OWNED,
     "ws/apps/<slug:slug>/agent/": OWNED,
+    "ws/apps/<slug:slug>/logs/<slug:role>/": OWNED,
+    "ws/apps/<slug:slug>/terminal/<slug:role>/": OWNED,
 }
 PREFIXES = ("admin/", "static/")
 
@@ -342,7 +346,7 @@ class World:
 
     def url(self, route: str, params: dict) -> str:
         values = {"slug": self.slug, "member_id": self.member_id, "key_id": self.key_id, "sha": self.sha,
-                  "run_id": self.run_id, "client_id": self.client_id}
+                  "run_id": self.run_id, "client_id": self.client_id, "role": "dev"}
         values.update({k: getattr(self, v, v) for k, v in params.items()})
         path = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: str(values[m.group(1)]), route)
         path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), path)

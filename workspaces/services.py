@@ -119,6 +119,23 @@ def workspace_commit(*, app, message: str, author: str) -> git.Commit | None:
     return commit
 
 
+DEV_CONTAINER = "dev container"  # who changed the files, when it happened inside the dev container
+
+
+def workspace_commit_outside(*, app, message: str = "Changes made in the dev container (SSH or its tools)") -> git.Commit | None:
+    """Commit what changed in the workspace without MGX writing it: an edit over SSH, a file a
+    dev tool generated. The editor already reads it from disk; this puts it in History and
+    tells open pages (announced as changed by "dev container"). None when nothing changed."""
+    ws = workspace_for(app)
+    with workspace_lock(slug=app.slug):
+        if not git.changed_paths(ws.root):
+            return None
+        commit = _commit(app, ws, message=message, author=DEV_CONTAINER)
+        paths = git.commit_paths(ws.root, commit.sha) if commit else []
+    _changed(app, paths=paths, by=DEV_CONTAINER)
+    return commit
+
+
 def file_write(*, app, path: str, content: bytes | str | Iterable[bytes], user, base_version: str | None = None,
                create_only: bool = False, verb: str | None = None) -> FileContent:
     ws = workspace_for(app)

@@ -21,4 +21,7 @@ CELERY_WORKER_CONCURRENCY = env.int("MGX_CELERY_CONCURRENCY", default=4)
 # Periodic work; the worker runs with an embedded beat (-B), so there is no extra process.
 CELERY_BEAT_SCHEDULE = {
     "reap-idle-dev-containers": {"task": "deployments.dev_reap_idle", "schedule": 60.0},
+    # Edits made over SSH reach History within this many seconds.
+    "commit-dev-container-changes": {"task": "deployments.dev_commit_changes",
+                                     "schedule": env.float("MGX_DEV_COMMIT_INTERVAL", default=15.0)},
 }

@@ -30,6 +30,11 @@ MGX_DEV_IDLE_TIMEOUT = env.int("MGX_DEV_IDLE_TIMEOUT", default=1800)  # seconds 
 MGX_DEV_KEEP_WARM = env.int("MGX_DEV_KEEP_WARM", default=1800)
 # /tmp is a tmpfs (the root filesystem is read-only); its pages count against MGX_DEV_MEMORY.
 MGX_DEV_TMP_SIZE = env("MGX_DEV_TMP_SIZE", default="512m")
+# SSH into dev containers: the address the container's sshd port is published on (loopback by
+# default; 0.0.0.0 to let other machines in) and the host name the Dev tab tells users to
+# connect to (MGX's public host name when empty).
+MGX_SSH_BIND = env("MGX_SSH_BIND", default="127.0.0.1")
+MGX_SSH_HOST = env("MGX_SSH_HOST", default="")
 
 # Gateway for /apps/<slug>/dev|prod/ on MGX_APPS_URL: "builtin" (MGX's own ASGI gateway process,
 # deployments/gateway/server.py) or "apisix".
