@@ -91,13 +91,17 @@ def app_delete(*, app, by: str = "MGX") -> None:
     `by`: who asked (a username, or "MGX" for an operator's command), for the announcement."""
     from agents.services import session_purge
     from deployments.environment import AppDatabaseUnavailable, app_database_drop
+    from deployments.builds import builds_purge
+    from deployments.production import ProdError, prod_purge
     from deployments.services import DevError, dev_purge
 
     try:
         dev_purge(app=app)
+        prod_purge(app=app)
         app_database_drop(app=app)
-    except (DevError, AppDatabaseUnavailable) as exc:
+    except (DevError, ProdError, AppDatabaseUnavailable) as exc:
         raise AppDeleteError(f"{exc} The app was not deleted.") from exc
+    builds_purge(app=app)
     session_purge(slug=app.slug)
     slug = app.slug
     with transaction.atomic():

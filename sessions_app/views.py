@@ -16,7 +16,7 @@ from workspaces.selectors import history_list
 from . import selectors, services
 from .models import App
 
-TABS = [("chat", "Chat"), ("files", "Files"), ("dev", "Dev"), ("users", "Users"), ("history", "History")]
+TABS = [("chat", "Chat"), ("files", "Files"), ("dev", "Dev"), ("prod", "Prod"), ("users", "Users"), ("history", "History")]
 
 
 def _tab_url(app, tab: str) -> str:
@@ -94,6 +94,10 @@ def session_detail(request: HtmxHttpRequest, slug):
         context["commits"] = history_list(app=app, limit=100)
     if tab == "dev":
         context["dev"] = dev_for_app(app=app)
+    if tab == "prod":
+        from deployments.prod_views import prod_context
+
+        context.update(prod_context(app=app), tab=tab, tabs=TABS)
     if tab == "users":
         context.update(app_users_context(request, app), tab=tab, tabs=TABS)
     if request.htmx and request.htmx.target == "tab-body":
