@@ -15,7 +15,7 @@ import re
 
 from django.db import transaction
 
-from core.errors import Invalid, NotFound
+from core.errors import Invalid
 
 from .models import AppEnvVar
 
@@ -49,9 +49,8 @@ def env_var_set(*, app, name: str, value: str, secret: bool = False) -> AppEnvVa
 
 
 def env_var_delete(*, app, name: str) -> None:
-    deleted, _ = AppEnvVar.objects.filter(app=app, name=name).delete()
-    if not deleted:
-        raise NotFound(f"No variable named {name}.")
+    """Idempotent: a variable that is not there is already deleted."""
+    AppEnvVar.objects.filter(app=app, name=name).delete()
 
 
 def user_environment(*, app) -> dict[str, str]:

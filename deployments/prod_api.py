@@ -9,11 +9,13 @@ Invalid, NotFound) are answered by core.api's translator. Secret values are neve
 """
 from __future__ import annotations
 
+import json
 from typing import Literal
 
+import pydantic
 from ninja import Field, Router, Schema, Status
 
-from core.api import errors
+from core.api import ApiError, errors
 from sessions_app.selectors import app_for_user
 
 from . import builds, envvars, production
@@ -107,13 +109,26 @@ def prod_build_detail(request, slug: str, build_id: int):
     return {**builds.build_summary(build), "log": builds.build_log_lines(build=build)}
 
 
+def _deploy_body(request) -> DeployIn:
+    """The body is optional (the seeds post none), so it is read here rather than by ninja,
+    which would refuse an empty one."""
+    if not request.body.strip():
+        return DeployIn()
+    try:
+        return DeployIn.model_validate(json.loads(request.body))
+    except (ValueError, pydantic.ValidationError) as exc:
+        raise ApiError('The body must be empty or {"build": <build id>}.', status=422, code="invalid") from exc
+
+
 @router.post("/apps/{slug}/prod/deploy", response={202: ReleaseOut, **errors(404, 409, 422, 503)},
              url_name="app_prod_deploy", summary="Deploy a build",
+             openapi_extra={"requestBody": {"required": False, "content": {"application/json": {"schema": {
+                 "type": "object", "properties": {"build": {"type": "integer"}}}}}}},
              description="Starts the release, waits for its health endpoint, then switches the route; an unhealthy "
                          "release is stopped and the live one keeps serving. Poll `status`.")
-def prod_deploy(request, slug: str, payload: DeployIn | None = None):
-    release = production.release_request(app=_app(request, slug), user=request.user,
-                                         build_id=payload.build if payload else None)
+def prod_deploy(request, slug: str):
+    app = _app(request, slug)  # who may see the app before what their body says
+    release = production.release_request(app=app, user=request.user, build_id=_deploy_body(request).build)
     return Status(202, production.release_summary(release))
 
 
