@@ -326,11 +326,17 @@ def _remove_release_containers(release: Release) -> None:
 def prod_stop(*, app) -> Release | None:
     """Take the app off the air: the prod route goes, the live release's containers go."""
     live = Release.objects.filter(app=app, status=Status.LIVE).first()
+    starting = {str(pk) for pk in Release.objects.filter(app=app, status=Status.STARTING).values_list("pk", flat=True)}
     try:
         gateway().delete_route(route_id(slug=app.slug, stage="prod"))
         if live:
             _remove_release_containers(live)
-    except (DockerUnavailable, GatewayError) as exc:
+        # A release replaced moments ago may still be draining: it goes too.
+        engine = client()
+        for container in engine.containers.list(all=True, filters={"label": [f"mgx.instance={instance_id()}", f"mgx.app={app.slug}", "mgx.role=prod"]}):
+            if container.labels.get("mgx.release") not in starting:
+                container.remove(force=True)
+    except (DockerUnavailable, GatewayError, docker.errors.APIError) as exc:
         raise ProdUnavailable(str(exc)) from exc
     if live:
         _save(live, status=Status.STOPPED, message="Stopped", stopped_at=timezone.now())
