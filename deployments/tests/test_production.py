@@ -268,3 +268,28 @@ def test_variables_refuse_contract_names_and_never_show_secret_values(live, app_
     assert "DB_PASSWORD" in page.text and "secret · set" in page.text and SECRET not in page.text
     assert SECRET not in http.get(api).text
     assert http.delete(f"{api}/DB_PASSWORD", headers=csrf).json() == []
+
+
+@pytest.mark.timeout(1800)
+def test_fastapi_vite_template_builds_two_images_and_serves_through_the_frontend(live, runtime_image, app_factory, owner):
+    """The real template: backend and frontend images, a network of the release's own, the API
+    reached through the frontend's proxy at `backend`. Minutes on a cold cache."""
+    app = app_factory(owner=owner, name="Vite Prod", framework="fastapi_vite")
+    build = builds.build_request(app=app, user=owner)
+    build = wait_for(lambda: Build.objects.get(pk=build.pk), lambda b: not b.is_active, timeout=1500, what="vite build")
+    assert build.status == "succeeded", (build.message, builds.build_log_lines(build=build)[-30:])
+    assert set(build.images) == {"backend", "frontend"}
+    assert build.images["backend"]["tag"] == f"mgx-app/{app.slug}-backend:{build.commit}"
+    release = settled_release(production.release_request(app=app, user=owner))
+    assert release.status == "live", (release.message, release.last_log)
+    page = prod_page(live, app, "Vite Prod")
+    assert f"/apps/{app.slug}/prod/assets/" in page.text
+    health = requests.get(f"{live.apps_url}/apps/{app.slug}/prod/api/healthz", timeout=10)
+    assert health.status_code == 200 and health.json()["status"] == "ok"
+    engine = docker.from_env()
+    network = engine.networks.get(release.network)
+    # This release's two containers and nobody else's.
+    assert set(network.attrs["Containers"]) == set(release.containers.values())
+    production.prod_stop(app=app)
+    with pytest.raises(docker.errors.NotFound):
+        engine.networks.get(release.network)
