@@ -293,3 +293,19 @@ def test_fastapi_vite_template_builds_two_images_and_serves_through_the_frontend
     production.prod_stop(app=app)
     with pytest.raises(docker.errors.NotFound):
         engine.networks.get(release.network)
+
+
+@pytest.mark.timeout(1800)
+def test_nextjs_template_builds_one_image_and_serves_its_prod_base_path(live, runtime_image, app_factory, owner):
+    """The real Next.js template: one image built for /apps/<slug>/prod (minutes on a cold cache)."""
+    app = app_factory(owner=owner, name="Next Prod", framework="nextjs")
+    build = builds.build_request(app=app, user=owner)
+    build = wait_for(lambda: Build.objects.get(pk=build.pk), lambda b: not b.is_active, timeout=1500, what="next build")
+    assert build.status == "succeeded", (build.message, builds.build_log_lines(build=build)[-30:])
+    assert build.images["app"]["tag"] == f"mgx-app/{app.slug}:{build.commit}"
+    release = settled_release(production.release_request(app=app, user=owner))
+    assert release.status == "live", (release.message, release.last_log)
+    page = prod_page(live, app, "Next Prod")
+    assert f"/apps/{app.slug}/prod/_next/static/" in page.text
+    assert requests.get(f"{live.apps_url}/apps/{app.slug}/prod/healthz", timeout=10).json()["status"] == "ok"
+    production.prod_stop(app=app)
