@@ -55,10 +55,38 @@ class AppLifecycle(TypedDict):
     by: str
 
 
-Kind = Literal["dev.status", "agent.event", "run.status", "workspace.changed", "app.created", "app.deleted"]
+class BuildLogLines(TypedDict):
+    """New lines of a production build's output (Prod tab, appended as they come)."""
+
+    build: int
+    lines: list[str]
+
+
+class BuildStatus(TypedDict):
+    """A production build was queued, started, succeeded or failed."""
+
+    build: int
+    number: int
+    status: str
+    message: str
+
+
+class ReleaseStatus(TypedDict):
+    """A release started, went live, failed its health check or was stopped."""
+
+    release: int
+    number: int
+    status: str
+    message: str
+
+
+Kind = Literal["dev.status", "build.log", "build.status", "release.status", "agent.event", "run.status", "workspace.changed", "app.created", "app.deleted"]
 
 PAYLOADS: dict[str, type] = {
     "dev.status": DevStatus,
+    "build.log": BuildLogLines,
+    "build.status": BuildStatus,
+    "release.status": ReleaseStatus,
     "agent.event": AgentEventPayload,
     "run.status": RunStatus,
     "workspace.changed": WorkspaceChanged,

@@ -71,3 +71,101 @@ class AppDatabase(models.Model):
 
     def __str__(self):
         return self.name
+
+
+class Build(models.Model):
+    """One production build of an app: the image(s) made from one commit of its workspace.
+    The output lives in MongoDB (deployments.documents.BuildLog); the row keeps the outcome."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        BUILDING = "building", "Building"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    ACTIVE = (Status.QUEUED, Status.BUILDING)
+
+    app = models.ForeignKey("sessions_app.App", on_delete=models.CASCADE, related_name="builds")
+    number = models.PositiveIntegerField()  # 1, 2, 3 … per app
+    commit = models.CharField(max_length=40)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    message = models.CharField(max_length=1000, blank=True)  # why it failed: the step and the error
+    # {"app": {"tag": ..., "id": ...}} (Next.js) or {"backend": {...}, "frontend": {...}}
+    images = models.JSONField(default=dict, blank=True)
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["app", "number"], name="build_number_per_app"),
+            # One build per app at a time, held by the database so two requests cannot both win.
+            models.UniqueConstraint(fields=["app"], condition=models.Q(status__in=["queued", "building"]),
+                                    name="one_active_build_per_app"),
+        ]
+
+    def __str__(self):
+        return f"{self.app.slug} build #{self.number} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+class Release(models.Model):
+    """One deployment of a build: its container(s), and whether the gateway sends prod traffic
+    to it. At most one release of an app is live; a rollback is a new release of an older build."""
+
+    class Status(models.TextChoices):
+        STARTING = "starting", "Starting"
+        LIVE = "live", "Live"
+        FAILED = "failed", "Failed"
+        STOPPED = "stopped", "Stopped"
+
+    app = models.ForeignKey("sessions_app.App", on_delete=models.CASCADE, related_name="releases")
+    build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="releases")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.STARTING)
+    message = models.CharField(max_length=1000, blank=True)
+    health = models.CharField(max_length=200, blank=True)  # the last health check's answer
+    last_log = models.TextField(blank=True)  # the container's last lines when it failed (secrets masked)
+    rollback_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    containers = models.JSONField(default=dict, blank=True)  # role -> container id
+    network = models.CharField(max_length=120, blank=True)
+    host_port = models.PositiveIntegerField(null=True, blank=True)
+    created_by = models.CharField(max_length=150, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    live_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["app", "number"], name="release_number_per_app"),
+            models.UniqueConstraint(fields=["app"], condition=models.Q(status="starting"), name="one_starting_release_per_app"),
+            models.UniqueConstraint(fields=["app"], condition=models.Q(status="live"), name="one_live_release_per_app"),
+        ]
+
+    def __str__(self):
+        return f"{self.app.slug} release #{self.number} ({self.status})"
+
+
+class AppEnvVar(models.Model):
+    """A variable the app's production containers get besides the template contract's. A secret
+    one's value is write-only: no page, API answer, event or log shows it after it was saved."""
+
+    app = models.ForeignKey("sessions_app.App", on_delete=models.CASCADE, related_name="env_vars")
+    name = models.CharField(max_length=100)
+    value = models.TextField(blank=True)
+    secret = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["app", "name"], name="env_var_name_per_app")]
+        verbose_name = "app environment variable"
+
+    def __str__(self):
+        return f"{self.app.slug}: {self.name}"

@@ -41,7 +41,39 @@ def dev_reconcile_task() -> dict:
     return dev_reconcile()
 
 
+@shared_task(name="deployments.build_run")
+def build_run_task(build_id: int) -> str:
+    from .builds import build_run
+    from .models import Build
+
+    build = Build.objects.filter(pk=build_id).select_related("app").first()
+    if build is None:
+        return "build deleted"
+    return build_run(build=build).status
+
+
+@shared_task(name="deployments.release_deploy")
+def release_deploy_task(release_id: int) -> str:
+    from .models import Release
+    from .production import release_deploy
+
+    release = Release.objects.filter(pk=release_id).select_related("app", "build").first()
+    if release is None:
+        return "release deleted"
+    return release_deploy(release=release).status
+
+
+@shared_task(name="deployments.prod_reconcile")
+def prod_reconcile_task() -> dict:
+    from .builds import build_reconcile
+    from .production import prod_reconcile
+
+    return {"builds_failed": build_reconcile(), **prod_reconcile()}
+
+
 @worker_ready.connect(weak=False)
 def _reconcile_on_start(sender=None, **_kwargs):
-    # MGX (or just its worker) restarted: show the real state of the containers at once.
+    # MGX (or just its worker) restarted: show the real state of the containers at once. A build
+    # or deploy the dead worker was running is marked failed; the serving release is re-routed.
     dev_reconcile_task.delay()
+    prod_reconcile_task.delay()

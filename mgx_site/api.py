@@ -20,6 +20,7 @@ from agents.api import router as agents
 from core.api import install_error_handlers
 from deployments.api import router as deployments
 from deployments.api import sandbox_router as sandbox
+from deployments.prod_api import router as production
 from sessions_app.api import router as sessions
 from workspaces.api import router as workspaces
 
@@ -41,6 +42,7 @@ for router in (
     sessions,      # /api/sessions
     workspaces,    # /api/workspaces/{slug}/entries|files
     deployments,   # /api/apps/{slug}/dev, dev/start|status|stop, exec
+    production,    # /api/apps/{slug}/prod/build|deploy|status|stop|releases|env
     sandbox,       # /api/sandbox/exec|destroy|destroy_all (seed 002)
     agents,        # /api/apps/{slug}/agent/generate|tasks|events|runs (the team over HTTP)
 ):

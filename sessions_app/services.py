@@ -84,20 +84,24 @@ class AppDeleteError(Conflict):
 
 
 def app_delete(*, app, by: str = "MGX") -> None:
-    """Delete the app and everything that belongs to it: its dev and agent containers,
-    gateway routes and package caches, its database `app_<slug>`, the team's conversation and events, its OAuth client and app-only users,
-    its workspace. Containers go first: if the Docker engine does not answer, nothing is
+    """Delete the app and everything that belongs to it: its dev, production and agent
+    containers, builds and images, gateway routes and package caches, its database `app_<slug>`,
+    the team's conversation and events, its OAuth client and app-only users, its workspace. Containers go first: if the Docker engine does not answer, nothing is
     deleted (a row without containers is better than containers nobody can see).
     `by`: who asked (a username, or "MGX" for an operator's command), for the announcement."""
     from agents.services import session_purge
+    from deployments.builds import builds_purge
     from deployments.environment import AppDatabaseUnavailable, app_database_drop
+    from deployments.production import ProdError, prod_purge
     from deployments.services import DevError, dev_purge
 
     try:
         dev_purge(app=app)
+        prod_purge(app=app)
         app_database_drop(app=app)
-    except (DevError, AppDatabaseUnavailable) as exc:
+    except (DevError, ProdError, AppDatabaseUnavailable) as exc:
         raise AppDeleteError(f"{exc} The app was not deleted.") from exc
+    builds_purge(app=app)
     session_purge(slug=app.slug)
     slug = app.slug
     with transaction.atomic():

@@ -16,8 +16,8 @@ from workspaces.selectors import history_list
 from . import selectors, services
 from .models import App
 
-TABS = [("chat", "Chat"), ("files", "Files"), ("dev", "Dev"), ("logs", "Logs"), ("terminal", "Terminal"),
-        ("users", "Users"), ("history", "History")]
+TABS = [("chat", "Chat"), ("files", "Files"), ("dev", "Dev"), ("prod", "Prod"), ("logs", "Logs"),
+        ("terminal", "Terminal"), ("users", "Users"), ("history", "History")]
 
 
 def _tab_url(app, tab: str) -> str:
@@ -97,6 +97,10 @@ def session_detail(request: HtmxHttpRequest, slug):
         context.update(dev=dev_for_app(app=app), ssh=ssh_access(app=app))
     if tab in ("logs", "terminal"):
         context["targets"] = output_targets(app=app)
+    if tab == "prod":
+        from deployments.prod_views import prod_context
+
+        context.update(prod_context(app=app), tab=tab, tabs=TABS)
     if tab == "users":
         context.update(app_users_context(request, app), tab=tab, tabs=TABS)
     if request.htmx and request.htmx.target == "tab-body":

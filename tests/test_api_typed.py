@@ -131,9 +131,12 @@ class OpenApiClient:
         return self.doc["paths"][path][method.lower()]
 
     def call(self, caller: Caller, method: str, path: str, *, slug: str = "", query=None, body=None,
-             raw: str | None = None, headers=None, http=None) -> requests.Response:
+             raw: str | None = None, headers=None, http=None, params: dict | None = None) -> requests.Response:
         op = self.operation(method, path)  # KeyError: the operation is not documented
         url = self.base + path.replace("{slug}", slug)
+        # Other path parameters: the call's own, or a well-formed id that names nothing.
+        for key, value in {"build_id": 999999, "release_id": 999999, "name": "TYPED_VAR", **(params or {})}.items():
+            url = url.replace("{" + key + "}", str(value))
         send_headers = {**caller.headers, **(headers or {})}
         data = raw if raw is not None else (json.dumps(body) if body is not None else None)
         if data is not None:
@@ -176,6 +179,7 @@ class World:
     admin: Caller
     app_user: Caller
     anonymous: Caller
+    build_id: int = 0  # a build of the app still "building" (no worker runs it)
 
 
 @pytest.fixture
@@ -189,8 +193,11 @@ def world(live, app_factory, user_factory):
     client = accounts.app_client_register(app=app).application
     _member, member_password = accounts.app_member_create(app=app, username="bob")
     client.refresh_from_db()
+    from deployments.models import Build
+
+    build = Build.objects.create(app=app, number=1, commit="0" * 40, status="building", message="typed")
     return World(
-        slug=app.slug, app=app,
+        slug=app.slug, app=app, build_id=build.pk,
         owner=Caller("owner", password_token(live, "typed-owner", PASSWORD)),
         stranger=Caller("another user", password_token(live, "typed-stranger", PASSWORD)),
         admin=Caller("admin", password_token(live, "typed-admin", PASSWORD)),
@@ -253,6 +260,19 @@ def example_calls(w: World) -> list[tuple]:
         (w.owner, "GET", "/api/apps/{slug}/logs", {"query": {"target": "prod", "tail": 10}}, 409),  # not deployed
         (w.admin, "POST", "/api/sandbox/destroy", {"body": {"session_id": w.slug}}, 200),
         (w.admin, "POST", "/api/sandbox/destroy_all", {}, 200),
+        # Production: the world's build is still "building", so a second one is the documented
+        # 409, and nothing succeeded yet to deploy (409); stop with nothing live is fine.
+        (w.owner, "POST", "/api/apps/{slug}/prod/build", {}, 409),
+        (w.owner, "GET", "/api/apps/{slug}/prod/builds", {}, 200),
+        (w.owner, "GET", "/api/apps/{slug}/prod/builds/{build_id}", {"params": {"build_id": w.build_id}}, 200),
+        (w.owner, "POST", "/api/apps/{slug}/prod/deploy", {}, 409),
+        (w.owner, "GET", "/api/apps/{slug}/prod/status", {}, 200),
+        (w.owner, "POST", "/api/apps/{slug}/prod/stop", {}, 200),
+        (w.owner, "GET", "/api/apps/{slug}/prod/releases", {}, 200),
+        (w.owner, "POST", "/api/apps/{slug}/prod/releases/{release_id}/rollback", {}, 404),
+        (w.owner, "PUT", "/api/apps/{slug}/prod/env/{name}", {"body": {"value": "v", "secret": False}}, 200),
+        (w.owner, "GET", "/api/apps/{slug}/prod/env", {}, 200),
+        (w.owner, "DELETE", "/api/apps/{slug}/prod/env/{name}", {}, 200),
     ]
 
 
@@ -306,6 +326,7 @@ def _example_for(world, method, path):
         ("POST", "/api/apps/{slug}/exec"): {"command": "touch /workspace/pwned"},
         ("POST", "/api/sandbox/exec"): {"session_id": world.slug, "command": "touch /workspace/pwned"},
         ("POST", "/api/sandbox/destroy"): {"session_id": world.slug},
+        ("PUT", "/api/apps/{slug}/prod/env/{name}"): {"value": "pwned"},
     }.get((method, path))
 
 

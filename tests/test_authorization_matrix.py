@@ -228,6 +228,24 @@ ROUTES: dict[str, Route] = {
     "api/apps/<slug>/agent/runs/<run_id>/resume": Route({"POST": OWNED_API}, auth="bearer",
                                                         request=as_json(decision="approve")),
     "api/apps/<slug>/agent/runs/<run_id>/cancel": Route({"POST": OWNED_API}, auth="bearer"),
+    # Production (issue 12). In the test's transaction a queued build or deploy never commits;
+    # the world's build failed and its release stopped, so the owner's deploy and rollback get 409.
+    "api/apps/<slug>/prod/build": Route({"POST": OWNED_API}, auth="bearer"),
+    "api/apps/<slug>/prod/builds": Route({"GET": OWNED_API}, auth="bearer"),
+    "api/apps/<slug>/prod/builds/<build_id>": Route({"GET": OWNED_API}, auth="bearer"),
+    "api/apps/<slug>/prod/deploy": Route({"POST": OWNED_API}, auth="bearer"),
+    "api/apps/<slug>/prod/status": Route({"GET": OWNED_API}, auth="bearer"),
+    "api/apps/<slug>/prod/stop": Route({"POST": OWNED_API}, auth="bearer"),
+    "api/apps/<slug>/prod/releases": Route({"GET": OWNED_API}, auth="bearer"),
+    "api/apps/<slug>/prod/releases/<release_id>/rollback": Route({"POST": OWNED_API}, auth="bearer"),
+    "api/apps/<slug>/prod/env": Route({"GET": OWNED_API}, auth="bearer"),
+    "api/apps/<slug>/prod/env/<name>": Route({"PUT": OWNED_API, "DELETE": OWNED_API}, auth="bearer",
+                                             params={"name": "MATRIX_VAR"}, request=as_json(value="x")),
+    "sessions/<slug:slug>/prod/panel": Route({"GET": OWNED}),
+    "sessions/<slug:slug>/prod/releases/<int:release_id>/rollback": Route({"POST": OWNED}),
+    "sessions/<slug:slug>/prod/env/set": Route({"POST": OWNED}, request=form(name="MATRIX_VAR", value="x")),
+    "sessions/<slug:slug>/prod/env/<str:name>/delete": Route({"POST": OWNED}, params={"name": "MATRIX_VAR"}),
+    "sessions/<slug:slug>/prod/<str:action>": Route({"POST": OWNED}, params={"action": "deploy"}),
     # Pages.
     "": Route({"GET": SIGNED_IN}),
     "system-status/": Route({"GET": SIGNED_IN}),
@@ -327,6 +345,8 @@ class World:
     cookies: dict
     users: dict
     client_id: str = ""  # the owner's external OAuth client
+    build_id: int = 0  # a failed build of the app, and a stopped release of it
+    release_id: int = 0
 
     def scratch(self, caller: str) -> str:
         from sessions_app.models import App
@@ -346,7 +366,8 @@ class World:
 
     def url(self, route: str, params: dict) -> str:
         values = {"slug": self.slug, "member_id": self.member_id, "key_id": self.key_id, "sha": self.sha,
-                  "run_id": self.run_id, "client_id": self.client_id, "role": "dev"}
+                  "run_id": self.run_id, "client_id": self.client_id, "role": "dev",
+                  "build_id": self.build_id, "release_id": self.release_id}
         values.update({k: getattr(self, v, v) for k, v in params.items()})
         path = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: str(values[m.group(1)]), route)
         path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), path)
@@ -414,11 +435,15 @@ def world(django_db_setup, django_db_blocker):
         assert logged_in.status_code == 302, logged_in.content
         cookies[APP_USER] = app_browser.cookies["sessionid"].value
         AgentRun(run_id="0" * 32, session=app.slug, status="done", input="A finished run").save(force_insert=True)
+        from deployments.models import Build, Release
+
+        build = Build.objects.create(app=app, number=1, commit=first_sha, status="failed", message="matrix")
+        release = Release.objects.create(app=app, build=build, number=1, status="stopped")
         world = World(
             slug=app.slug, app_pk=app.pk, target="matrix/target.txt", content=content, member_id=member.pk,
             key_id=key.pk, sha=history_list(app=app, limit=1)[0].sha, first_sha=first_sha, run_id="0" * 32,
             owner_token=bearer[OWNER], bearer=bearer, cookies=cookies, users=users,
-            client_id=external.client_id,
+            client_id=external.client_id, build_id=build.pk, release_id=release.pk,
         )
     yield world
     AgentRun.objects(session=app.slug).delete()

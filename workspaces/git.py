@@ -500,3 +500,24 @@ def blob_chunks(root: Path, blob: str, chunk: int = 1 << 16) -> Iterator[bytes]:
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+def head(root: Path) -> str | None:
+    """The full id of the newest commit, or None for a repository with no commit yet."""
+    done = _git(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False)
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def archive(root: Path, sha: str, *, subdir: str = "") -> bytes:
+    """A tar of version `sha` (or of its folder `subdir`), exactly as committed: what production
+    images are built from, never the live folder a container may be changing. Runs in the same
+    sandbox and clean environment as every other git call (`-c tar.umask`: modes as stored, no
+    world-writable files). A missing `subdir` raises GitError."""
+    full = resolve_commit(root, sha)
+    if subdir and (subdir.startswith(("/", "-")) or ".." in subdir.split("/")):
+        raise GitError("That is not a folder of the workspace.")
+    spec = f"{full}:{subdir}" if subdir else full
+    done = _git(root, "-c", "tar.umask=022", "archive", "--format=tar", spec, check=False, binary=True)
+    if done.returncode != 0:
+        raise GitError(done.stderr.decode("utf-8", "replace").strip() or "git archive failed")
+    return done.stdout

@@ -45,3 +45,14 @@ MGX_GATEWAY = env("MGX_GATEWAY", default="builtin")
 MGX_GATEWAY_AUTH_TTL = env.float("MGX_GATEWAY_AUTH_TTL", default=10.0)
 MGX_APISIX_ADMIN_URL = env("MGX_APISIX_ADMIN_URL", default="http://127.0.0.1:9180")
 MGX_APISIX_ADMIN_KEY = env("MGX_APISIX_ADMIN_KEY", default="")
+
+# Production containers (deployments.production): limits per container, and how long a new
+# release may take to answer its health endpoint before it is stopped and not switched to.
+MGX_PROD_MEMORY = env("MGX_PROD_MEMORY", default="1g")
+MGX_PROD_CPUS = env.float("MGX_PROD_CPUS", default=1.0)
+MGX_PROD_PIDS = env.int("MGX_PROD_PIDS", default=512)
+MGX_PROD_TMP_SIZE = env("MGX_PROD_TMP_SIZE", default="128m")
+MGX_PROD_HEALTH_TIMEOUT = env.int("MGX_PROD_HEALTH_TIMEOUT", default=120)  # seconds
+# Seconds the old release keeps running after the route switched: requests it already took finish.
+MGX_PROD_DRAIN_SECONDS = env.float("MGX_PROD_DRAIN_SECONDS", default=2.0)
+MGX_BUILD_TIMEOUT = env.int("MGX_BUILD_TIMEOUT", default=1800)  # seconds a whole image build may take

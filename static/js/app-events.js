@@ -28,6 +28,8 @@
       if (msg.kind === "heartbeat") return;
       const name = "mgx:" + msg.kind.split(".")[0];
       document.body.dispatchEvent(new CustomEvent(name, { detail: msg.data }));
+      // The full kind too ("build.log" -> "mgx:build-log"): a panel can follow one kind only.
+      document.body.dispatchEvent(new CustomEvent("mgx:" + msg.kind.replace(".", "-"), { detail: msg.data }));
     };
     ws.onclose = (ev) => {
       clearTimeout(watchdog);

@@ -1,0 +1,276 @@
+"""Production builds: the app's image(s) made from one commit of its workspace, through the
+Docker SDK (the engine's builder; layers are cached, so a rebuild after a one-line change reuses
+the dependency layers the Dockerfiles install first).
+
+- Next.js: one image `mgx-app/<slug>:<commit>` from the whole workspace.
+- FastAPI + Vite: `mgx-app/<slug>-backend:<commit>` from backend/ and
+  `mgx-app/<slug>-frontend:<commit>` from frontend/.
+
+The build context is `git archive` of the commit (workspaces.git, sandboxed), never the live
+folder a dev container may be writing. Images get the base path `/apps/<slug>/prod` and the
+runtime image as build arguments, and MGX's labels; rows keep the image ids, so a tag moved by a
+later build of the same commit never changes what a release runs.
+
+Output goes to MongoDB (documents.BuildLog) in batches and to the app's group (`build.log`), so
+the Prod tab shows it live and after a reload. One build per app at a time, held by a partial
+unique index on the Build table. `build_request` queues; the Celery task runs `build_run`.
+"""
+from __future__ import annotations
+
+import collections
+import io
+import logging
+import re
+import time
+
+import docker
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from core.announce import announce
+from core.errors import Conflict, NotFound
+from workspaces import git
+from workspaces.services import workspace_for
+
+from .docker_client import DockerUnavailable, client, instance_id, labels
+from .documents import BuildLog
+from .envvars import mask, secret_values
+from .models import Build
+
+log = logging.getLogger(__name__)
+Status = Build.Status
+TAIL_LINES = 30
+FLUSH_SECONDS = 0.5
+FLUSH_LINES = 100
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+
+
+class BuildError(Conflict):
+    """A build cannot be started now (one is running, no commit yet); the message says why."""
+
+
+class BuildUnavailable(BuildError):
+    kind = "unavailable"
+
+
+def image_repository(*, slug: str, role: str) -> str:
+    return f"mgx-app/{slug}" if role == "app" else f"mgx-app/{slug}-{role}"
+
+
+def build_plan(*, app) -> list[tuple[str, str]]:
+    """(role, folder of the workspace holding its Dockerfile) for each image of the app."""
+    if app.framework == "fastapi_vite":
+        return [("backend", "backend"), ("frontend", "frontend")]
+    return [("app", "")]
+
+
+def _announce(build: Build) -> None:
+    announce(slug=build.app.slug, kind="build.status",
+             data={"build": build.pk, "number": build.number, "status": build.status, "message": build.message})
+
+
+def _save(build: Build, **changes) -> Build:
+    for key, value in changes.items():
+        setattr(build, key, value)
+    build.save()
+    _announce(build)
+    return build
+
+
+def build_request(*, app, user=None) -> Build:
+    """Queue a build of the workspace's newest commit. BuildError when one is already running
+    or the workspace has no commit; BuildUnavailable when the Docker engine does not answer."""
+    from .tasks import build_run_task
+
+    running = Build.objects.filter(app=app, status__in=Build.ACTIVE).first()
+    if running:
+        raise BuildError(f"Build #{running.number} of this app is still running; wait for it to finish.")
+    commit = git.head(workspace_for(app).root)
+    if not commit:
+        raise BuildError("The workspace has no saved version yet: save a file first.")
+    try:
+        client()
+    except DockerUnavailable as exc:
+        raise BuildUnavailable(str(exc)) from exc
+    try:
+        with transaction.atomic():
+            number = (Build.objects.filter(app=app).aggregate(n=Max("number"))["n"] or 0) + 1
+            build = Build.objects.create(app=app, number=number, commit=commit, status=Status.QUEUED,
+                                         created_by=user.get_username() if user else "MGX", message="Queued")
+    except IntegrityError as exc:
+        # Another request won the race (the partial unique index holds one active build).
+        raise BuildError("A build of this app is already running; wait for it to finish.") from exc
+    _announce(build)
+    transaction.on_commit(lambda: build_run_task.delay(build.pk))
+    return build
+
+
+class _LogWriter:
+    """Lines to MongoDB and to the page in batches (a build prints thousands of lines)."""
+
+    def __init__(self, build: Build):
+        self.build = build
+        self.seq = BuildLog.objects(build=build.pk).count()
+        self.pending: list[str] = []
+        self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
+        self.flushed_at = time.monotonic()
+        self.secrets = secret_values(app=build.app)
+
+    def line(self, text: str) -> None:
+        text = mask(text, self.secrets)
+        self.pending.append(text)
+        self.tail.append(text)
+        if len(self.pending) >= FLUSH_LINES or time.monotonic() - self.flushed_at > FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        self.flushed_at = time.monotonic()
+        if not self.pending:
+            return
+        lines, self.pending = self.pending, []
+        self.seq += 1
+        try:
+            BuildLog(build=self.build.pk, seq=self.seq, lines=lines).save()
+        except Exception as exc:  # the build goes on; the page still gets the lines live
+            log.warning("build %s: storing output failed: %s", self.build.pk, exc)
+        announce(slug=self.build.app.slug, kind="build.log", data={"build": self.build.pk, "lines": lines})
+
+
+def _build_image(engine, *, build: Build, role: str, folder: str, out: _LogWriter, nocache: bool = False) -> dict:
+    app = build.app
+    context = git.archive(workspace_for(app).root, build.commit, subdir=folder)
+    tag = f"{image_repository(slug=app.slug, role=role)}:{build.commit}"
+    out.line(f"==> building {tag}" + (f" from {folder}/" if folder else ""))
+    step = ""
+    pending = ""
+    stream = engine.api.build(
+        fileobj=io.BytesIO(context), custom_context=True, tag=tag, rm=True, forcerm=True, pull=False, decode=True, nocache=nocache,
+        buildargs={"BASE_IMAGE": settings.MGX_RUNTIME_IMAGE, "MGX_BASE_PATH": f"/apps/{app.slug}/prod"},
+        labels={**labels(slug=app.slug, role=f"image-{role}"), "mgx.build": str(build.pk), "mgx.commit": build.commit},
+        container_limits={"memory": 3 * 1024**3, "memswap": -1},
+    )
+    deadline = time.monotonic() + settings.MGX_BUILD_TIMEOUT
+    for event in stream:
+        if "error" in event:
+            if pending.strip():
+                out.line(pending.rstrip())
+            where = f" at {step}" if step else ""
+            code = re.search(r"returned a non-zero code: (\d+)", event["error"])
+            error = f"the command exited with code {code[1]}" if code else event["error"].strip()[:300]
+            raise _Failed(f"Building the {role} image failed{where}: {error}.")
+        *lines, pending = (pending + _ANSI.sub("", event.get("stream") or "")).split("\n")
+        for text in lines:
+            text = text.rstrip()
+            if not text or text.startswith("Removing intermediate container"):
+                continue
+            match = _STEP.match(text)
+            if match:
+                step = f"step {match[1]}/{match[2]} ({match[3][:100]})"
+            out.line(text)
+        if time.monotonic() > deadline:
+            raise _Failed(f"Building the {role} image took longer than {settings.MGX_BUILD_TIMEOUT // 60} minutes{' at ' + step if step else ''}.")
+    if pending.strip():
+        out.line(pending.rstrip())
+    image = engine.images.get(tag)
+    out.line(f"==> {tag} built ({image.id[7:19]})")
+    return {"tag": tag, "id": image.id}
+
+
+class _Failed(Exception):
+    pass
+
+
+def build_run(*, build: Build, nocache: bool = False) -> Build:
+    """Build the images of a queued build (the Celery task's body). Every outcome is saved on the
+    row and announced; the serving release is never touched by a build. `nocache`: a cold build
+    (bench/build.py measures one)."""
+    build.refresh_from_db()
+    if build.status != Status.QUEUED:
+        return build  # done already, or marked failed when a worker restarted
+    _save(build, status=Status.BUILDING, message="Building", started_at=timezone.now())
+    out = _LogWriter(build)
+    images = {}
+    try:
+        engine = docker.DockerClient(base_url=settings.MGX_DOCKER_HOST, timeout=settings.MGX_BUILD_TIMEOUT)
+        try:
+            try:
+                engine.images.get(settings.MGX_RUNTIME_IMAGE)
+            except docker.errors.ImageNotFound:
+                raise _Failed(f"The runtime image {settings.MGX_RUNTIME_IMAGE} is missing: run ./mgx images.")
+            for role, folder in build_plan(app=build.app):
+                images[role] = _build_image(engine, build=build, role=role, folder=folder, out=out, nocache=nocache)
+        finally:
+            engine.close()
+    except _Failed as exc:
+        return _fail(build, out, str(exc))
+    except git.GitError as exc:
+        return _fail(build, out, f"The build context could not be made from commit {build.commit[:8]}: {exc}")
+    except Exception as exc:  # the engine went away, a read timed out: the row must still settle
+        log.exception("build %s failed", build.pk)
+        return _fail(build, out, f"The build stopped: {type(exc).__name__}: {str(exc)[:300]}")
+    out.flush()
+    return _save(build, status=Status.SUCCEEDED, message=f"Built {len(images)} image{'s' if len(images) > 1 else ''}",
+                 images=images, finished_at=timezone.now())
+
+
+def _fail(build: Build, out: _LogWriter, message: str) -> Build:
+    out.line(f"==> {message}")
+    out.flush()
+    return _save(build, status=Status.FAILED, message=mask(message, out.secrets)[:1000], finished_at=timezone.now())
+
+
+# ------------------------------------------------------------------------------ reads
+
+def build_get(*, app, build_id: int) -> Build:
+    build = Build.objects.filter(app=app, pk=build_id).first()
+    if build is None:
+        raise NotFound("No such build of this app.")
+    return build
+
+
+def build_log_lines(*, build: Build, limit: int = 5000) -> list[str]:
+    lines: list[str] = []
+    for chunk in BuildLog.objects(build=build.pk).order_by("seq"):
+        lines.extend(chunk.lines)
+    return lines[-limit:]
+
+
+def build_summary(build: Build) -> dict:
+    return {
+        "id": build.pk, "number": build.number, "commit": build.commit, "status": build.status,
+        "message": build.message, "images": {role: info["tag"] for role, info in (build.images or {}).items()},
+        "created_by": build.created_by, "created_at": build.created_at.isoformat(),
+        "finished_at": build.finished_at.isoformat() if build.finished_at else None,
+    }
+
+
+def build_reconcile() -> list[int]:
+    """At worker start: a build that was queued or running when the worker died is marked failed
+    (its task, if redelivered, then does nothing); the images it may have half-made are
+    untagged layers the engine's cache keeps, nothing serves them."""
+    failed = []
+    for build in Build.objects.filter(status__in=Build.ACTIVE).select_related("app"):
+        _save(build, status=Status.FAILED, message="MGX's worker stopped during this build; start a new one.",
+              finished_at=timezone.now())
+        BuildLog(build=build.pk, seq=BuildLog.objects(build=build.pk).count() + 1,
+                 lines=["==> MGX's worker stopped during this build."]).save()
+        failed.append(build.pk)
+    return failed
+
+
+def builds_purge(*, app) -> None:
+    """The app is being deleted: its build output and its images go."""
+    ids = list(Build.objects.filter(app=app).values_list("pk", flat=True))
+    BuildLog.objects(build__in=ids).delete()
+    try:
+        engine = client()
+        for image in engine.images.list(filters={"label": [f"mgx.instance={instance_id()}", f"mgx.app={app.slug}"]}):
+            try:
+                engine.images.remove(image.id, force=True)
+            except docker.errors.APIError:
+                pass
+    except DockerUnavailable:
+        pass
