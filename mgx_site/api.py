@@ -18,6 +18,7 @@ from accounts.api import router as accounts
 from accounts.authentication import ApiAuth
 from agents.api import router as agents
 from core.api import install_error_handlers
+from databases.api import router as databases
 from deployments.api import router as deployments
 from deployments.api import sandbox_router as sandbox
 from sessions_app.api import router as sessions
@@ -43,6 +44,7 @@ for router in (
     deployments,   # /api/apps/{slug}/dev, dev/start|status|stop, exec
     sandbox,       # /api/sandbox/exec|destroy|destroy_all (seed 002)
     agents,        # /api/apps/{slug}/agent/generate|tasks|events|runs (the team over HTTP)
+    databases,     # /api/apps/{slug}/db/collections/… (the app's own MongoDB database)
 ):
     api.add_router("", router)
 

@@ -11,12 +11,13 @@ from agents import selectors as agent_selectors
 from deployments.selectors import dev_for_app
 from core.health import may_see_health_details, system_health
 from core.htmx import HtmxHttpRequest
+from databases.views import panel_context as database_panel_context
 from workspaces.selectors import history_list
 
 from . import selectors, services
 from .models import App
 
-TABS = [("chat", "Chat"), ("files", "Files"), ("dev", "Dev"), ("users", "Users"), ("history", "History")]
+TABS = [("chat", "Chat"), ("files", "Files"), ("dev", "Dev"), ("database", "Database"), ("users", "Users"), ("history", "History")]
 
 
 def _tab_url(app, tab: str) -> str:
@@ -94,6 +95,8 @@ def session_detail(request: HtmxHttpRequest, slug):
         context["commits"] = history_list(app=app, limit=100)
     if tab == "dev":
         context["dev"] = dev_for_app(app=app)
+    if tab == "database":
+        context.update(database_panel_context(request, app), tab=tab, tabs=TABS)
     if tab == "users":
         context.update(app_users_context(request, app), tab=tab, tabs=TABS)
     if request.htmx and request.htmx.target == "tab-body":
