@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from core.errors import Invalid, MgxError, TooLarge, http_status
+from core.errors import Invalid, MgxError, TooLarge
 from sessions_app.selectors import app_for_user
 
 from . import checks, selectors, services
@@ -42,7 +42,7 @@ def panel_context(request, app, *, query=None, error=None, notice=None, drafts=N
                                             projection=query["projection"], limit=_int(query["limit"], 20),
                                             skip=_int(query["skip"], 0))
             page["rows"] = [{"id": checks.id_text(d.get("_id")) if "_id" in d else "",
-                             "json": selectors.as_json(d, indent=2)} for d in page["documents"]]
+                             "json": selectors.as_json({"_id": d["_id"], **d} if "_id" in d else d, indent=2)} for d in page["documents"]]
             page["first"] = page["skip"] + 1 if page["rows"] else 0
             page["last"] = page["skip"] + len(page["rows"])
             page["prev"] = max(0, page["skip"] - page["limit"]) if page["skip"] else None
@@ -87,7 +87,9 @@ def _act(request, slug, action, *, notice, drafts=None, query_update=None):
     try:
         result = action(app, query)
     except MgxError as exc:
-        return _answer(request, app, query=query, error=str(exc), drafts=drafts, status=http_status(exc))
+        # 422 whatever the kind: base.html has htmx swap only 2xx/3xx and 422 into the page, and
+        # the panel with the refusal in it (and the input kept) is the answer to show.
+        return _answer(request, app, query=query, error=str(exc), drafts=drafts, status=422)
     if query_update:
         query.update(query_update(result, query))
     return _answer(request, app, query=query, notice=notice(result) if callable(notice) else notice)
@@ -99,7 +101,7 @@ def panel(request, slug):
     app = app_for_user(user=request.user, slug=slug)
     context = panel_context(request, app)
     return render(request, "databases/panel.html#panel", context,
-                  status=400 if context.get("read_failed") and context["q"]["collection"] else 200)
+                  status=422 if context.get("read_failed") and context["q"]["collection"] else 200)
 
 
 @login_required
