@@ -39,3 +39,13 @@ def owner_api(live, app_factory, user_factory):
     api = DbApi(live, app.slug, bearer(live, "db-owner"))
     api.app, api.owner = app, owner
     return api
+
+
+@pytest.fixture(autouse=True)
+def _empty_apps_store(apps_store):
+    """The store outlives each test's SQL rollback: an app slug reused by the next test must
+    find its database empty, as a new app's would be."""
+    for name in apps_store.list_database_names():
+        if name.startswith("app_") or name == "mgx":
+            apps_store.drop_database(name)
+    yield
