@@ -18,6 +18,7 @@ from accounts.api import router as accounts
 from accounts.authentication import ApiAuth
 from agents.api import router as agents
 from core.api import install_error_handlers
+from databases.api import router as databases
 from deployments.api import router as deployments
 from deployments.api import sandbox_router as sandbox
 from deployments.prod_api import router as production
@@ -45,6 +46,7 @@ for router in (
     production,    # /api/apps/{slug}/prod/build|deploy|status|stop|releases|env
     sandbox,       # /api/sandbox/exec|destroy|destroy_all (seed 002)
     agents,        # /api/apps/{slug}/agent/generate|tasks|events|runs (the team over HTTP)
+    databases,     # /api/apps/{slug}/db/collections/… (the app's own MongoDB database)
 ):
     api.add_router("", router)
 

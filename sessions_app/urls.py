@@ -13,4 +13,5 @@ urlpatterns = [
     path("sessions/<slug:slug>/", include("workspaces.urls")),
     path("sessions/<slug:slug>/", include("deployments.urls")),
     path("sessions/<slug:slug>/", include("agents.urls")),
+    path("sessions/<slug:slug>/", include("databases.urls")),
 ]

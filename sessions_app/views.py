@@ -11,13 +11,14 @@ from agents import selectors as agent_selectors
 from deployments.selectors import dev_for_app, output_targets, ssh_access
 from core.health import may_see_health_details, system_health
 from core.htmx import HtmxHttpRequest
+from databases.views import panel_context as database_panel_context
 from workspaces.selectors import history_list
 
 from . import selectors, services
 from .models import App
 
 TABS = [("chat", "Chat"), ("files", "Files"), ("dev", "Dev"), ("prod", "Prod"), ("logs", "Logs"),
-        ("terminal", "Terminal"), ("users", "Users"), ("history", "History")]
+        ("terminal", "Terminal"), ("database", "Database"), ("users", "Users"), ("history", "History")]
 
 
 def _tab_url(app, tab: str) -> str:
@@ -101,6 +102,8 @@ def session_detail(request: HtmxHttpRequest, slug):
         from deployments.prod_views import prod_context
 
         context.update(prod_context(app=app), tab=tab, tabs=TABS)
+    if tab == "database":
+        context.update(database_panel_context(request, app), tab=tab, tabs=TABS)
     if tab == "users":
         context.update(app_users_context(request, app), tab=tab, tabs=TABS)
     if request.htmx and request.htmx.target == "tab-body":

@@ -236,6 +236,12 @@ def agent_operations(api) -> set:
     return {(m, p) for m, p in api.operations() if p.startswith("/api/apps/{slug}/agent/")}
 
 
+def database_operations(api) -> set:
+    """The app database's operations: exercised against the apps' store, with their refusals,
+    in databases/tests/test_api.py (the refusals of strangers and anonymous callers stay here)."""
+    return {(m, p) for m, p in api.operations() if p.startswith("/api/apps/{slug}/db/")}
+
+
 def example_calls(w: World) -> list[tuple]:
     """(caller, method, path, kwargs, expected status): one real call per documented operation."""
     files = "/api/workspaces/{slug}/files"
@@ -279,7 +285,7 @@ def example_calls(w: World) -> list[tuple]:
 def test_every_documented_operation_answers_with_its_documented_schema(live, api, world):
     calls = example_calls(world)
     called = {(m, p) for _c, m, p, _k, _s in calls}
-    assert called | STARTS | agent_operations(api) == api.operations(), "an operation with no example call here, or a call of nothing"
+    assert called | STARTS | agent_operations(api) | database_operations(api) == api.operations(), "an operation with no example call here, or a call of nothing"
     for caller, method, path, kwargs, expected in calls:
         got = api.call(caller, method, path, slug=world.slug, **kwargs)
         assert got.status_code == expected, f"{caller.name}: {method} {path} → {got.status_code} {got.text[:300]}"

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "workspaces",
     "deployments",
     "agents",
+    "databases",
     "oauth2_provider",
     "csp",
     "ninja",  # serves the API docs' Swagger UI from static files (no CDN)

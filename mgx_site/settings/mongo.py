@@ -24,3 +24,6 @@ MGX_APPS_MONGO_URL_FOR_APPS = env("MGX_APPS_MONGO_URL_FOR_APPS", default="") or 
 # /v1/traces and /v1/logs). Empty: MGX's own receiver on its internal listener once it has one;
 # until then telemetry stays off in the apps unless this names a collector.
 MGX_APPS_OTLP_ENDPOINT = env("MGX_APPS_OTLP_ENDPOINT", default="")
+# On an apps' MongoDB that enforces authentication: give each app its own user with readWrite on
+# app_<slug> only (databases.isolation). The embedded store has no users, so it stays off there.
+MGX_APPS_MONGO_AUTH = env.bool("MGX_APPS_MONGO_AUTH", default=False)
