@@ -3,11 +3,8 @@ caller has checked the user may touch `app`; only `app_<slug>` is opened (store.
 Bad input raises `core.errors.Invalid` before anything is sent, so it changes nothing."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
-import pymongo
-from bson import json_util
 from bson.objectid import ObjectId
 from pymongo.errors import BulkWriteError, CollectionInvalid, OperationFailure
 

@@ -25,7 +25,7 @@ from channels.layers import get_channel_layer
 
 from core.errors import Conflict, NotFound
 
-from .docker_client import DockerUnavailable, client, container_name, instance_id
+from .docker_client import client, container_name, instance_id
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +59,28 @@ def _roles_for(target: str) -> tuple[str, ...]:
     raise NotFound(f"No such log target {target!r}: use dev, prod, {', '.join(PROD_ROLES[1:])}.")
 
 
+def _role_of(container) -> str:
+    """The log role of one of MGX's containers: `dev`, or for production (deployments.production:
+    role `prod`, part `app`/`backend`/`frontend`) `prod`, `prod-backend`, `prod-frontend`."""
+    role = container.labels.get("mgx.role", "")
+    part = container.labels.get("mgx.part", "")
+    if role == "prod" and part in ("backend", "frontend"):
+        return f"prod-{part}"
+    return role
+
+
 def _containers(slug: str) -> dict[str, object]:
-    try:
-        found = client().containers.list(all=True, filters={"label": [f"mgx.instance={instance_id()}", f"mgx.app={slug}"]})
-    except DockerUnavailable:
-        raise
-    return {c.labels.get("mgx.role", ""): c for c in found}
+    """Role -> container. During a production switch two releases run side by side: the newer
+    release (the one being switched to, or serving) wins, running before stopped."""
+    found = client().containers.list(all=True, filters={"label": [f"mgx.instance={instance_id()}", f"mgx.app={slug}"]})
+
+    def rank(c):
+        return (c.status == "running", int(c.labels.get("mgx.release") or 0))
+
+    by_role: dict[str, object] = {}
+    for container in sorted(found, key=rank):
+        by_role[_role_of(container)] = container  # the best-ranked comes last and stays
+    return by_role
 
 
 def log_sources(*, app, target: str) -> list[Source]:
@@ -72,7 +88,8 @@ def log_sources(*, app, target: str) -> list[Source]:
     production container). NotDeployed when there are none, saying what to do."""
     roles = _roles_for(target)
     present = _containers(app.slug)
-    sources = [Source(role=r, name=container_name(slug=app.slug, role=r)) for r in roles if r in present]
+    sources = [Source(role=r, name=present[r].name if r in PROD_ROLES else container_name(slug=app.slug, role=r))
+               for r in roles if r in present]
     if not sources:
         if roles[0] in PROD_ROLES:
             raise NotDeployed("The app is not deployed to production yet, so it has no production logs.")

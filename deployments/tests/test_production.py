@@ -286,6 +286,13 @@ def test_fastapi_vite_template_builds_two_images_and_serves_through_the_frontend
     assert f"/apps/{app.slug}/prod/assets/" in page.text
     health = requests.get(f"{live.apps_url}/apps/{app.slug}/prod/api/healthz", timeout=10)
     assert health.status_code == 200 and health.json()["status"] == "ok"
+    # Production logs: both containers, the backend's access line for that request among them.
+    http = live.login("prodowner", owner.raw_password)
+    logs = wait_for(lambda: http.get(f"{live.url}/api/apps/{app.slug}/logs", params={"target": "prod", "tail": 200},
+                                     timeout=10).json(),
+                    lambda body: any("api/healthz" in line["line"] for line in body.get("lines", [])),
+                    timeout=30, what="production logs")
+    assert {line["container"] for line in logs["lines"]} == {"prod-backend", "prod-frontend"}
     engine = docker.from_env()
     network = engine.networks.get(release.network)
     # This release's two containers and nobody else's.
