@@ -9,15 +9,16 @@ hands out the same one.
 The embedded store (nx-27017) has no users or roles: there the switch stays off and the
 isolation is the app's database name only (see databases/tests/test_isolation.py).
 
-Not yet wired into deployments.environment.app_environment (MONGODB_URL): the call is
-`app_mongo_url(app=app)` when `settings.MGX_APPS_MONGO_AUTH`."""
+Wired into deployments.environment: `app_database_ensure` makes the user, `app_environment`
+hands the app `app_mongo_url`, `app_database_drop` drops the user with the database. This
+module keeps the names the Database tab and its tests use."""
 from __future__ import annotations
-
-from urllib.parse import quote, urlsplit, urlunsplit
 
 from django.conf import settings
 
-from deployments.environment import _derived_secret
+from deployments.environment import _app_user_ensure
+from deployments.environment import app_mongo_password as _password
+from deployments.environment import app_mongo_url as _url
 
 from .store import app_database, app_database_name
 
@@ -27,21 +28,15 @@ def auth_enabled() -> bool:
 
 
 def app_mongo_password(*, app) -> str:
-    return _derived_secret("mongo-user", app.slug)
+    return _password(slug=app.slug)
 
 
 def app_user_ensure(*, app) -> str:
     """Creates (or re-sets) the app's user with readWrite on its own database only; returns the
     user name. Idempotent."""
-    name = app_database_name(app=app)
-    roles = [{"role": "readWrite", "db": name}]
     with app_database(app=app) as db:
-        existing = db.command("usersInfo", name).get("users", [])
-        if existing:
-            db.command("updateUser", name, pwd=app_mongo_password(app=app), roles=roles)
-        else:
-            db.command("createUser", name, pwd=app_mongo_password(app=app), roles=roles)
-    return name
+        _app_user_ensure(db)
+    return app_database_name(app=app)
 
 
 def app_user_drop(*, app) -> None:
@@ -53,8 +48,4 @@ def app_user_drop(*, app) -> None:
 
 def app_mongo_url(*, app, base_url: str | None = None) -> str:
     """The app's connection string: its own user, authenticating against its own database."""
-    name = app_database_name(app=app)
-    parts = urlsplit(base_url or settings.MGX_APPS_MONGO_URL_FOR_APPS)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    netloc = f"{quote(name, safe='')}:{quote(app_mongo_password(app=app), safe='')}@{host}"
-    return urlunsplit((parts.scheme, netloc, f"/{name}", f"authSource={name}", ""))
+    return _url(slug=app.slug, base_url=base_url)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pymongo
 import pymongo.errors
@@ -51,6 +52,32 @@ def _apps_store() -> pymongo.MongoClient:
     return pymongo.MongoClient(settings.MGX_APPS_MONGO_URL, serverSelectionTimeoutMS=timeout, connectTimeoutMS=timeout)
 
 
+def app_mongo_password(*, slug: str) -> str:
+    return _derived_secret("mongo-user", slug)
+
+
+def app_mongo_url(*, slug: str, base_url: str | None = None) -> str:
+    """With MGX_APPS_MONGO_AUTH: the app's connection string, its own user `app_<slug>`
+    authenticating against its own database (no other credentials of the base URL kept)."""
+    name = database_name(slug=slug)
+    parts = urlsplit(base_url or settings.MGX_APPS_MONGO_URL_FOR_APPS)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    netloc = f"{quote(name, safe='')}:{quote(app_mongo_password(slug=slug), safe='')}@{host}"
+    return urlunsplit((parts.scheme, netloc, f"/{name}", f"authSource={name}", ""))
+
+
+def _app_user_ensure(db) -> None:
+    """On an apps' MongoDB that enforces authentication (MGX_APPS_MONGO_AUTH; MGX connects as
+    an account that may manage users): the app's own user, whose only role is readWrite on its
+    own database, so its connection string reads no other app's data nor MGX's."""
+    slug = db.name.removeprefix("app_")
+    roles = [{"role": "readWrite", "db": db.name}]
+    if db.command("usersInfo", db.name).get("users"):
+        db.command("updateUser", db.name, pwd=app_mongo_password(slug=slug), roles=roles)
+    else:
+        db.command("createUser", db.name, pwd=app_mongo_password(slug=slug), roles=roles)
+
+
 def app_database_ensure(*, app) -> AppDatabase:
     """The app's database row, and on the store its `users` collection with the unique index on
     `sub` (idempotent). A store that does not answer leaves the row unprovisioned and logs why:
@@ -60,6 +87,8 @@ def app_database_ensure(*, app) -> AppDatabase:
         try:
             with _apps_store() as client:
                 client[db.name]["users"].create_index([("sub", pymongo.ASCENDING)], unique=True)
+                if settings.MGX_APPS_MONGO_AUTH:
+                    _app_user_ensure(client[db.name])
         except pymongo.errors.PyMongoError as exc:
             log.warning("the apps' MongoDB did not provision %s: %s", db.name, exc)
             return db
@@ -83,7 +112,8 @@ def app_environment(*, app, stage: str) -> dict[str, str]:
         **app_oauth_env(app=app, internal_url=internal_url),
         "MGX_OAUTH_DISCOVERY_URL": f"{internal_url}/oauth2/.well-known/openid-configuration",
         "MGX_SESSION_SECRET": _derived_secret("app-session", app.slug),
-        "MONGODB_URL": settings.MGX_APPS_MONGO_URL_FOR_APPS,
+        "MONGODB_URL": (app_mongo_url(slug=app.slug) if settings.MGX_APPS_MONGO_AUTH
+                        else settings.MGX_APPS_MONGO_URL_FOR_APPS),
         "MONGODB_DB": database.name,
         "OTEL_SERVICE_NAME": app.slug,
     }
@@ -105,6 +135,8 @@ def app_database_drop(*, app) -> None:
     try:
         with _apps_store() as client:
             client.drop_database(name)
+            if settings.MGX_APPS_MONGO_AUTH:
+                client[name].command("dropAllUsersFromDatabase")  # dropping a database keeps its users
     except pymongo.errors.PyMongoError as exc:
         log.warning("the apps' MongoDB did not drop %s: %s", name, exc)
         raise AppDatabaseUnavailable("The apps' database server did not answer, so the app's data could not be removed.") from exc

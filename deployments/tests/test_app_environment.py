@@ -96,3 +96,16 @@ def test_the_apps_store_being_down_keeps_the_app_and_says_why(app_factory, setti
     with pytest.raises(AppDeleteError, match="database server did not answer"):
         app_delete(app=app)
     assert type(app).objects.filter(slug="kept").exists()
+
+
+def test_on_an_authenticating_store_the_app_connects_as_its_own_user(app_factory, settings):
+    """MGX_APPS_MONGO_AUTH: the app's MONGODB_URL names its own user and database, with none of
+    the credentials MGX itself connects with (the user is made where the store supports users:
+    databases/tests/test_isolation.py)."""
+    settings.MGX_APPS_MONGO_AUTH = True
+    settings.MGX_APPS_MONGO_URL_FOR_APPS = "mongodb://root:rootpw@mongo:27017/admin"
+    env = app_environment(app=app_factory(name="Vault"), stage="prod")
+    assert env["MONGODB_URL"].startswith("mongodb://app_vault:") and env["MONGODB_URL"].endswith("@mongo:27017/app_vault?authSource=app_vault")
+    assert "rootpw" not in env["MONGODB_URL"] and "root:" not in env["MONGODB_URL"]
+    other = app_environment(app=app_factory(name="Other"), stage="prod")
+    assert other["MONGODB_URL"].split("@")[0] != env["MONGODB_URL"].split("@")[0]
