@@ -416,9 +416,11 @@ def dev_exec(*, app, command: str | list[str], cwd: str = "", env: dict | None =
 
 
 @_engine_errors
-def dev_reap_idle(*, now: float | None = None) -> list[str]:
-    """Stop dev containers nobody has requested for MGX_DEV_IDLE_TIMEOUT seconds. The gateway
-    writes the last request time to Redis; a container never visited counts from its start."""
+def dev_reap_idle(*, now: float | None = None, keep_warm: bool = False) -> list[str]:
+    """Stop dev containers nobody has requested for MGX_DEV_IDLE_TIMEOUT seconds (`keep_warm`:
+    paused, as the Dev tab's Stop does). The gateway writes the last request time to Redis; a
+    container never visited counts from its start. Warm containers older than
+    MGX_DEV_KEEP_WARM are removed on every pass."""
     import redis
 
     from .gateway.proxy import SEEN_KEY
@@ -430,7 +432,8 @@ def dev_reap_idle(*, now: float | None = None) -> list[str]:
         seen = r.get(SEEN_KEY.format(slug=dev.app.slug))
         last = float(seen) if seen else (dev.started_at.timestamp() if dev.started_at else now)
         if now - last >= settings.MGX_DEV_IDLE_TIMEOUT:
-            dev_stop(app=dev.app, reason=f"Stopped after {settings.MGX_DEV_IDLE_TIMEOUT // 60} idle minutes", keep_warm=True)
+            dev_stop(app=dev.app, reason=f"Stopped after {settings.MGX_DEV_IDLE_TIMEOUT // 60} idle minutes",
+                     keep_warm=keep_warm)
             stopped.append(dev.app.slug)
     # Warm (paused) containers kept longer than MGX_DEV_KEEP_WARM give their memory back.
     warm = (DevEnvironment.objects.filter(phase=Phase.STOPPED).exclude(container_id="")

@@ -24,7 +24,9 @@ def dev_boot_task(app_id: int) -> str:
 def dev_reap_idle_task() -> list[str]:
     from .services import dev_reap_idle
 
-    return dev_reap_idle()
+    # The worker's own reaper keeps stopped servers warm for a quick resume; an operator's or
+    # an admin's "stop the idle ones" (dev_stop --all-idle, sandbox destroy_all) frees them.
+    return dev_reap_idle(keep_warm=True)
 
 
 @shared_task(name="deployments.dev_commit_changes")

@@ -132,8 +132,8 @@ def test_idle_dev_containers_are_stopped_by_the_reaper(live, runtime_image, app_
     services.dev_start(app=app)
     assert wait_for_phase(app, {Phase.READY, Phase.FAILED}).phase == Phase.READY
 
-    assert services.dev_reap_idle(now=time.time() + 60) == []  # recently started: kept
-    stopped = services.dev_reap_idle(now=time.time() + settings.MGX_DEV_IDLE_TIMEOUT + 60)
+    assert services.dev_reap_idle(now=time.time() + 60, keep_warm=True) == []  # recently started: kept
+    stopped = services.dev_reap_idle(now=time.time() + settings.MGX_DEV_IDLE_TIMEOUT + 60, keep_warm=True)
 
     assert stopped == [app.slug]
     dev = DevEnvironment.objects.get(app=app)
