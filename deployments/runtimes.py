@@ -71,6 +71,14 @@ if [ "$(cat node_modules/.mgx-installed 2>/dev/null)" != "$(manifest)" ]; then
 fi
 """
 
+# Exit 0 when what is installed still matches the manifests: a dev server kept warm (paused) is
+# resumed only then; after a change to package.json or requirements it starts afresh and installs.
+NPM_CURRENT = r"""[ "$(cat node_modules/.mgx-installed 2>/dev/null)" = "$(cat package.json package-lock.json 2>/dev/null | sha256sum | cut -c1-16)" ]"""
+NEXTJS_CURRENT = "cd /workspace && " + NPM_CURRENT
+FASTAPI_VITE_CURRENT = (
+    r"""cd /workspace/backend && [ "$(cat .venv/.mgx-installed 2>/dev/null)" = "$(cat requirements*.txt | sha256sum | cut -c1-16)" ]"""
+    " && cd /workspace/frontend && " + NPM_CURRENT)
+
 NEXTJS_DEV = r"""
 set -e
 cd /workspace
@@ -106,11 +114,12 @@ exec npx vite --host 0.0.0.0 --port 5173 --strictPort
 class Runtime:
     port: int
     script: str
+    current: str  # a shell test: the installed dependencies still match the manifests
 
 
 RUNTIMES = {
-    "nextjs": Runtime(port=3000, script=NEXTJS_DEV),
-    "fastapi_vite": Runtime(port=5173, script=FASTAPI_VITE_DEV),
+    "nextjs": Runtime(port=3000, script=NEXTJS_DEV, current=NEXTJS_CURRENT),
+    "fastapi_vite": Runtime(port=5173, script=FASTAPI_VITE_DEV, current=FASTAPI_VITE_CURRENT),
 }
 # Keyed by the ids of core.frameworks (the one list); a framework added there needs its runtime here.
 assert set(RUNTIMES) == set(FRAMEWORKS), "every framework in core.frameworks needs a dev runtime"

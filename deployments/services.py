@@ -233,8 +233,9 @@ def dev_boot(*, app) -> DevEnvironment:
 
 def _resume_warm(app, dev: DevEnvironment, config: dict) -> DevEnvironment | None:
     """The dev server kept warm by the last stop (a paused container made from the same
-    environment): resumed, routed and ready again with nothing to compile. None when there is
-    none to resume; a paused container made otherwise is removed for a fresh one."""
+    environment, whose installed dependencies still match the manifests): resumed, routed and
+    ready again with nothing to compile. None when there is none to resume; the caller then
+    removes whatever stands under the name and starts a fresh one."""
     try:
         container = client().containers.get(config["name"])
     except docker.errors.NotFound:
@@ -243,6 +244,8 @@ def _resume_warm(app, dev: DevEnvironment, config: dict) -> DevEnvironment | Non
         return None
     started = timezone.now()
     container.unpause()
+    if container.exec_run(["sh", "-c", RUNTIMES[app.framework].current], user=container_user()).exit_code != 0:
+        return None  # the manifests changed while it slept: a fresh start installs them
     # sshd was ended by the pause; it comes back with the owner's keys as they are now.
     container.exec_run(["/usr/sbin/sshd", "-f", f"{SSH_DIR}/sshd_config", "-E", f"{SSH_DIR}/sshd.log"],
                        user=container_user())

@@ -124,6 +124,15 @@ def test_fastapi_vite_dev_server_serves_the_frontend_and_proxies_the_api(live, r
     assert f"/apps/{app.slug}/dev/src/main.jsx" in page.text or "@vite/client" in page.text
     api = get_until(http, f"{live.apps_url}/apps/{app.slug}/dev/api/health", "ok", timeout=60)
     assert api.json() == {"status": "ok", "app": app.slug}
+
+    # Kept warm, but the manifest changed meanwhile: Start makes a fresh server that installs it.
+    services.dev_stop(app=app, keep_warm=True)
+    manifest = services.workspace_for(app).root / "frontend/package.json"
+    file_write(app=app, path="frontend/package.json",
+               content=manifest.read_text().replace('"private": true', '"private": true, "description": "changed"'), user=owner)
+    services.dev_start(app=app)
+    dev = wait_for_phase(app, {Phase.READY, Phase.FAILED})
+    assert dev.phase == Phase.READY and dev.message == "Ready", (dev.message, dev.last_log)
     services.dev_stop(app=app)
 
 
