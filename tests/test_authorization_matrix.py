@@ -127,6 +127,33 @@ def files_request(method, ctx, caller):
     return {"query": {"path": path}}
 
 
+DB_DOC = "64b000000000000000000001"
+
+
+def db_ready(ctx) -> str:
+    """The app's own database as every caller finds it: collection `things` with one known
+    document and an index on `n`, and `spare` (to drop). Made again before each request, so an
+    allowed drop or delete never leaves the next caller with nothing to be refused. Returns the
+    name the store gave the index."""
+    import pymongo
+    from bson import ObjectId
+    from django.conf import settings
+
+    with pymongo.MongoClient(settings.MGX_APPS_MONGO_URL, serverSelectionTimeoutMS=5000) as client:
+        db = client[f"app_{ctx.slug}"]
+        db.things.replace_one({"_id": ObjectId(DB_DOC)}, {"_id": ObjectId(DB_DOC), "n": 1}, upsert=True)
+        db.spare.replace_one({"_id": 1}, {"_id": 1}, upsert=True)
+        db.things.create_index("n")
+        return next(ix["name"] for ix in db.things.list_indexes() if dict(ix["key"]) == {"n": 1})
+
+
+def with_db(build=None):
+    def request(method, ctx, caller):
+        index = db_ready(ctx)
+        return build(method, ctx, caller, index) if build else {}
+    return request
+
+
 # ---------------------------------------------------------------- THE TABLE
 # Keyed by the route's pattern as the resolver spells it. One line per route; `admin/` and
 # `static/` are prefixes that cover everything under them.
@@ -241,6 +268,40 @@ ROUTES: dict[str, Route] = {
     "api/apps/<slug>/prod/env": Route({"GET": OWNED_API}, auth="bearer"),
     "api/apps/<slug>/prod/env/<name>": Route({"PUT": OWNED_API, "DELETE": OWNED_API}, auth="bearer",
                                              params={"name": "MATRIX_VAR"}, request=as_json(value="x")),
+    # The Database tab's API (issue 14), on the app's own database.
+    "api/apps/<slug>/db/collections": Route({"GET": OWNED_API, "POST": OWNED_API}, auth="bearer", request=with_db(
+        lambda m, ctx, c, ix: {"data": json.dumps({"name": "matrix_made"}), "content_type": "application/json"})),
+    "api/apps/<slug>/db/collections/<name>": Route({"DELETE": OWNED_API}, auth="bearer", params={"name": "spare"},
+                                                  request=with_db(lambda m, ctx, c, ix: {"query": {"confirm": "spare"}})),
+    "api/apps/<slug>/db/collections/<name>/documents": Route(
+        {"GET": OWNED_API, "POST": OWNED_API}, auth="bearer", params={"name": "things"},
+        request=with_db(lambda m, ctx, c, ix: {"data": json.dumps({"n": 2}), "content_type": "application/json"})),
+    "api/apps/<slug>/db/collections/<name>/documents/<id>": Route(
+        {"GET": OWNED_API, "PUT": OWNED_API, "DELETE": OWNED_API}, auth="bearer", params={"name": "things", "id": DB_DOC},
+        request=with_db(lambda m, ctx, c, ix: {"data": json.dumps({"n": 3}), "content_type": "application/json"})),
+    "api/apps/<slug>/db/collections/<name>/indexes": Route(
+        {"GET": OWNED_API, "POST": OWNED_API, "DELETE": OWNED_API}, auth="bearer", params={"name": "things"},
+        request=with_db(lambda m, ctx, c, ix: {"query": {"index": ix}} if m == "DELETE" else
+                        {"data": json.dumps({"keys": {"m": 1}}), "content_type": "application/json"})),
+    "api/apps/<slug>/db/collections/<name>/export": Route({"GET": OWNED_API}, auth="bearer", params={"name": "things"},
+                                                         request=with_db()),
+    "api/apps/<slug>/db/collections/<name>/import": Route(
+        {"POST": OWNED_API}, auth="bearer", params={"name": "things"},
+        request=with_db(lambda m, ctx, c, ix: {"data": '{"n": 4}\n', "content_type": "application/x-ndjson"})),
+    "sessions/<slug:slug>/db/": Route({"GET": OWNED}, request=with_db(lambda m, ctx, c, ix: {"query": {"collection": "things"}})),
+    "sessions/<slug:slug>/db/collections/new": Route({"POST": OWNED}, request=form(name="matrix_page")),
+    "sessions/<slug:slug>/db/collections/drop": Route({"POST": OWNED}, request=with_db(
+        lambda m, ctx, c, ix: {"data": {"collection": "spare", "confirm": "spare"}})),
+    "sessions/<slug:slug>/db/documents/new": Route({"POST": OWNED}, request=form(collection="things", document='{"n": 5}')),
+    "sessions/<slug:slug>/db/documents/save": Route({"POST": OWNED}, request=with_db(
+        lambda m, ctx, c, ix: {"data": {"collection": "things", "id": DB_DOC, "document": '{"n": 6}'}})),
+    "sessions/<slug:slug>/db/documents/delete": Route({"POST": OWNED}, request=with_db(
+        lambda m, ctx, c, ix: {"data": {"collection": "things", "id": DB_DOC}})),
+    "sessions/<slug:slug>/db/indexes/new": Route({"POST": OWNED}, request=form(collection="things", keys='{"k": 1}')),
+    "sessions/<slug:slug>/db/indexes/drop": Route({"POST": OWNED}, request=with_db(
+        lambda m, ctx, c, ix: {"data": {"collection": "things", "index": ix}})),
+    "sessions/<slug:slug>/db/import": Route({"POST": OWNED}, request=form(collection="things")),
+    "sessions/<slug:slug>/db/export": Route({"GET": OWNED}, request=with_db(lambda m, ctx, c, ix: {"query": {"collection": "things"}})),
     "sessions/<slug:slug>/prod/panel": Route({"GET": OWNED}),
     "sessions/<slug:slug>/prod/releases/<int:release_id>/rollback": Route({"POST": OWNED}),
     "sessions/<slug:slug>/prod/env/set": Route({"POST": OWNED}, request=form(name="MATRIX_VAR", value="x")),
@@ -482,7 +543,18 @@ def fingerprint(world: World) -> dict:
         "users": sorted(get_user_model().objects.values_list("username", "password", "is_active")),
         "dev": sorted(DevEnvironment.objects.values_list("app_id", "phase")),
         "runs": AgentRun.objects(session=world.slug).count(),
+        "app database": _app_database(world.slug),
     }
+
+
+def _app_database(slug: str) -> dict:
+    """Every collection of the app's own database: its documents and index names."""
+    import pymongo
+
+    with pymongo.MongoClient(settings.MGX_APPS_MONGO_URL, serverSelectionTimeoutMS=5000) as client:
+        db = client[f"app_{slug}"]
+        return {name: (sorted(map(str, db[name].find())), sorted(ix["name"] for ix in db[name].list_indexes()))
+                for name in sorted(db.list_collection_names())}
 
 
 # ---------------------------------------------------------------- the cells

@@ -52,11 +52,13 @@ export async function ensureIndexes(db) {
  * only the first time. @param {import("mongodb").Db} db
  * @param {{sub: string, username: string, email: string}} user */
 export async function upsertUser(db, user, now = new Date()) {
-  await db.collection("users").updateOne(
-    { sub: user.sub },
-    { $set: { sub: user.sub, username: user.username, email: user.email, last_login: now }, $setOnInsert: { created_at: now } },
-    { upsert: true },
-  );
+  // A whole-document replace rather than `$set`: MGX's embedded MongoDB-compatible store keeps
+  // a date `$set` on an existing document as a string. Fields the app added are kept.
+  const users = db.collection("users");
+  const existing = await users.findOne({ sub: user.sub });
+  const doc = { ...(existing || {}), sub: user.sub, username: user.username, email: user.email, last_login: now,
+    created_at: existing?.created_at ?? now };
+  await users.replaceOne({ sub: user.sub }, doc, { upsert: true });
 }
 
 /** What auth/callback and auth/password use by default. @param {{sub: string, username: string, email: string}} user */

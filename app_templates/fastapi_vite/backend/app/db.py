@@ -67,12 +67,12 @@ def upsert_user(settings: Settings, *, sub: str, username: str, email: str) -> N
     now = datetime.now(timezone.utc)
     try:
         ensure_indexes(settings)
-        db.users.update_one(
-            {"sub": sub},
-            {"$set": {"sub": sub, "username": username, "email": email, "last_login": now},
-             "$setOnInsert": {"created_at": now}},
-            upsert=True,
-        )
+        # A whole-document replace rather than `$set`: MGX's embedded MongoDB-compatible store
+        # keeps a datetime `$set` on an existing document as a string. Fields the app added stay.
+        existing = db.users.find_one({"sub": sub}) or {}
+        doc = {**existing, "sub": sub, "username": username, "email": email, "last_login": now,
+               "created_at": existing.get("created_at", now)}
+        db.users.replace_one({"sub": sub}, doc, upsert=True)
     except PyMongoError as exc:
         log.error("MongoDB refused the user upsert: %s", exc)
         raise DatabaseUnavailable(str(exc)) from exc

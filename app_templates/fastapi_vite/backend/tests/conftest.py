@@ -4,6 +4,7 @@ for the test run. The app under test talks to it over HTTP exactly as it talks t
 import base64
 import hashlib
 import json
+import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,8 +15,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
-from app.config import Settings
-from app.main import create_app
+# `app.main` makes the module-level app at import from the environment. In MGX's dev container
+# that names MGX's OTLP receiver, and OpenTelemetry allows one global tracer provider per
+# process: the tests' own apps (and their test receiver) would never get it.
+for _name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS"):
+    os.environ.pop(_name, None)
+
+from app.config import Settings  # noqa: E402
+from app.main import create_app  # noqa: E402
 
 BASE = "/apps/demo/dev"
 ISSUER = "http://mgx.example/o"

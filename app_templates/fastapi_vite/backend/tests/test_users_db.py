@@ -2,6 +2,7 @@
 upserted on every login. Needs a real MongoDB: set MONGODB_URL (MGX's dev containers get it)."""
 import os
 import uuid
+from datetime import datetime
 
 import pytest
 from pymongo import MongoClient
@@ -35,9 +36,7 @@ def test_every_login_upserts_the_user_and_sub_is_unique(provider, client_for, da
     assert users.count_documents({}) == 1
     second = users.find_one({"sub": "42"})
     assert second["email"] == "new@example.com" and second["created_at"] == first["created_at"]
-    # Compared as text: MGX's MongoDB-compatible store returns a `$set` datetime on an existing
-    # document as a string (a store bug reported to MGX); a real MongoDB returns datetimes.
-    assert str(second["last_login"]) > str(first["last_login"])
+    assert isinstance(second["last_login"], datetime) and second["last_login"] > first["last_login"]
     assert any(index["key"] == [("sub", 1)] and index.get("unique") for index in users.index_information().values())
     with pytest.raises(DuplicateKeyError):
         users.insert_one({"sub": "42", "username": "mallory"})
