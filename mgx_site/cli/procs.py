@@ -350,11 +350,28 @@ def _stores(layout: Layout, cfg: dict[str, str], *, redis_url: str, mongo_url: s
     ]
 
 
+def web_instance(layout: Layout, cfg: dict[str, str], *, index: int, port: int, apps_port: int,
+                 internal_port: int) -> list[Proc]:
+    """One more MGX web instance beside the first (`stack`): Daphne, the apps gateway and a
+    Celery worker on their own ports and names (`daphne-<index>`, worker `mgx-<port>@host`),
+    on the same SQL database, Redis and MongoDB, hence the same users, events and routes. Its
+    environment is the first instance's, so both name the same public URLs, as two instances
+    behind one load balancer do. Only the first worker runs the periodic tasks (beat)."""
+    redis_url = cfg.get("MGX_REDIS_URL") or defaults.MGX_REDIS_URL
+    d_host = cfg.get("MGX_HOST") or defaults.MGX_HOST
+    g_host = cfg.get("MGX_APPS_HOST", d_host)
+    proxied = cfg.get("MGX_PROXY_HEADERS", "").lower() in ("1", "true", "yes")
+    i_host, _ = internal_listener(cfg)
+    twisted_host = i_host.strip("[]").replace(":", r"\:")
+    return _web(layout, cfg, redis_url=redis_url, d_host=d_host, d_port=port, g_host=g_host, g_port=apps_port,
+                proxied=proxied, i_port=internal_port, twisted_host=twisted_host, suffix=f"-{index}", beat=False)
+
+
 def _web(layout: Layout, cfg: dict[str, str], *, redis_url: str, d_host: str, d_port: int, g_host: str,
-         g_port: int, proxied: bool, i_port: int, twisted_host: str) -> list[Proc]:
+         g_port: int, proxied: bool, i_port: int, twisted_host: str, suffix: str = "", beat: bool = True) -> list[Proc]:
     return [
         Proc(
-            name="daphne", label="Daphne (web)", address=f"http://{d_host}:{d_port}/",
+            name=f"daphne{suffix}", label="Daphne (web)", address=f"http://{d_host}:{d_port}/",
             # X-Forwarded-For is trusted only behind a proxy that sets it (MGX_PROXY_HEADERS);
             # otherwise any client could pick the address the login lockout counts against.
             # A second endpoint for agent containers on the Docker bridge; mgx_site.asgi answers
@@ -367,7 +384,7 @@ def _web(layout: Layout, cfg: dict[str, str], *, redis_url: str, d_host: str, d_
             host=d_host, port=d_port, port_setting="MGX_PORT", start_timeout=45.0,
         ),
         Proc(
-            name="gateway", label="Apps gateway", address=f"http://{g_host}:{g_port}/",
+            name=f"gateway{suffix}", label="Apps gateway", address=f"http://{g_host}:{g_port}/",
             # The apps' own origin (MGX_APPS_URL), apart from Daphne: nothing an app serves
             # shares MGX's origin. uvloop + httptools: the proxy's hot path is parsing.
             argv=[str(BIN_DIR / "uvicorn"), "deployments.gateway.server:app", "--host", g_host, "--port", str(g_port),
@@ -378,9 +395,11 @@ def _web(layout: Layout, cfg: dict[str, str], *, redis_url: str, d_host: str, d_
             host=g_host, port=g_port, port_setting="MGX_APPS_PORT", start_timeout=45.0,
         ),
         Proc(
-            name="celery", label="Celery worker", address=redis_url,
-            argv=[str(BIN_DIR / "celery"), "-A", "mgx_site", "worker", "-l", "INFO",
-                  "-n", f"mgx-{d_port}@%h", "-B", "-s", str(layout.run_dir / "celerybeat-schedule")],
+            name=f"celery{suffix}", label="Celery worker", address=redis_url,
+            # The node name (mgx-<port>@host) is the worker's identity: the runs it owns and its
+            # heartbeat (core.workers) go by it, so a restarted worker knows its own runs.
+            argv=[str(BIN_DIR / "celery"), "-A", "mgx_site", "worker", "-l", "INFO", "-n", f"mgx-{d_port}@%h",
+                  *(["-B", "-s", str(layout.run_dir / "celerybeat-schedule")] if beat else [])],
             # A worker has no port to probe: its pid (checked by running_pid) is the signal,
             # and a fresh start waits for celery's own "ready." line.
             marker="celery", answers=lambda: True, ready_log_line=" ready.", start_timeout=60.0,
