@@ -210,6 +210,14 @@ def runtime_image(pytestconfig):
     return made["runtime"]["name"]
 
 
+def pytest_itemcollected(item):
+    """Tests that start app or agent containers are marked app_containers (as each is collected,
+    so before -m selects)."""
+    fixtures = getattr(item, "fixturenames", ())
+    if "runtime_image" in fixtures or "agent_image" in fixtures:
+        item.add_marker(pytest.mark.app_containers)
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "app_containers: starts app or agent containers (uses runtime_image or "
                             "agent_image); CI's PostgreSQL pass runs -m 'not app_containers'")
@@ -218,16 +226,11 @@ def pytest_configure(config):
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     """The first selected test that needs the runtime image may build it: that one test gets
-    room for the build; every other test keeps the default timeout. Tests that start app or
-    agent containers are marked app_containers."""
-    first = True
+    room for the build; every other test keeps the default timeout."""
     for item in items:
-        fixtures = getattr(item, "fixturenames", ())
-        if first and "runtime_image" in fixtures:
+        if "runtime_image" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.timeout(IMAGE_BUILD_TIMEOUT), append=False)
-            first = False
-        if "runtime_image" in fixtures or "agent_image" in fixtures:
-            item.add_marker(pytest.mark.app_containers)
+            break
 
 
 @pytest.fixture(scope="session")
