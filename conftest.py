@@ -38,6 +38,28 @@ def backing_services(layout, stack):
     procs.stop_started(layout, results)
 
 
+@pytest.fixture(scope="session")
+def postgres_server(layout):
+    """With MGX_TEST_POSTGRES=1, the PostgreSQL cluster `./mgx up` would start (MGX_POSTGRES=1),
+    on the private port and directory mgx_site.settings.test chose; otherwise nothing."""
+    if not os.environ.get("MGX_POSTGRES_DIR"):
+        yield None
+        return
+    cfg = dict(os.environ)
+    procs.postgres_prepare(layout, cfg)
+    results = procs.start_all(layout, [procs.postgres_proc(layout, cfg)])
+    yield results[0]
+    procs.stop_started(layout, results)
+    if not os.environ.get("MGX_KEEP_TEST_RUN"):
+        shutil.rmtree(os.environ["MGX_POSTGRES_DIR"], ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(postgres_server, django_db_setup):
+    """pytest-django's database set-up, once the SQL server (if any) answers."""
+    yield
+
+
 @dataclass
 class LiveStack:
     url: str
@@ -186,6 +208,19 @@ def runtime_image(pytestconfig):
         made = images_ensure(progress=lambda line: print(f"\n[images] {line}", end="", flush=True))
         print(flush=True)
     return made["runtime"]["name"]
+
+
+def pytest_itemcollected(item):
+    """Tests that start app or agent containers are marked app_containers (as each is collected,
+    so before -m selects)."""
+    fixtures = getattr(item, "fixturenames", ())
+    if "runtime_image" in fixtures or "agent_image" in fixtures:
+        item.add_marker(pytest.mark.app_containers)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "app_containers: starts app or agent containers (uses runtime_image or "
+                            "agent_image); CI's PostgreSQL pass runs -m 'not app_containers'")
 
 
 @pytest.hookimpl(trylast=True)

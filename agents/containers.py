@@ -28,7 +28,8 @@ from workspaces.owner import container_user
 log = logging.getLogger(__name__)
 
 # What `manage.py run_agent` imports: Django loads every installed app's models.
-AGENT_CODE = ("manage.py", "mgx_site", "core", "accounts", "sessions_app", "workspaces", "deployments", "agents")
+AGENT_CODE = ("manage.py", "mgx_site", "core", "accounts", "sessions_app", "workspaces", "deployments", "agents",
+              "databases")
 CODE_ROOT = "/srv/mgx"
 WORKSPACES = "/workspaces"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -202,7 +203,7 @@ def agent_container_remove(*, container_id: str) -> None:
         log.warning("could not remove agent container %s", container_id, exc_info=True)
 
 
-def agent_containers_all() -> list[str]:
-    """The ids of this MGX instance's agent containers, running or not."""
+def agent_containers_all() -> list[tuple[str, str]]:
+    """(id, run id) of this MGX instance's agent containers, running or not."""
     found = client().containers.list(all=True, filters={"label": [f"mgx.instance={instance_id()}", "mgx.role=agent"]})
-    return [container.id for container in found]
+    return [(container.id, container.labels.get("mgx.run", "")) for container in found]

@@ -85,6 +85,10 @@ class AgentRun(me.Document):
     resume = me.DictField(null=True)  # {"call_id", "approved", "command"?, "answer"?}
     token_hash = me.StringField(default="")  # sha256 of the run's exec token
     container_id = me.StringField(default="")
+    # The Celery worker (its node name) that watches the run while it runs: only that worker,
+    # restarted, or any worker once its heartbeat has expired (core.workers), may declare the
+    # run orphaned.
+    worker = me.StringField(default="")
     prompt_tokens = me.IntField(default=0)
     completion_tokens = me.IntField(default=0)
     cost = me.FloatField(default=0.0)

@@ -292,8 +292,9 @@ def run_cancel(*, app, user, run_id: str) -> AgentRun:
 # ---------------------------------------------------------------- execution (the Celery task's work)
 
 
-def run_execute(*, run_id: str) -> str:
+def run_execute(*, run_id: str, worker: str = "") -> str:
     """Start the run's container, wait for it to finish, enforce the timeout, clean up.
+    `worker` (the Celery node name) is recorded as the run's owner (runs_reconcile).
     Returns the run's final status."""
     run = AgentRun.objects(run_id=run_id).first()
     if run is None or run.status != "queued":
@@ -304,7 +305,7 @@ def run_execute(*, run_id: str) -> str:
         return "failed"
     token = secrets.token_urlsafe(32)
     if not _status_set(run_id=run_id, status="running", only_if={"status": "queued"},
-                       set__token_hash=token_hash(token)):
+                       set__token_hash=token_hash(token), set__worker=worker):
         run = AgentRun.objects(run_id=run_id).only("status").first()  # cancelled (or deleted) while queued
         return run.status if run else "missing"
     workspace_root = workspace_for(app).root
@@ -361,22 +362,37 @@ def _fail(*, run_id: str, slug: str, message: str) -> str:
     return "failed"
 
 
-def runs_reconcile() -> list[str]:
-    """After the worker restarts: a run that was queued or running then cannot finish any more
-    (its watcher is gone). Its container is removed and the chat says what happened, so the
-    person can send the message again instead of waiting forever. Safe to repeat: a second pass
+def runs_reconcile(*, worker: str = "") -> list[str]:
+    """When worker `worker` (a Celery node name) starts: a run that cannot finish any more (its
+    watcher is gone) is failed, its container removed, and the chat says what happened, so the
+    person can send the message again instead of waiting forever.
+
+    With several workers on one Redis, a running run is orphaned only when its owner is this
+    worker (a previous life of it), is dead (its heartbeat key expired, core.workers) or is
+    unknown (a run from before owners were recorded). A queued run's task is still in the
+    shared broker and some live worker will take it; it is failed only when no other worker
+    lives. Containers of the runs left alone are left alone too. Safe to repeat: a second pass
     finds nothing left to end. Raises DockerUnavailable when the engine does not answer."""
+    from core.workers import workers_alive
+
     ended = []
     stray = agent_containers_all()  # first: an engine that does not answer changes nothing
+    others = workers_alive() - {worker} if worker else set()
+    kept = set()
     for run in AgentRun.objects(status__in=ACTIVE):
+        owned_by_other = run.worker in others if run.status == "running" else bool(others)
+        if owned_by_other:
+            kept.add(run.run_id)
+            continue
         if run.container_id:
             agent_container_remove(container_id=run.container_id)
         _fail(run_id=run.run_id, slug=run.session,
               message="MGX restarted while the team was working on this; send your message again.")
         ended.append(run.run_id)
-    # Containers whose watcher died before it could remove them.
-    for container_id in stray:
-        agent_container_remove(container_id=container_id)
+    # Containers whose watcher died before it could remove them (not those of live runs).
+    for container_id, run_id in stray:
+        if run_id not in kept:
+            agent_container_remove(container_id=container_id)
     return ended
 
 

@@ -12,9 +12,9 @@ from . import services
 # made a token and written to the workspace; running it again would start the team a second
 # time on the same message. A run is never repeated behind the user's back: its own status (and
 # the chat's ERROR event) tells them what happened, and they send the message again.
-@shared_task(name="agents.run", acks_late=False)
-def agent_run_task(run_id: str) -> str:
-    return services.run_execute(run_id=run_id)
+@shared_task(name="agents.run", acks_late=False, bind=True)
+def agent_run_task(self, run_id: str) -> str:
+    return services.run_execute(run_id=run_id, worker=self.request.hostname or "")
 
 
 # Retried while the Docker engine is not answering yet (a worker often starts with it): a pass
@@ -22,10 +22,11 @@ def agent_run_task(run_id: str) -> str:
 # again after a partial pass does nothing twice.
 @shared_task(name="agents.reconcile", autoretry_for=(Unavailable,), retry_backoff=5, retry_backoff_max=60,
              max_retries=10)
-def runs_reconcile_task() -> list[str]:
-    return services.runs_reconcile()
+def runs_reconcile_task(worker: str = "") -> list[str]:
+    return services.runs_reconcile(worker=worker)
 
 
 @worker_ready.connect(weak=False)
 def _reconcile_on_start(sender=None, **_kwargs):
-    runs_reconcile_task.delay()
+    # Any worker may pick the task up: it ends the runs of the one that started (by name).
+    runs_reconcile_task.delay(worker=sender.hostname)

@@ -2,7 +2,7 @@ import os
 import socket
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mgx_site.settings.base")
 
@@ -18,7 +18,32 @@ def _instrument_worker(**_kwargs):
     setup_celery_otel()
 
 
+_heartbeat = {}
+
+
+@worker_ready.connect(weak=False)
+def _heartbeat_start(sender=None, **_kwargs):
+    # In the worker's main process, which lives as long as the worker: a run it owns is
+    # orphaned only once this stops (core.workers).
+    from core.workers import heartbeat_thread_start
+
+    _heartbeat[sender.hostname] = heartbeat_thread_start(name=sender.hostname)
+
+
+@worker_shutdown.connect(weak=False)
+def _heartbeat_stop(sender=None, **_kwargs):
+    from core.workers import worker_gone
+
+    for name, stop in list(_heartbeat.items()):
+        stop.set()
+        try:
+            worker_gone(name=name)
+        except Exception:  # a shutdown must not fail on Redis; the key then expires by itself
+            pass
+
+
 @app.task(name="mgx.echo")
 def echo(value):
     """Round trip through the broker: says which worker process answered."""
-    return {"value": value, "worker_pid": os.getpid(), "worker_host": socket.gethostname()}
+    return {"value": value, "worker_pid": os.getpid(), "worker_host": socket.gethostname(),
+            "worker": echo.request.hostname}

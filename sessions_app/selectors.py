@@ -28,12 +28,16 @@ def apps_all():
 
 def app_by_slug(*, slug: str) -> App | None:
     """An app by its address, for operators; None when there is none."""
+    if "\x00" in (slug or ""):  # no slug has one, and PostgreSQL refuses it in a query (a 500)
+        return None
     return App.objects.select_related("owner").filter(slug=(slug or "").strip().lower()).first()
 
 
 def app_for_user(*, user, slug: str) -> App:
     """The app, if `user` may touch it (owner or MGX admin). Anyone else gets a 404: the app's
     existence is not theirs to learn."""
+    if "\x00" in (slug or ""):  # no slug has one, and PostgreSQL refuses it in a query (a 500)
+        raise NotFound("Not found.")
     app = App.objects.filter(slug=slug).select_related("owner").first()
     if app is None or not app.can_be_used_by(user):
         raise NotFound("Not found.")

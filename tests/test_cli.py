@@ -149,3 +149,39 @@ def test_missing_debian_packages_are_named_with_the_one_command_to_run(tmp_path)
         assert "missing mgx-no-such-package-xxxxxxxx; run: sudo apt-get update && sudo apt-get install -y" in done.stdout
         assert " git" not in done.stdout.split("missing", 1)[1].split(";")[0]  # git is installed: not asked for
     assert cli._ensure_packages(("git",)) is None
+
+
+def test_up_with_postgres_makes_and_starts_its_own_cluster_and_runs_mgx_on_it(instance):
+    import shutil
+    import tempfile
+
+    pg_dir = tempfile.mkdtemp(prefix="mgx-cli-pg-")
+    os.chmod(pg_dir, 0o755)  # Debian's postgres user runs it when this is root's run
+    instance.update(MGX_POSTGRES="1", MGX_POSTGRES_PORT=str(_free_port()), MGX_POSTGRES_DIR=pg_dir)
+    try:
+        first = mgx(instance, "up")
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert "made a cluster in" in first.stdout and "created MGX's database" in first.stdout
+        url = f"http://127.0.0.1:{instance['MGX_PORT']}/"
+        assert requests.get(url + "healthz", timeout=15).status_code == 200
+        # The admin `up` made is in PostgreSQL (and there is no SQLite file at all).
+        layout = procs.Layout(Path(instance["MGX_VAR_DIR"]))
+        pg_bin = procs.postgres_bin()
+        rows = subprocess.run(
+            [str(pg_bin / "psql"), "-h", "127.0.0.1", "-p", instance["MGX_POSTGRES_PORT"], "-U", "mgx", "-d", "mgx", "-tAc",
+             "select username from auth_user where is_superuser"],
+            env=dict(os.environ, PGPASSWORD=procs.postgres_password(layout)), capture_output=True, text=True)
+        assert rows.stdout.split() == ["admin"], rows.stderr
+        assert not (Path(instance["MGX_VAR_DIR"]) / "mgx.sqlite3").exists()
+
+        second = mgx(instance, "up")
+        assert second.returncode == 0 and "password:" not in second.stdout
+        assert second.stdout.count("already running") == len(_pids(instance))
+        status = mgx(instance, "status")
+        assert any(line.startswith("PostgreSQL") and " up " in line for line in status.stdout.splitlines()), status.stdout
+
+        assert mgx(instance, "down").returncode == 0
+        assert not any(_pids(instance).values())
+    finally:
+        mgx(instance, "down")
+        shutil.rmtree(pg_dir, ignore_errors=True)

@@ -22,6 +22,7 @@ from .procs import BASE_DIR, BIN_DIR, Layout, ServiceError, StartResult
 # image) and those `./mgx test` adds (the browser tests' Chromium, Node.js for the templates' tests).
 UP_PACKAGES = ("redis-server", "docker.io", "bubblewrap", "debootstrap", "git")
 TEST_PACKAGES = (*UP_PACKAGES, "chromium", "chromium-driver", "nodejs")
+POSTGRES_PACKAGES = ("postgresql",)  # with MGX_POSTGRES=1 (up) or MGX_TEST_POSTGRES=1 (test)
 
 
 def _installed(package: str) -> bool:
@@ -65,7 +66,11 @@ def _config() -> tuple[Layout, dict[str, str]]:
     env["MGX_VAR_DIR"] = str(var_dir)
     if not env.get("MGX_SECRET_KEY"):
         defaults.secret_key_ensure(var_dir)
-    return Layout(var_dir), env
+    layout = Layout(var_dir)
+    if procs.postgres_wanted(env) and not env.get("DATABASE_URL"):
+        # MGX's own cluster (./mgx up starts it): every process started from here uses it.
+        env["DATABASE_URL"] = procs.postgres_url(layout, env)
+    return layout, env
 
 
 def _say(symbol: str, label: str, text: str) -> None:
@@ -88,8 +93,15 @@ def cmd_up(args) -> int:
     layout.ensure()
     stack = procs.stack(layout, env)
     print(f"Bringing MGX up (data in {layout.var_dir})", flush=True)
-    if (failed := _ensure_packages(UP_PACKAGES)) is not None:
+    postgres = procs.postgres_wanted(env)
+    if (failed := _ensure_packages(UP_PACKAGES + (POSTGRES_PACKAGES if postgres else ()))) is not None:
         return failed
+    if postgres:
+        try:
+            made = procs.postgres_prepare(layout, env)
+        except ServiceError as exc:
+            return _fail(exc)
+        _say("✓", "PostgreSQL", made or f"cluster in {procs.postgres_dir(layout, env) / 'data'}")
     if shutil.which("bwrap") is None:
         # Host git reads app-written folders; it runs only inside bubblewrap (workspaces.git).
         return _fail(ServiceError("bubblewrap", "bwrap is not installed (Debian: apt-get install bubblewrap); MGX runs git inside it"))
@@ -124,6 +136,8 @@ def cmd_up(args) -> int:
     admin_line: list[str] = []
 
     def migrate():
+        if postgres and procs.postgres_db_ensure(layout, env):
+            _say("✓", "PostgreSQL", "created MGX's database")
         _say("…", "Database", "applying migrations")
         done = _manage(env, "migrate", "--noinput")
         if done.returncode != 0:
@@ -245,7 +259,8 @@ def cmd_logs(args) -> int:
 
 def cmd_test(args) -> int:
     layout, env = _config()
-    if (failed := _ensure_packages(TEST_PACKAGES)) is not None:
+    test_postgres = (env.get("MGX_TEST_POSTGRES") or "").lower() in ("1", "true", "yes")
+    if (failed := _ensure_packages(TEST_PACKAGES + (POSTGRES_PACKAGES if test_postgres else ()))) is not None:
         return failed
     docker_url = env.get("DOCKER_HOST") or defaults.DOCKER_HOST
     try:
@@ -256,7 +271,9 @@ def cmd_test(args) -> int:
         _say("✓", "Docker engine", f"{started.note} — {docker_url}")
     # The tests start their own Redis, MongoDB store, Daphne and Celery on free ports
     # (mgx_site.settings.test), so a running `./mgx up` is never touched.
-    for key in [k for k in env if k.startswith("MGX_") or k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")]:
+    # MGX_TEST_POSTGRES=1 (run the suite on PostgreSQL) is for the tests and stays.
+    for key in [k for k in env if (k.startswith("MGX_") and k != "MGX_TEST_POSTGRES")
+                or k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")]:
         env.pop(key)
     os.chdir(BASE_DIR)
     os.execve(str(BIN_DIR / "pytest"), ["pytest", *args.pytest_args], env)

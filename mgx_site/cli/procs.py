@@ -84,6 +84,9 @@ class Proc:
     # For processes with no port (the Celery worker): a fresh start is ready once this line
     # shows up in the part of its log written since the start.
     ready_log_line: str = ""
+    # PostgreSQL's SIGTERM waits for every client to leave; it gets SIGINT ("fast": clients
+    # are disconnected, nothing committed is lost).
+    stop_signal: int = signal.SIGTERM
 
 
 @dataclass
@@ -249,9 +252,9 @@ def _wait(proc: Proc, pid: int, *, child: subprocess.Popen | None = None, log: t
     return False
 
 
-def _terminate(pid: int, timeout: float = 15.0) -> None:
+def _terminate(pid: int, timeout: float = 15.0, first: int = signal.SIGTERM) -> None:
     """SIGTERM the process group (workers, reloaders), SIGKILL what is left after the timeout."""
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+    for sig, wait in ((first, timeout), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(pid, sig)
         except ProcessLookupError:
@@ -273,7 +276,7 @@ def stop(layout: Layout, proc: Proc) -> int | None:
     """Stop the process if it is ours; returns the pid that was stopped."""
     pid = running_pid(layout, proc)
     if pid is not None:
-        _terminate(pid)
+        _terminate(pid, first=proc.stop_signal)
     layout.pidfile(proc.name).unlink(missing_ok=True)
     return pid
 
@@ -321,6 +324,137 @@ def apps_store(layout: Layout, cfg: dict[str, str], *, i_host: str) -> Proc | No
     )
 
 
+# ---------------------------------------------------------------- PostgreSQL (MGX_POSTGRES=1)
+
+POSTGRES_PORT = 5544  # not Debian's own cluster's 5432
+POSTGRES_USER = "mgx"  # the cluster's superuser, and owner of MGX's database
+POSTGRES_DB = "mgx"
+POSTGRES_SYSTEM_USER = "postgres"  # made by Debian's package; PostgreSQL refuses to run as root
+
+
+def postgres_wanted(cfg: dict[str, str]) -> bool:
+    return (cfg.get("MGX_POSTGRES") or "").lower() in ("1", "true", "yes")
+
+
+def postgres_bin() -> Path | None:
+    """Debian's server binaries (/usr/lib/postgresql/<major>/bin), the newest installed."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parent.parent.name)
+                   if p.parent.parent.name.isdigit() else 0)
+    return found[-1].parent if found else None
+
+
+def postgres_dir(layout: Layout, cfg: dict[str, str]) -> Path:
+    return Path(cfg.get("MGX_POSTGRES_DIR") or layout.var_dir / "postgres")
+
+
+def postgres_port(cfg: dict[str, str]) -> int:
+    return int(cfg.get("MGX_POSTGRES_PORT") or POSTGRES_PORT)
+
+
+def postgres_password(layout: Layout) -> str:
+    """The cluster superuser's password, made once into the var dir (mode 0600)."""
+    path = layout.var_dir / "postgres.password"
+    if not path.exists():
+        import secrets
+
+        layout.ensure()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(24))
+    return path.read_text().strip()
+
+
+def postgres_url(layout: Layout, cfg: dict[str, str]) -> str:
+    return (f"postgres://{POSTGRES_USER}:{postgres_password(layout)}@127.0.0.1:{postgres_port(cfg)}/"
+            f"{cfg.get('MGX_POSTGRES_DB') or POSTGRES_DB}")
+
+
+def _as_postgres_user() -> list[str]:
+    """The argv prefix that drops root to the postgres system user (exec, no process between,
+    so the pid file names postgres itself); nothing when not root."""
+    if os.geteuid() != 0:
+        return []
+    return ["setpriv", f"--reuid={POSTGRES_SYSTEM_USER}", f"--regid={POSTGRES_SYSTEM_USER}", "--init-groups", "--"]
+
+
+def postgres_prepare(layout: Layout, cfg: dict[str, str]) -> str | None:
+    """Make the cluster once (initdb into `postgres_dir`/data, owned by the user it runs as,
+    password authentication on TCP only). Returns what was done, or None when it existed."""
+    pg_bin = postgres_bin()
+    if pg_bin is None:
+        raise ServiceError("PostgreSQL", "the server is not installed (Debian: apt-get install postgresql)")
+    home = postgres_dir(layout, cfg)
+    data = home / "data"
+    if (data / "PG_VERSION").exists():
+        return None
+    home.mkdir(parents=True, exist_ok=True)
+    pwfile = home / "initdb.pw"
+    pwfile.write_text(postgres_password(layout) + "\n")
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            ids = pwd.getpwnam(POSTGRES_SYSTEM_USER)
+        except KeyError:
+            raise ServiceError("PostgreSQL", f"no '{POSTGRES_SYSTEM_USER}' system user to run it as (Debian's postgresql package makes it)") from None
+        os.chown(home, ids.pw_uid, ids.pw_gid)
+        os.chown(pwfile, ids.pw_uid, ids.pw_gid)
+        probe = subprocess.run([*_as_postgres_user(), "test", "-w", str(home)], capture_output=True)
+        if probe.returncode != 0:
+            pwfile.unlink(missing_ok=True)
+            raise ServiceError("PostgreSQL", f"the {POSTGRES_SYSTEM_USER} user cannot reach {home} (a parent directory is "
+                               "closed to it); set MGX_POSTGRES_DIR to a directory it can reach")
+    os.chmod(pwfile, 0o600)
+    try:
+        done = subprocess.run(
+            [*_as_postgres_user(), str(pg_bin / "initdb"), "-D", str(data), "-U", POSTGRES_USER, f"--pwfile={pwfile}",
+             "--auth-host=scram-sha-256", "--auth-local=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"],
+            capture_output=True, text=True)
+    finally:
+        pwfile.unlink(missing_ok=True)
+    if done.returncode != 0:
+        raise ServiceError("PostgreSQL", "initdb failed:\n" + (done.stderr or done.stdout)[-2000:])
+    return f"made a cluster in {data}"
+
+
+def postgres_proc(layout: Layout, cfg: dict[str, str]) -> Proc:
+    pg_bin = postgres_bin() or Path("/usr/lib/postgresql/15/bin")
+    port = postgres_port(cfg)
+    data = postgres_dir(layout, cfg) / "data"
+    return Proc(
+        name="postgres", label="PostgreSQL", address=f"postgres://127.0.0.1:{port}/",
+        # Loopback TCP only, no Unix socket (its default directory is the system cluster's).
+        argv=[*_as_postgres_user(), str(pg_bin / "postgres"), "-D", str(data), "-p", str(port),
+              "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "max_connections=200"],
+        marker="postgres", answers=lambda: _pg_ready(pg_bin, port),
+        host="127.0.0.1", port=port, port_setting="MGX_POSTGRES_PORT", stop_signal=signal.SIGINT,
+        missing_hint="install it (Debian: apt-get install postgresql)",
+    )
+
+
+def _pg_ready(pg_bin: Path, port: int) -> bool:
+    done = subprocess.run([str(pg_bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(port)], capture_output=True)
+    return done.returncode == 0
+
+
+def postgres_db_ensure(layout: Layout, cfg: dict[str, str]) -> bool:
+    """Create MGX's database on the running cluster unless it exists; True when it was made."""
+    pg_bin = postgres_bin()
+    name = cfg.get("MGX_POSTGRES_DB") or POSTGRES_DB
+    env = dict(os.environ, PGPASSWORD=postgres_password(layout))
+    base = ["-h", "127.0.0.1", "-p", str(postgres_port(cfg)), "-U", POSTGRES_USER]
+    exists = subprocess.run([str(pg_bin / "psql"), *base, "-d", "postgres", "-tAc",
+                             f"SELECT 1 FROM pg_database WHERE datname = '{name}'"], capture_output=True, text=True, env=env)
+    if exists.returncode != 0:
+        raise ServiceError("PostgreSQL", "cannot connect: " + exists.stderr.strip()[-500:])
+    if exists.stdout.strip() == "1":
+        return False
+    made = subprocess.run([str(pg_bin / "createdb"), *base, name], capture_output=True, text=True, env=env)
+    if made.returncode != 0:
+        raise ServiceError("PostgreSQL", f"createdb {name} failed: " + made.stderr.strip()[-500:])
+    return True
+
+
 def _stores(layout: Layout, cfg: dict[str, str], *, redis_url: str, mongo_url: str, i_host: str) -> list[Proc]:
     r_host, r_port = _host_port(redis_url, 6379)
     m_host, m_port = _host_port(mongo_url, 27017)
@@ -329,7 +463,9 @@ def _stores(layout: Layout, cfg: dict[str, str], *, redis_url: str, mongo_url: s
     for d in (redis_dir, mongo_dir):
         d.mkdir(parents=True, exist_ok=True)
     apps = apps_store(layout, cfg, i_host=i_host)
+    pg = postgres_proc(layout, cfg) if postgres_wanted(cfg) else None
     return [
+        *([pg] if pg else []),
         Proc(
             name="redis", label="Redis", address=redis_url,
             argv=["redis-server", "--bind", r_host, "--port", str(r_port), "--dir", str(redis_dir),
@@ -350,11 +486,28 @@ def _stores(layout: Layout, cfg: dict[str, str], *, redis_url: str, mongo_url: s
     ]
 
 
+def web_instance(layout: Layout, cfg: dict[str, str], *, index: int, port: int, apps_port: int,
+                 internal_port: int) -> list[Proc]:
+    """One more MGX web instance beside the first (`stack`): Daphne, the apps gateway and a
+    Celery worker on their own ports and names (`daphne-<index>`, worker `mgx-<port>@host`),
+    on the same SQL database, Redis and MongoDB, hence the same users, events and routes. Its
+    environment is the first instance's, so both name the same public URLs, as two instances
+    behind one load balancer do. Only the first worker runs the periodic tasks (beat)."""
+    redis_url = cfg.get("MGX_REDIS_URL") or defaults.MGX_REDIS_URL
+    d_host = cfg.get("MGX_HOST") or defaults.MGX_HOST
+    g_host = cfg.get("MGX_APPS_HOST", d_host)
+    proxied = cfg.get("MGX_PROXY_HEADERS", "").lower() in ("1", "true", "yes")
+    i_host, _ = internal_listener(cfg)
+    twisted_host = i_host.strip("[]").replace(":", r"\:")
+    return _web(layout, cfg, redis_url=redis_url, d_host=d_host, d_port=port, g_host=g_host, g_port=apps_port,
+                proxied=proxied, i_port=internal_port, twisted_host=twisted_host, suffix=f"-{index}", beat=False)
+
+
 def _web(layout: Layout, cfg: dict[str, str], *, redis_url: str, d_host: str, d_port: int, g_host: str,
-         g_port: int, proxied: bool, i_port: int, twisted_host: str) -> list[Proc]:
+         g_port: int, proxied: bool, i_port: int, twisted_host: str, suffix: str = "", beat: bool = True) -> list[Proc]:
     return [
         Proc(
-            name="daphne", label="Daphne (web)", address=f"http://{d_host}:{d_port}/",
+            name=f"daphne{suffix}", label="Daphne (web)", address=f"http://{d_host}:{d_port}/",
             # X-Forwarded-For is trusted only behind a proxy that sets it (MGX_PROXY_HEADERS);
             # otherwise any client could pick the address the login lockout counts against.
             # A second endpoint for agent containers on the Docker bridge; mgx_site.asgi answers
@@ -367,7 +520,7 @@ def _web(layout: Layout, cfg: dict[str, str], *, redis_url: str, d_host: str, d_
             host=d_host, port=d_port, port_setting="MGX_PORT", start_timeout=45.0,
         ),
         Proc(
-            name="gateway", label="Apps gateway", address=f"http://{g_host}:{g_port}/",
+            name=f"gateway{suffix}", label="Apps gateway", address=f"http://{g_host}:{g_port}/",
             # The apps' own origin (MGX_APPS_URL), apart from Daphne: nothing an app serves
             # shares MGX's origin. uvloop + httptools: the proxy's hot path is parsing.
             argv=[str(BIN_DIR / "uvicorn"), "deployments.gateway.server:app", "--host", g_host, "--port", str(g_port),
@@ -378,9 +531,11 @@ def _web(layout: Layout, cfg: dict[str, str], *, redis_url: str, d_host: str, d_
             host=g_host, port=g_port, port_setting="MGX_APPS_PORT", start_timeout=45.0,
         ),
         Proc(
-            name="celery", label="Celery worker", address=redis_url,
-            argv=[str(BIN_DIR / "celery"), "-A", "mgx_site", "worker", "-l", "INFO",
-                  "-n", f"mgx-{d_port}@%h", "-B", "-s", str(layout.run_dir / "celerybeat-schedule")],
+            name=f"celery{suffix}", label="Celery worker", address=redis_url,
+            # The node name (mgx-<port>@host) is the worker's identity: the runs it owns and its
+            # heartbeat (core.workers) go by it, so a restarted worker knows its own runs.
+            argv=[str(BIN_DIR / "celery"), "-A", "mgx_site", "worker", "-l", "INFO", "-n", f"mgx-{d_port}@%h",
+                  *(["-B", "-s", str(layout.run_dir / "celerybeat-schedule")] if beat else [])],
             # A worker has no port to probe: its pid (checked by running_pid) is the signal,
             # and a fresh start waits for celery's own "ready." line.
             marker="celery", answers=lambda: True, ready_log_line=" ready.", start_timeout=60.0,

@@ -25,3 +25,7 @@ CELERY_BEAT_SCHEDULE = {
     "commit-dev-container-changes": {"task": "deployments.dev_commit_changes",
                                      "schedule": env.float("MGX_DEV_COMMIT_INTERVAL", default=15.0)},
 }
+
+# A worker renews a Redis key with this TTL while it lives (core.workers); a run whose worker's
+# key has expired is failed by the next worker that starts. Seconds.
+MGX_WORKER_HEARTBEAT_TTL = env.int("MGX_WORKER_HEARTBEAT_TTL", default=30)

@@ -53,10 +53,20 @@ if "MGX_TEST_RUN_DIR" not in os.environ:
             "MGX_PROXY_HEADERS": "true",
         }
     )
+    if (os.environ.get("MGX_TEST_POSTGRES") or "").lower() in ("1", "true", "yes"):
+        # The suite on PostgreSQL: a private cluster (conftest's postgres_server starts it) in a
+        # directory of its own that Debian's postgres user can reach when the run is root's.
+        from mgx_site.cli import procs as _procs
+
+        pg_dir = tempfile.mkdtemp(prefix="mgx-test-pg-")
+        os.chmod(pg_dir, 0o755)
+        os.environ.update({"MGX_POSTGRES_DIR": pg_dir, "MGX_POSTGRES_PORT": str(_free_port())})
+        os.environ["DATABASE_URL"] = _procs.postgres_url(_procs.Layout(run_dir), dict(os.environ))
 
 from .base import *  # noqa: E402,F401,F403
 from .base import DATABASES  # noqa: E402
 
-# The live processes open the same file pytest-django migrates, so they see the test data.
+# The live processes open the same database pytest-django migrates (SQLite file or PostgreSQL
+# database), so they see the test data.
 DATABASES["default"]["TEST"] = {"NAME": DATABASES["default"]["NAME"]}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,156 @@
+"""Two MGX web instances on one SQL database, Redis and MongoDB, as behind a load balancer:
+a user logged in through one is served by the other, an event made through one reaches a
+viewer on the other, a route pushed by any process is served by both gateways, and of two
+Celery workers a starting one fails only the runs it owned or whose owner is dead."""
+import json
+import socket
+import time
+import uuid
+
+import pytest
+import redis
+import requests
+from django.conf import settings
+from websockets.sync.client import connect
+
+from agents.documents import AgentEvent, AgentRun
+from core.workers import heartbeat_key, worker_alive, workers_alive
+from deployments.gateway import gateway, route_for
+from mgx_site.cli import procs
+from mgx_site.settings.test import _free_port
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="module")
+def second(live):
+    """Daphne, the apps gateway and a Celery worker of a second instance; the worker is
+    started by the tests that need it (its start is what they test)."""
+    import os
+
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="mgx_site.settings.test")
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    port, apps_port = _free_port(), _free_port()
+    made = {p.name: p for p in procs.web_instance(live.layout, env, index=2, port=port, apps_port=apps_port,
+                                                   internal_port=_free_port())}
+    results = procs.start_all(live.layout, [made["daphne-2"], made["gateway-2"]], env=env)
+    yield {"url": f"http://127.0.0.1:{port}", "apps_url": f"http://127.0.0.1:{apps_port}", "procs": made, "env": env,
+           "worker": f"mgx-{port}@{socket.gethostname()}"}
+    procs.stop_started(live.layout, results)
+
+
+@pytest.fixture
+def no_runs():
+    AgentRun.drop_collection()
+    AgentEvent.drop_collection()
+    yield
+    AgentRun.drop_collection()
+    AgentEvent.drop_collection()
+
+
+def _until(condition, *, within=30.0, what=""):
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if (value := condition()):
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"not within {within} s: {what}")
+
+
+def test_a_user_of_one_instance_is_served_by_the_other_and_hears_what_is_done_there(live, second, app_factory,
+                                                                                    user_factory):
+    owner = user_factory(username="twin")
+    app = app_factory(owner=owner, name="Twin App")
+    through_one = live.login("twin", owner.raw_password)
+
+    # The same session cookie, on the other instance: sessions are in the SQL database.
+    page = requests.get(f"{second['url']}/sessions/{app.slug}/", cookies=through_one.cookies, timeout=10,
+                        allow_redirects=False)
+    assert page.status_code == 200 and "Twin App" in page.text
+
+    headers = {"Cookie": f"sessionid={through_one.cookies['sessionid']}", "Origin": live.url}
+    with connect(f"{second['url'].replace('http', 'ws', 1)}/ws/apps/{app.slug}/", additional_headers=headers,
+                 open_timeout=10) as viewer:
+        made = through_one.post(f"{live.url}/sessions/{app.slug}/files/new", data={"path": "notes.txt", "kind": "file"},
+                                headers={"X-CSRFToken": through_one.cookies["csrftoken"]}, timeout=10)
+        assert made.status_code == 200
+        deadline = time.monotonic() + 10
+        while True:
+            frame = json.loads(viewer.recv(timeout=max(0.1, deadline - time.monotonic())))
+            if frame.get("kind") == "workspace.changed":
+                break
+    assert frame["data"] == {"paths": ["notes.txt"], "by": "twin"}
+
+
+def test_a_route_pushed_over_redis_is_served_by_both_gateways(live, second, app_factory, user_factory, upstream):
+    owner = user_factory(username="gwtwin")
+    app = app_factory(owner=owner, name="Gw Twin")
+    session = requests.Session()
+    # Logged in through the second instance; the dev preview is private to the owner.
+    session.cookies.update(live.login("gwtwin", owner.raw_password).cookies)
+    gateway().set_route(route_for(slug=app.slug, stage="dev", upstream=f"127.0.0.1:{upstream.port}"))
+    try:
+        for apps_url in (live.apps_url, second["apps_url"]):
+            got = _until(lambda: (r := session.get(f"{apps_url}/apps/{app.slug}/dev/page", timeout=10)).status_code == 200
+                         and r, within=10, what=f"dev route served at {apps_url}")
+            assert got.headers["X-Upstream"] == "yes" and got.json()["path"] == f"/apps/{app.slug}/dev/page"
+    finally:
+        gateway().delete_route(f"{app.slug}-dev")
+    for apps_url in (live.apps_url, second["apps_url"]):
+        _until(lambda: session.get(f"{apps_url}/apps/{app.slug}/dev/page", timeout=10).status_code != 200,
+               within=10, what=f"route removed at {apps_url}")
+
+
+def _run(*, slug, status="running", worker=""):
+    run = AgentRun(run_id=uuid.uuid4().hex, session=slug, user="x", status=status, worker=worker)
+    run.save(force_insert=True)
+    return run.run_id
+
+
+def _status(run_id):
+    return AgentRun.objects(run_id=run_id).first().status
+
+
+def test_a_starting_worker_fails_only_its_own_runs_and_those_of_dead_workers(live, second, no_runs):
+    first_worker = f"mgx-{live.stack['daphne'].port}@{socket.gethostname()}"
+    _until(lambda: first_worker in workers_alive(), within=30, what="the first worker's heartbeat")
+    store = redis.Redis.from_url(settings.MGX_REDIS_URL)
+    # A worker that was killed: its heartbeat has run out (expired in Redis, not waited for).
+    store.set(heartbeat_key("mgx-gone@elsewhere"), "1", ex=settings.MGX_WORKER_HEARTBEAT_TTL)
+    store.pexpire(heartbeat_key("mgx-gone@elsewhere"), 1)
+    _until(lambda: not worker_alive(name="mgx-gone@elsewhere"), within=5, what="the dead worker's key expiring")
+
+    watched = _run(slug="one", worker=first_worker)
+    orphan_of_dead = _run(slug="two", worker="mgx-gone@elsewhere")
+    own_previous_life = _run(slug="three", worker=second["worker"])
+    from_before_owners = _run(slug="four", worker="")
+    queued = _run(slug="five", status="queued")
+
+    results = procs.start_all(live.layout, [second["procs"]["celery-2"]], env=second["env"])
+    try:
+        _until(lambda: all(_status(r) == "failed" for r in (orphan_of_dead, own_previous_life, from_before_owners)),
+               within=60, what="the orphaned runs failed")
+        assert worker_alive(name=second["worker"]) and worker_alive(name=first_worker)
+        # The first worker still watches its run, and the queued one is still in the broker.
+        assert _status(watched) == "running" and _status(queued) == "queued"
+        said = AgentEvent.objects(session="two", type="ERROR").first().payload["message"]
+        assert "send your message again" in said
+        assert AgentEvent.objects(session="one").count() == 0
+    finally:
+        procs.stop_started(live.layout, results)
+    # A clean shutdown says so at once: its runs need not wait for the key to expire.
+    assert not worker_alive(name=second["worker"])
+
+
+def test_the_worker_that_takes_a_run_is_recorded_as_its_owner(live, app_factory, no_runs):
+    from celery import current_app
+
+    app = app_factory(name="Owned Run")
+    run_id = _run(slug=app.slug, status="queued")
+    current_app.send_task("agents.run", args=(run_id,))
+
+    owner = _until(lambda: AgentRun.objects(run_id=run_id).first().worker, within=30, what="the run's owner recorded")
+    assert owner == f"mgx-{live.stack['daphne'].port}@{socket.gethostname()}"
+    # However it ends here (no model is configured in the tests), it ends, and keeps its owner.
+    _until(lambda: _status(run_id) in ("done", "failed", "cancelled"), within=120, what="the run ending")
+    assert AgentRun.objects(run_id=run_id).first().worker == owner
