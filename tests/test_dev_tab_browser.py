@@ -16,7 +16,10 @@ def test_start_watch_progress_preview_and_stop(live, page, runtime_image, app_fa
     # No reload: the phase changes arrive over the websocket and HTMX re-renders the panel.
     page.wait_for_selector("#dev-panel[data-phase='installing'], #dev-panel[data-phase='starting'], #dev-panel[data-phase='ready']",
                            timeout=120_000)
-    page.wait_for_selector("#dev-panel[data-phase='ready']", timeout=300_000)
+    try:
+        page.wait_for_selector("#dev-panel[data-phase='ready']", timeout=240_000)
+    except Exception as exc:
+        raise AssertionError(f"the Dev tab never showed ready; it shows:\n{page.locator('#dev-panel').inner_text()}") from exc
     assert [s.inner_text() for s in page.locator(".steps .step-done").all()] == [
         "Creating container", "Installing dependencies", "Starting dev server", "Ready"]
     frame = page.frame_locator("#dev-panel iframe")
