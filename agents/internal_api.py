@@ -132,9 +132,16 @@ def usage(request):
     # its word, checked for shape only.
     if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not 0 <= cost < 10**9:
         raise BadRequest("'cost' must be a number of at least 0.")
+    timing = {}
+    for key, top in (("started_at", 10**11), ("duration_ms", 10**9)):
+        value = body.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < top:
+            raise BadRequest(f"'{key}' must be a number of at least 0.")
+        timing[key] = float(value)
     run = request.agent_run
     services.usage_record(session=run.session, run=run.run_id, role=_str(body, "role", limit=40),
-                          model=_str(body, "model"), prompt_tokens=prompt, completion_tokens=completion, cost=float(cost))
+                          model=_str(body, "model"), prompt_tokens=prompt, completion_tokens=completion, cost=float(cost),
+                          **timing)
     return JsonResponse({"recorded": True})
 
 

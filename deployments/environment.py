@@ -42,9 +42,20 @@ def _derived_secret(purpose: str, slug: str) -> str:
     return hmac.new(settings.SECRET_KEY.encode(), f"{purpose}:{slug}".encode(), hashlib.sha256).hexdigest()
 
 
-def app_ingest_token(*, slug: str) -> str:
-    """The token the app's containers send with their telemetry (OTEL_EXPORTER_OTLP_HEADERS)."""
-    return "mgxi_" + _derived_secret("otlp-ingest", slug)
+def app_ingest_token(*, app) -> str:
+    """The token the app's containers send with their telemetry (OTEL_EXPORTER_OTLP_HEADERS),
+    rotatable on the Traces tab (observability.services). Imported here, not at module level:
+    observability reads apps and is not needed for deployments to load."""
+    from observability.services import app_ingest_token as current
+
+    return current(app=app)
+
+
+def apps_otlp_endpoint() -> str:
+    """Where the apps send telemetry: MGX_APPS_OTLP_ENDPOINT, or else MGX's own receiver on its
+    internal listener (the SDKs append /v1/traces and /v1/logs)."""
+    configured = settings.MGX_APPS_OTLP_ENDPOINT.rstrip("/")
+    return configured or f"http://{CONTAINER_HOST}:{settings.MGX_INTERNAL_PORT}/otlp"
 
 
 def _apps_store() -> pymongo.MongoClient:
@@ -117,9 +128,9 @@ def app_environment(*, app, stage: str) -> dict[str, str]:
         "MONGODB_DB": database.name,
         "OTEL_SERVICE_NAME": app.slug,
     }
-    if settings.MGX_APPS_OTLP_ENDPOINT:
-        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = settings.MGX_APPS_OTLP_ENDPOINT.rstrip("/")
-        env["OTEL_EXPORTER_OTLP_HEADERS"] = f"authorization=Bearer {app_ingest_token(slug=app.slug)}"
+    # The app header names the app to MGX's receiver even if the app changes its service.name.
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = apps_otlp_endpoint()
+    env["OTEL_EXPORTER_OTLP_HEADERS"] = f"authorization=Bearer {app_ingest_token(app=app)},x-mgx-app={app.slug}"
     return env
 
 

@@ -8,6 +8,7 @@ from . import api
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("internal/agent/", include("agents.internal_urls")),
+    path("otlp/", include("observability.otlp_urls")),
     path("admin/", admin.site.urls),
     path("oauth2/", include("accounts.oauth_urls")),
     path(".well-known/", include("accounts.well_known_urls")),
