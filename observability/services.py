@@ -13,7 +13,7 @@ import secrets
 from django.conf import settings
 from django.utils import timezone
 
-from core.errors import MgxError, NotFound, TooLarge  # noqa: F401 (TooLarge: the receiver raises it too)
+from core.errors import Invalid, MgxError, NotFound, TooLarge  # noqa: F401 (the receiver raises TooLarge too)
 
 from . import otlp
 from .documents import MGX_APP, logs, spans
@@ -122,3 +122,16 @@ def telemetry_delete(*, slug: str) -> None:
     """The app is being deleted: its telemetry goes with it."""
     spans().delete_many({"app": slug})
     logs().delete_many({"app": slug})
+
+
+MAX_RETENTION_DAYS = 365
+
+
+def retention_set(*, app, days: int | None) -> IngestKey:
+    """Days of this app's telemetry to keep; None: MGX_OTLP_RETENTION_DAYS."""
+    if days is not None and not 1 <= days <= MAX_RETENTION_DAYS:
+        raise Invalid(f"Keep telemetry between 1 and {MAX_RETENTION_DAYS} days.", field="days")
+    key = ingest_key(app=app)
+    key.retention_days = days
+    key.save(update_fields=["retention_days"])
+    return key
