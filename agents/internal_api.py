@@ -6,7 +6,7 @@ The runner's own records (it reaches no database): its run, its events (stored a
 session's usage totals, its LangGraph checkpoints (opaque bytes, never deserialised here), the
 workspace's changed files and its commit (made here, under the workspace lock).
 Its app: run a command in the dev container, start it, read its state, a page of its preview
-(redirects are reported, never followed), its logs.
+(redirects are reported, never followed), its logs and the telemetry it sent (traces, errors).
 
 Served only on Daphne's internal listener (mgx_site.asgi.INTERNAL_ONLY).
 """
@@ -275,4 +275,15 @@ def preview(request):
 @agent_token_required
 @require_GET
 def logs(request):
-    return JsonResponse({"text": dev_services.dev_logs(app=request.agent_app, lines=200)})
+    from observability.selectors import problems_for_agent
+
+    return JsonResponse({"text": dev_services.dev_logs(app=request.agent_app, lines=200),
+                         "telemetry": problems_for_agent(app=request.agent_app.slug)})
+
+
+@agent_token_required
+@require_GET
+def traces(request):
+    from observability.selectors import traces_for_agent
+
+    return JsonResponse({"text": traces_for_agent(app=request.agent_app.slug)})

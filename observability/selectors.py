@@ -46,13 +46,15 @@ def traces_list(*, app: str, status: str = "", min_ms: float | None = None, text
         match["trace_id"] = {"$in": [h["_id"] for h in hits]}
     groups = spans().aggregate([
         {"$match": match},
-        {"$group": {"_id": "$trace_id", "start": {"$min": "$start"}, "start_ns": {"$min": "$start_ns"},
+        # No $min of "$start": nx-27017 answers a date's $min as Extended JSON text; nanoseconds are numbers.
+        {"$group": {"_id": "$trace_id", "start_ns": {"$min": "$start_ns"},
                     "end_ns": {"$max": "$end_ns"}, "spans": {"$sum": 1}, "status": {"$max": "$status"}}},
         {"$sort": {"start_ns": -1}}, {"$limit": 1000},
     ])
     rows = []
     for g in groups:
-        row = {"trace_id": g["_id"], "start": g["start"], "spans": g["spans"], "status": STATUS_NAMES.get(g["status"], "unset"),
+        row = {"trace_id": g["_id"], "start": dt.datetime.fromtimestamp(g["start_ns"] / 1e9, dt.timezone.utc),
+               "spans": g["spans"], "status": STATUS_NAMES.get(g["status"], "unset"),
                "duration_ms": max(0, g["end_ns"] - g["start_ns"]) / 1e6}
         if status == "error" and row["status"] != "error" or status == "ok" and row["status"] == "error":
             continue

@@ -51,6 +51,10 @@ if "MGX_TEST_RUN_DIR" not in os.environ:
             # The live Daphne plays MGX behind a proxy: tests set X-Forwarded-For to act as
             # clients at different addresses (login lockout per address).
             "MGX_PROXY_HEADERS": "true",
+            # MGX's own spans (requests, tasks, model calls) go to the live Daphne's own receiver,
+            # as `OTEL_EXPORTER_OTLP_ENDPOINT=self` does in production; batches leave every second.
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "self",
+            "OTEL_BSP_SCHEDULE_DELAY": "1000",
         }
     )
 

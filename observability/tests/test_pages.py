@@ -37,6 +37,7 @@ def test_traces_tab_lists_filters_and_shows_the_waterfall_with_logs(shop):
     owner = _as(shop.owner)
     page = owner.get(f"/sessions/{shop.slug}/?tab=traces").content.decode()
     assert "POST /api/checkout" in page and "GET /api/catalogue" in page
+    assert page.count('<time datetime="20') >= 2  # each trace's start time is shown
     errors = owner.get(f"/sessions/{shop.slug}/traces/?status=error", HTTP_HX_REQUEST="true").content.decode()
     assert "POST /api/checkout" in errors and "GET /api/catalogue" not in errors
     by_text = owner.get(f"/sessions/{shop.slug}/traces/?q=catalogue", HTTP_HX_REQUEST="true").content.decode()
