@@ -77,6 +77,8 @@ def ingest(*, kind: str, body: bytes, content_type: str, content_encoding: str, 
     token = _bearer(authorization)
     if not token:
         raise Unauthorized("An ingest token is required: Authorization: Bearer <token>.")
+    if not token.startswith("mgxi_"):  # an MGX or OAuth token, say: refused before any decoding
+        raise Unauthorized("This is not an ingest token.")
     slug = app_header.strip()
     if slug:
         slug = _app_for_ingest(slug, token)
