@@ -122,27 +122,44 @@ def services_of(message) -> set[str]:
 
 
 def span_documents(message: ExportTraceServiceRequest, *, app: str, received_at: dt.datetime) -> list[dict]:
+    """One document per trace per resource in the request (documents.py says why), holding that
+    trace's spans of the request."""
     docs = []
     for rs in message.resource_spans:
         resource = _attrs(rs.resource.attributes)
         service = _service(resource)
+        groups: dict[str, dict] = {}
         for ss in rs.scope_spans:
             scope = ss.scope.name
             for s in ss.spans:
                 if len(s.trace_id) != 16 or len(s.span_id) != 8:
                     raise Malformed("A span has no valid trace id (16 bytes) or span id (8 bytes).")
                 start, end = s.start_time_unix_nano, max(s.end_time_unix_nano, s.start_time_unix_nano)
-                docs.append({
-                    "app": app, "trace_id": s.trace_id.hex(), "span_id": s.span_id.hex(),
-                    "parent_span_id": s.parent_span_id.hex(), "name": s.name[:500], "kind": int(s.kind),
-                    "service": service, "start": _time(start), "start_ns": start, "end_ns": end,
-                    "duration_ms": (end - start) / 1e6, "status": int(s.status.code),
-                    "status_message": s.status.message[:MAX_VALUE_CHARS], "attributes": _attrs(s.attributes),
-                    "resource": resource, "scope": scope,
-                    "events": [{"name": e.name, "time_ns": e.time_unix_nano, "attributes": _attrs(e.attributes)}
-                               for e in s.events],
-                    "received_at": received_at,
-                })
+                span = {"span_id": s.span_id.hex(), "parent_span_id": s.parent_span_id.hex(), "name": s.name[:500],
+                        "kind": int(s.kind), "start_ns": start, "end_ns": end, "duration_ms": (end - start) / 1e6,
+                        "status": int(s.status.code), "status_message": s.status.message[:MAX_VALUE_CHARS],
+                        "attributes": _attrs(s.attributes), "scope": scope,
+                        "events": [{"name": e.name, "time_ns": e.time_unix_nano, "attributes": _attrs(e.attributes)}
+                                   for e in s.events]}
+                trace_id = s.trace_id.hex()
+                group = groups.get(trace_id)
+                if group is None:
+                    group = groups[trace_id] = {
+                        "app": app, "trace_id": trace_id, "service": service, "resource": resource,
+                        "start_ns": start, "end_ns": end, "status": 0, "n": 0, "root": "", "names": [],
+                        "errors": [], "spans": [], "received_at": received_at}
+                group["spans"].append(span)
+                group["n"] += 1
+                group["names"].append(span["name"])
+                group["start_ns"], group["end_ns"] = min(group["start_ns"], start), max(group["end_ns"], end)
+                group["status"] = max(group["status"], span["status"])
+                if span["status"] == 2 and span["status_message"]:
+                    group["errors"].append(span["status_message"][:500])
+                if not span["parent_span_id"]:
+                    group["root"] = span["name"]
+        for group in groups.values():
+            group["start"] = _time(group["start_ns"])
+            docs.append(group)
     return docs
 
 

@@ -41,14 +41,14 @@ def traces_list(*, app: str, status: str = "", min_ms: float | None = None, text
     status (error when any span failed)."""
     match: dict = {"app": app, "start": {"$gte": _since(range_key)}}
     if text.strip():
-        hits = spans().aggregate([{"$match": {**match, "$or": [{"name": _text(text)}, {"status_message": _text(text)}]}},
+        hits = spans().aggregate([{"$match": {**match, "$or": [{"names": _text(text)}, {"errors": _text(text)}]}},
                                   {"$group": {"_id": "$trace_id"}}, {"$limit": 2000}])
         match["trace_id"] = {"$in": [h["_id"] for h in hits]}
     groups = spans().aggregate([
         {"$match": match},
         # No $min of "$start": nx-27017 answers a date's $min as Extended JSON text; nanoseconds are numbers.
         {"$group": {"_id": "$trace_id", "start_ns": {"$min": "$start_ns"},
-                    "end_ns": {"$max": "$end_ns"}, "spans": {"$sum": 1}, "status": {"$max": "$status"}}},
+                    "end_ns": {"$max": "$end_ns"}, "spans": {"$sum": "$n"}, "status": {"$max": "$status"}}},
         {"$sort": {"start_ns": -1}}, {"$limit": 1000},
     ])
     rows = []
@@ -63,12 +63,12 @@ def traces_list(*, app: str, status: str = "", min_ms: float | None = None, text
         rows.append(row)
         if len(rows) >= limit:
             break
-    roots = {s["trace_id"]: s for s in spans().find(
-        {"app": app, "trace_id": {"$in": [r["trace_id"] for r in rows]}, "parent_span_id": ""},
-        {"trace_id": 1, "name": 1, "service": 1})}
+    roots = {g["trace_id"]: g for g in spans().find(
+        {"app": app, "trace_id": {"$in": [r["trace_id"] for r in rows]}, "root": {"$ne": ""}},
+        {"trace_id": 1, "root": 1, "service": 1})}
     for row in rows:
         root = roots.get(row["trace_id"])
-        row["name"] = root["name"] if root else "(root span not received)"
+        row["name"] = root["root"] if root else "(root span not received)"
         row["service"] = root.get("service", "") if root else ""
     return rows
 
@@ -76,7 +76,7 @@ def traces_list(*, app: str, status: str = "", min_ms: float | None = None, text
 def trace_detail(*, app: str, trace_id: str) -> dict | None:
     """The trace's spans in waterfall order (parents before children, siblings by start), each
     with its depth and its offset and width in percent of the trace; and the trace's logs."""
-    found = list(spans().find({"app": app, "trace_id": trace_id}, {"_id": 0, "received_at": 0}))
+    found = spans_of(app=app, trace_id=trace_id)
     if not found:
         return None
     start = min(s["start_ns"] for s in found)
@@ -108,6 +108,23 @@ def trace_detail(*, app: str, trace_id: str) -> dict | None:
             "logs": logs_list(app=app, trace_id=trace_id, limit=LOG_LIMIT)}
 
 
+def _flatten(groups) -> list[dict]:
+    out = []
+    for g in groups:
+        for span in g.get("spans") or []:
+            out.append({**span, "trace_id": g["trace_id"], "service": g.get("service", ""),
+                        "resource": g.get("resource") or [], "app": g.get("app", ""),
+                        "start": dt.datetime.fromtimestamp(span.get("start_ns", 0) / 1e9, dt.timezone.utc)})
+    return out
+
+
+def spans_of(*, app: str, trace_id: str | None = None, **query) -> list[dict]:
+    """The stored spans of `app` (of one trace), one dict each with its trace id, service and
+    resource; `query` narrows the groups (e.g. names=..., status=2)."""
+    match = {"app": app, **({"trace_id": trace_id} if trace_id else {}), **query}
+    return _flatten(spans().find(match, {"_id": 0}))
+
+
 def _log_row(d: dict) -> dict:
     n = d.get("severity_number", 0)
     level = next((name for name, floor in sorted(SEVERITIES.items(), key=lambda kv: -kv[1]) if n >= floor), "")
@@ -136,7 +153,8 @@ def problems_for_agent(*, app: str, minutes: int = 60, limit: int = 20) -> str:
     """What went wrong in the app lately, as text for the agent team: failing spans (newest
     first, with their trace's root and attributes) and error logs, or a line saying none."""
     since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=minutes)
-    failing = list(spans().find({"app": app, "status": 2, "start": {"$gte": since}}, {"_id": 0}).sort("start_ns", -1).limit(limit))
+    groups = spans().find({"app": app, "status": 2, "start": {"$gte": since}}, {"_id": 0}).sort("start_ns", -1).limit(limit)
+    failing = sorted((s for s in _flatten(groups) if s["status"] == 2), key=lambda s: -s["start_ns"])[:limit]
     errors = list(logs().find({"app": app, "severity_number": {"$gte": SEVERITIES["warn"]}, "time": {"$gte": since}},
                               {"_id": 0}).sort("time_ns", -1).limit(limit))
     lines = []
@@ -188,10 +206,13 @@ def mgx_spans(*, text: str = "", service: str = "", limit: int = 200) -> list[di
 
     query: dict = {"app": MGX_APP}
     if text.strip():
-        query["name"] = _text(text)
+        query["names"] = _text(text)
     if service:
         query["service"] = service
-    rows = list(spans().find(query, {"_id": 0, "resource": 0}).sort("start_ns", -1).limit(limit))
+    needle = text.strip().lower()
+    rows = [s for s in _flatten(spans().find(query, {"_id": 0, "resource": 0}).sort("start_ns", -1).limit(limit))
+            if needle in s["name"].lower()]
+    rows = sorted(rows, key=lambda s: -s["start_ns"])[:limit]
     for r in rows:
         r["attrs"] = _pairs(r.get("attributes"))
         r["status_name"] = STATUS_NAMES.get(r.get("status", 0), "unset")

@@ -456,10 +456,11 @@ def world(django_db_setup, django_db_blocker):
         from observability.documents import spans
 
         now = dt.datetime.now(dt.timezone.utc)
-        spans().insert_one({"app": app.slug, "trace_id": "ab" * 16, "span_id": "cd" * 8, "parent_span_id": "",
-                            "name": "GET /", "start": now, "start_ns": int(now.timestamp() * 1e9),
-                            "end_ns": int(now.timestamp() * 1e9) + 1000, "duration_ms": 0.001, "status": 0,
-                            "received_at": now})
+        ns = int(now.timestamp() * 1e9)
+        spans().insert_one({"app": app.slug, "trace_id": "ab" * 16, "start": now, "start_ns": ns, "end_ns": ns + 1000,
+                            "status": 0, "n": 1, "root": "GET /", "names": ["GET /"], "received_at": now,
+                            "spans": [{"span_id": "cd" * 8, "parent_span_id": "", "name": "GET /", "start_ns": ns,
+                                       "end_ns": ns + 1000, "duration_ms": 0.001, "status": 0}]})
         world = World(
             slug=app.slug, app_pk=app.pk, target="matrix/target.txt", content=content, member_id=member.pk,
             key_id=key.pk, sha=history_list(app=app, limit=1)[0].sha, first_sha=first_sha, run_id="0" * 32,

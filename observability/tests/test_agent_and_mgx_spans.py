@@ -10,6 +10,7 @@ from agents.runner import run_agent
 from agents.testing import ScriptedLLM, agent_run, reply
 from observability import services
 from observability.documents import MGX_APP, spans
+from observability.selectors import spans_of
 
 from .otlp_clients import log_exporter, make_logs, make_trace, span_exporter
 
@@ -61,7 +62,7 @@ def test_qa_reads_the_failing_spans_and_logs_and_each_model_call_is_a_span(llm, 
     assert "card declined by the gateway" in traces_text
 
     def model_spans():
-        found = list(spans().find({"app": MGX_APP, "name": {"$regex": "^chat "}}))
+        found = [s for s in spans_of(app=MGX_APP) if s["name"].startswith("chat ")]
         mine = [s for s in found if {"k": "mgx.run", "v": run.run_id} in s["attributes"]]
         return mine if len(mine) == 4 else None
 
