@@ -45,17 +45,16 @@ def _derived_secret(purpose: str, slug: str) -> str:
 def app_ingest_token(*, app) -> str:
     """The token the app's containers send with their telemetry (OTEL_EXPORTER_OTLP_HEADERS),
     rotatable on the Traces tab (observability.services). Imported here, not at module level:
-    observability reads apps and is not needed for deployments to load."""
+    observability's models load with Django's apps, after this module may be imported."""
     from observability.services import app_ingest_token as current
 
     return current(app=app)
 
 
 def apps_otlp_endpoint() -> str:
-    """Where the apps send telemetry: MGX_APPS_OTLP_ENDPOINT, or else MGX's own receiver on its
-    internal listener (the SDKs append /v1/traces and /v1/logs)."""
-    configured = settings.MGX_APPS_OTLP_ENDPOINT.rstrip("/")
-    return configured or f"http://{CONTAINER_HOST}:{settings.MGX_INTERNAL_PORT}/otlp"
+    from observability.selectors import apps_otlp_endpoint as endpoint
+
+    return endpoint()
 
 
 def _apps_store() -> pymongo.MongoClient:

@@ -219,6 +219,13 @@ def mgx_spans(*, text: str = "", service: str = "", limit: int = 200) -> list[di
     return rows
 
 
+def apps_otlp_endpoint() -> str:
+    """Where the apps send telemetry: MGX_APPS_OTLP_ENDPOINT, or else MGX's own receiver on its
+    internal listener as containers reach it (the SDKs append /v1/traces and /v1/logs)."""
+    configured = settings.MGX_APPS_OTLP_ENDPOINT.rstrip("/")
+    return configured or f"http://host.docker.internal:{settings.MGX_INTERNAL_PORT}/otlp"
+
+
 def retention_days(*, app) -> int:
     from .models import IngestKey
 

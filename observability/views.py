@@ -36,11 +36,9 @@ def _filters(source) -> dict:
 def traces_context(request, app) -> dict:
     """What the session page's Traces tab needs (its list, filters and the ingest settings)."""
     f = _filters(request.GET)
-    from deployments.environment import apps_otlp_endpoint
-
     return {"f": f, "ranges": list(selectors.RANGES), "traces": selectors.traces_list(
                 app=app.slug, status=f["status"], min_ms=f["min_ms"], text=f["text"], range_key=f["range"]),
-            "ingest": {"endpoint": apps_otlp_endpoint(), "key": services.ingest_key(app=app),
+            "ingest": {"endpoint": selectors.apps_otlp_endpoint(), "key": services.ingest_key(app=app),
                        "retention": selectors.retention_days(app=app),
                        "default_retention": settings.MGX_OTLP_RETENTION_DAYS}}
 
