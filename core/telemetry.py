@@ -29,10 +29,11 @@ def model_call_span(*, app: str, run: str, role: str, model: str, prompt_tokens:
 
 @contextmanager
 def docker_span(operation: str, **attributes):
-    """A span around one call to the Docker engine (`docker.<operation>`); an exception marks it
+    """A span around one call to the Docker engine (`docker <operation>`); an exception marks it
     failed and goes on."""
-    with _tracer.start_as_current_span(f"docker.{operation}", kind=SpanKind.CLIENT,
-                                       attributes={f"docker.{k}": str(v) for k, v in attributes.items()}) as span:
+    with _tracer.start_as_current_span(f"docker {operation}", kind=SpanKind.CLIENT,
+                                       attributes={f"docker.{k}": str(v) for k, v in attributes.items()},
+                                       record_exception=False, set_status_on_exception=False) as span:
         try:
             yield span
         except Exception as exc:

@@ -50,9 +50,41 @@ def setup_otel(*, service_name: str | None = None) -> None:
 
         provider.add_span_processor(BatchSpanProcessor(_exporter()))
     trace.set_tracer_provider(provider)
+    _instrument_docker()
     # Health probes would drown real traffic in the traces; the receiver's own requests would
     # make a span for every export of spans, forever.
     DjangoInstrumentor().instrument(excluded_urls="healthz,static,otlp/")
+
+
+def _instrument_docker() -> None:
+    """One span per call to the Docker engine (`docker GET /containers/{id}/json`), around the
+    Docker SDK's low-level request methods: every call MGX makes goes through them."""
+    import re
+    from functools import wraps
+
+    from docker.api.client import APIClient
+
+    from core.telemetry import docker_span
+
+    version = re.compile(r"^/v[0-9.]+")
+    ident = re.compile(r"/[0-9a-f]{12,64}(?=/|$)|/mgx-[^/]+")
+
+    def traced(method_name: str, verb: str):
+        original = getattr(APIClient, method_name)
+        if getattr(original, "_mgx_traced", False):
+            return
+
+        @wraps(original)
+        def call(self, url, *args, **kwargs):
+            path = version.sub("", "/" + url.split("://", 1)[-1].split("/", 1)[-1])  # after the host
+            with docker_span(f"{verb} {ident.sub('/{id}', path.split('?')[0])}", url=path[:300]):
+                return original(self, url, *args, **kwargs)
+
+        call._mgx_traced = True
+        setattr(APIClient, method_name, call)
+
+    for name, verb in (("_get", "GET"), ("_post", "POST"), ("_put", "PUT"), ("_delete", "DELETE")):
+        traced(name, verb)
 
 
 def setup_celery_otel() -> None:

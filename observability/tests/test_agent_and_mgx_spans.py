@@ -83,3 +83,19 @@ def test_qa_reads_the_failing_spans_and_logs_and_each_model_call_is_a_span(llm, 
     assert client.get("/admin/telemetry/").status_code == 302  # not staff: to the admin's login
     spans().delete_many({"app": MGX_APP})
     services.telemetry_delete(slug=app.slug)
+
+
+def test_mgxs_docker_calls_are_spans(live, app_factory, user_factory):
+    """The live processes trace their calls to the Docker engine: the System panel's probe asks
+    the engine in the web process."""
+    admin = user_factory(username="root2", is_staff=True, is_superuser=True)
+    http = live.login(admin.username, admin.raw_password)
+    assert http.get(f"{live.url}/system-status/", timeout=30).status_code == 200
+
+    def docker_spans():
+        return [s for s in spans_of(app=MGX_APP) if s["name"].startswith("docker ")]
+
+    found = _poll(docker_spans)
+    assert found, "a span for the engine call"
+    assert all("{id}" in s["name"] or "/" in s["name"] for s in found)
+    spans().delete_many({"app": MGX_APP})
