@@ -28,7 +28,8 @@ from workspaces.owner import container_user
 log = logging.getLogger(__name__)
 
 # What `manage.py run_agent` imports: Django loads every installed app's models.
-AGENT_CODE = ("manage.py", "mgx_site", "core", "accounts", "sessions_app", "workspaces", "deployments", "agents")
+AGENT_CODE = ("manage.py", "mgx_site", "core", "accounts", "sessions_app", "workspaces", "deployments", "agents",
+              "databases", "observability")  # every app in INSTALLED_APPS: Django imports them all at start
 CODE_ROOT = "/srv/mgx"
 WORKSPACES = "/workspaces"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
