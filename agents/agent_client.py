@@ -69,10 +69,13 @@ class AgentApi:
     def event(self, type_: str, payload: dict) -> int:
         return self.call("POST", "/events", body={"type": type_, "payload": payload})["seq"]
 
-    def usage(self, *, role: str, model: str, prompt_tokens: int, completion_tokens: int, cost: float) -> None:
-        """Records one model call (summed on the run and the app by MGX)."""
+    def usage(self, *, role: str, model: str, prompt_tokens: int, completion_tokens: int, cost: float,
+              started_at: float = 0.0, duration_ms: float = 0.0) -> None:
+        """Records one model call (summed on the run and the app by MGX, and a span of MGX's own
+        telemetry made from its start and duration)."""
         self.call("POST", "/usage", body={"role": role, "model": model, "prompt_tokens": prompt_tokens,
-                                          "completion_tokens": completion_tokens, "cost": cost})
+                                          "completion_tokens": completion_tokens, "cost": cost,
+                                          "started_at": started_at, "duration_ms": duration_ms})
 
     def session_usage(self) -> dict:
         return self.call("GET", "/usage/session")

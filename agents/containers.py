@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 # What `manage.py run_agent` imports: Django loads every installed app's models.
 AGENT_CODE = ("manage.py", "mgx_site", "core", "accounts", "sessions_app", "workspaces", "deployments", "agents",
-              "databases")
+              "databases", "observability")  # every app in INSTALLED_APPS: Django imports them all at start
 CODE_ROOT = "/srv/mgx"
 WORKSPACES = "/workspaces"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")

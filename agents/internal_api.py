@@ -6,7 +6,7 @@ The runner's own records (it reaches no database): its run, its events (stored a
 session's usage totals, its LangGraph checkpoints (opaque bytes, never deserialised here), the
 workspace's changed files and its commit (made here, under the workspace lock).
 Its app: run a command in the dev container, start it, read its state, a page of its preview
-(redirects are reported, never followed), its logs.
+(redirects are reported, never followed), its logs and the telemetry it sent (traces, errors).
 
 Served only on Daphne's internal listener (mgx_site.asgi.INTERNAL_ONLY).
 """
@@ -132,9 +132,16 @@ def usage(request):
     # its word, checked for shape only.
     if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not 0 <= cost < 10**9:
         raise BadRequest("'cost' must be a number of at least 0.")
+    timing = {}
+    for key, top in (("started_at", 10**11), ("duration_ms", 10**9)):
+        value = body.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < top:
+            raise BadRequest(f"'{key}' must be a number of at least 0.")
+        timing[key] = float(value)
     run = request.agent_run
     services.usage_record(session=run.session, run=run.run_id, role=_str(body, "role", limit=40),
-                          model=_str(body, "model"), prompt_tokens=prompt, completion_tokens=completion, cost=float(cost))
+                          model=_str(body, "model"), prompt_tokens=prompt, completion_tokens=completion, cost=float(cost),
+                          **timing)
     return JsonResponse({"recorded": True})
 
 
@@ -268,4 +275,15 @@ def preview(request):
 @agent_token_required
 @require_GET
 def logs(request):
-    return JsonResponse({"text": dev_services.dev_logs(app=request.agent_app, lines=200)})
+    from observability.selectors import problems_for_agent
+
+    return JsonResponse({"text": dev_services.dev_logs(app=request.agent_app, lines=200),
+                         "telemetry": problems_for_agent(app=request.agent_app.slug)})
+
+
+@agent_token_required
+@require_GET
+def traces(request):
+    from observability.selectors import traces_for_agent
+
+    return JsonResponse({"text": traces_for_agent(app=request.agent_app.slug)})

@@ -19,4 +19,5 @@ urlpatterns = [
     path("dev", internal_api.dev_status),
     path("preview", internal_api.preview),
     path("logs", internal_api.logs),
+    path("traces", internal_api.traces),
 ]

@@ -8,6 +8,7 @@ hold with servers that do not count.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -50,6 +51,9 @@ class ModelReply:
     prompt_tokens: int
     completion_tokens: int
     estimated: bool
+    # When the call began (Unix seconds) and how long it took: MGX makes the call's span from them.
+    started_at: float = 0.0
+    duration_ms: float = 0.0
 
     @property
     def cost(self) -> float:
@@ -61,6 +65,7 @@ def model_call(*, role: str, messages: list[BaseMessage], tools: list[dict],
     model = chat_model(role)
     bound = model.bind_tools(tools) if tools else model
     total: AIMessageChunk | None = None
+    started_at, began = time.time(), time.monotonic()
     for chunk in bound.stream(messages):
         if on_text and isinstance(chunk.content, str) and chunk.content:
             on_text(chunk.content)
@@ -74,9 +79,11 @@ def model_call(*, role: str, messages: list[BaseMessage], tools: list[dict],
                       "args": {INVALID_ARGS: str(bad.get("args") or "")}, "type": "tool_call"})
     message = AIMessage(content=total.content, tool_calls=calls, id=total.id,
                         response_metadata=total.response_metadata, usage_metadata=total.usage_metadata)
+    timing = {"started_at": started_at, "duration_ms": (time.monotonic() - began) * 1000}
     usage = total.usage_metadata
     if usage and (usage.get("input_tokens") or usage.get("output_tokens")):
-        return ModelReply(message, model.model_name, usage.get("input_tokens", 0), usage.get("output_tokens", 0), False)
+        return ModelReply(message, model.model_name, usage.get("input_tokens", 0), usage.get("output_tokens", 0), False,
+                          **timing)
     sent = sum(len(m.content) if isinstance(m.content, str) else len(json.dumps(m.content)) for m in messages)
     out = len(message.content if isinstance(message.content, str) else "") + len(json.dumps(message.tool_calls))
-    return ModelReply(message, model.model_name, max(1, sent // 4), max(1, out // 4), True)
+    return ModelReply(message, model.model_name, max(1, sent // 4), max(1, out // 4), True, **timing)

@@ -137,7 +137,8 @@ def _run_graph(api: AgentApi, run: dict, ws: Workspace, app_name: str, framework
 
     def record_usage(role: str, reply: llm.ModelReply) -> None:
         api.usage(role=role, model=reply.model, prompt_tokens=reply.prompt_tokens,
-                  completion_tokens=reply.completion_tokens, cost=reply.cost)
+                  completion_tokens=reply.completion_tokens, cost=reply.cost, started_at=reply.started_at,
+                  duration_ms=reply.duration_ms)
         payload = {"role": role, "model": reply.model, "prompt_tokens": reply.prompt_tokens,
                    "completion_tokens": reply.completion_tokens, "cost": reply.cost}
         if reply.estimated:

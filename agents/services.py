@@ -68,13 +68,19 @@ def event_append(*, session: str, type: str, payload: dict | None = None, run: s
 
 
 def usage_record(*, session: str, run: str, role: str, model: str, prompt_tokens: int, completion_tokens: int,
-                 cost: float) -> UsageRecord:
-    """Record one model call and add it to its run's totals (atomically)."""
+                 cost: float, started_at: float = 0.0, duration_ms: float = 0.0) -> UsageRecord:
+    """Record one model call and add it to its run's totals (atomically), and make its span in
+    MGX's own telemetry (the call happened in the agent container, which exports nothing itself:
+    its start and duration come with the usage)."""
     record = UsageRecord(session=session, run=run, role=role, model=model, prompt_tokens=prompt_tokens,
                          completion_tokens=completion_tokens, cost=cost)
     record.save()
     AgentRun.objects(run_id=run).update_one(inc__prompt_tokens=prompt_tokens, inc__completion_tokens=completion_tokens,
                                             inc__cost=cost)
+    from core.telemetry import model_call_span
+
+    model_call_span(app=session, run=run, role=role, model=model, prompt_tokens=prompt_tokens,
+                    completion_tokens=completion_tokens, cost=cost, started_at=started_at, duration_ms=duration_ms)
     return record
 
 

@@ -77,7 +77,10 @@ SCHEMAS = {
     "fetch_preview": _fn("fetch_preview", "Fetch a page of the running dev preview; returns the HTTP status and body.",
                          {"path": {"type": "string", "description": "URL path inside the app, e.g. '/' or '/api/health'."}},
                          []),
-    "read_logs": _fn("read_logs", "Read the app's recent dev server logs.", {}, []),
+    "read_logs": _fn("read_logs", "Read the app's recent errors: failing spans and warning/error logs it sent "
+                     "over OpenTelemetry, then the dev server's console output.", {}, []),
+    "read_traces": _fn("read_traces", "Read the app's recent traces (last hour), failing ones first with their "
+                       "spans, errors and logs.", {}, []),
     "ask_user": _fn("ask_user", "Ask the user a question and wait for the answer.",
                     {"question": {"type": "string"}}, ["question"]),
     "assign": _fn("assign", "Hand a task to a team member. They work on it and report back to you.",
@@ -90,7 +93,7 @@ SCHEMAS = {
 
 _READ = ["list_files", "read_file", "search"]
 _WRITE = ["write_file", "edit_file"]
-_RUN = ["run_command", "start_dev_server", "fetch_preview", "read_logs"]
+_RUN = ["run_command", "start_dev_server", "fetch_preview", "read_logs", "read_traces"]
 ROLE_TOOLS = {
     "team_leader": ["assign", "finish", "ask_user", *_READ],
     "product_manager": [*_READ, *_WRITE, "ask_user"],
@@ -318,7 +321,15 @@ class Tools:
         ok, data = self._api("GET", "/logs", timeout=30)
         if not ok:
             return ToolResult(False, data)
-        return ToolResult(True, data.get("text") or "(no log lines)")
+        telemetry = data.get("telemetry") or ""
+        console = data.get("text") or "(no log lines)"
+        return ToolResult(True, f"{telemetry}\n\nDev server console:\n{console}" if telemetry else console)
+
+    def t_read_traces(self) -> ToolResult:
+        ok, data = self._api("GET", "/traces", timeout=30)
+        if not ok:
+            return ToolResult(False, data)
+        return ToolResult(True, data.get("text") or "(no traces)")
 
 
 def call_signature(name: str, args: dict) -> str:

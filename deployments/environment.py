@@ -42,9 +42,19 @@ def _derived_secret(purpose: str, slug: str) -> str:
     return hmac.new(settings.SECRET_KEY.encode(), f"{purpose}:{slug}".encode(), hashlib.sha256).hexdigest()
 
 
-def app_ingest_token(*, slug: str) -> str:
-    """The token the app's containers send with their telemetry (OTEL_EXPORTER_OTLP_HEADERS)."""
-    return "mgxi_" + _derived_secret("otlp-ingest", slug)
+def app_ingest_token(*, app) -> str:
+    """The token the app's containers send with their telemetry (OTEL_EXPORTER_OTLP_HEADERS),
+    rotatable on the Traces tab (observability.services). Imported here, not at module level:
+    observability's models load with Django's apps, after this module may be imported."""
+    from observability.services import app_ingest_token as current
+
+    return current(app=app)
+
+
+def apps_otlp_endpoint() -> str:
+    from observability.selectors import apps_otlp_endpoint as endpoint
+
+    return endpoint()
 
 
 def _apps_store() -> pymongo.MongoClient:
@@ -117,9 +127,9 @@ def app_environment(*, app, stage: str) -> dict[str, str]:
         "MONGODB_DB": database.name,
         "OTEL_SERVICE_NAME": app.slug,
     }
-    if settings.MGX_APPS_OTLP_ENDPOINT:
-        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = settings.MGX_APPS_OTLP_ENDPOINT.rstrip("/")
-        env["OTEL_EXPORTER_OTLP_HEADERS"] = f"authorization=Bearer {app_ingest_token(slug=app.slug)}"
+    # The app header names the app to MGX's receiver even if the app changes its service.name.
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = apps_otlp_endpoint()
+    env["OTEL_EXPORTER_OTLP_HEADERS"] = f"authorization=Bearer {app_ingest_token(app=app)},x-mgx-app={app.slug}"
     return env
 
 

@@ -34,10 +34,11 @@ mgx_application = ProtocolTypeRouter(
 # answers. Agent containers use the internal agent API, which the public port never serves. App
 # containers fetch the provider's machine endpoints (token, JWKS, userinfo, discovery): those
 # answer on both listeners, since scripts and apps elsewhere use them on the public URL too.
-# Everything else (pages, admin, the API) is 404 on the internal listener. Later: /otlp/.
+# Apps send their telemetry to the OTLP receiver (/otlp/) there, too. Everything else (pages,
+# admin, the API) is 404 on the internal listener.
 INTERNAL_ONLY = ("/internal/agent/",)
 INTERNAL_ALSO = ("/oauth2/token/", "/oauth2/.well-known/", "/oauth2/userinfo/", "/oauth2/revoke_token/",
-                 "/oauth2/introspect/", "/.well-known/")
+                 "/oauth2/introspect/", "/.well-known/", "/otlp/")
 
 
 def internal_split(app, *, internal_port: int, internal_only: tuple[str, ...] = INTERNAL_ONLY,

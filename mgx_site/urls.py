@@ -2,12 +2,15 @@ from django.contrib import admin
 from django.urls import include, path
 
 from core import views
+from observability.views import mgx_telemetry
 
 from . import api
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("internal/agent/", include("agents.internal_urls")),
+    path("otlp/", include("observability.otlp_urls")),
+    path("admin/telemetry/", mgx_telemetry, name="admin_telemetry"),  # before the admin's catch-all
     path("admin/", admin.site.urls),
     path("oauth2/", include("accounts.oauth_urls")),
     path(".well-known/", include("accounts.well_known_urls")),

@@ -14,4 +14,5 @@ urlpatterns = [
     path("sessions/<slug:slug>/", include("deployments.urls")),
     path("sessions/<slug:slug>/", include("agents.urls")),
     path("sessions/<slug:slug>/", include("databases.urls")),
+    path("sessions/<slug:slug>/", include("observability.urls")),
 ]

@@ -18,7 +18,8 @@ from . import selectors, services
 from .models import App
 
 TABS = [("chat", "Chat"), ("files", "Files"), ("dev", "Dev"), ("prod", "Prod"), ("logs", "Logs"),
-        ("terminal", "Terminal"), ("database", "Database"), ("users", "Users"), ("history", "History")]
+        ("traces", "Traces"), ("terminal", "Terminal"), ("database", "Database"), ("users", "Users"),
+        ("history", "History")]
 
 
 def _tab_url(app, tab: str) -> str:
@@ -98,6 +99,17 @@ def session_detail(request: HtmxHttpRequest, slug):
         context.update(dev=dev_for_app(app=app), ssh=ssh_access(app=app))
     if tab in ("logs", "terminal"):
         context["targets"] = output_targets(app=app)
+    if tab == "logs":
+        # Two views of one tab: the containers' console output, and the app's OpenTelemetry logs.
+        context["logs_view"] = "app" if request.GET.get("view") == "app" else "console"
+        if context["logs_view"] == "app":
+            from observability.views import otel_logs_context
+
+            context.update(otel_logs_context(request, app))
+    if tab == "traces":
+        from observability.views import traces_context
+
+        context.update(traces_context(request, app))
     if tab == "prod":
         from deployments.prod_views import prod_context
 

@@ -166,6 +166,7 @@ ROUTES: dict[str, Route] = {
     "internal/agent/dev": Route({"GET": everyone(status(401))}, auth="bearer"),
     "internal/agent/preview": Route({"GET": everyone(status(401))}, auth="bearer"),
     "internal/agent/logs": Route({"GET": everyone(status(401))}, auth="bearer"),
+    "internal/agent/traces": Route({"GET": everyone(status(401))}, auth="bearer"),
     "internal/agent/run": Route({"GET": everyone(status(401))}, auth="bearer"),
     "internal/agent/run/cancelled": Route({"GET": everyone(status(401))}, auth="bearer"),
     "internal/agent/run/finish": Route({"POST": everyone(status(401))}, auth="bearer", request=as_json(status="failed")),
@@ -330,6 +331,15 @@ ROUTES: dict[str, Route] = {
     "sessions/<slug:slug>/dev/panel": Route({"GET": OWNED}),
     "sessions/<slug:slug>/dev/<str:action>": Route({"POST": OWNED}, params={"action": "start"}),
     "sessions/<slug:slug>/logs/<slug:role>/download": Route({"GET": OWNED}),
+    # Telemetry: the Traces tab, a trace, the Logs tab's OTel view, the ingest token and retention.
+    "sessions/<slug:slug>/traces/": Route({"GET": OWNED}),
+    "sessions/<slug:slug>/traces/<str:trace_id>/": Route({"GET": OWNED}),
+    "sessions/<slug:slug>/logs/app/": Route({"GET": OWNED}, request=q(severity="error")),
+    "sessions/<slug:slug>/traces/token/rotate": Route({"POST": OWNED}),
+    "sessions/<slug:slug>/traces/retention": Route({"POST": OWNED}, request=form(days="30")),
+    # The OTLP receiver takes an app's ingest token only: no session or MGX token is one.
+    "otlp/v1/traces": Route({"POST": everyone(status(401))}, auth="bearer"),
+    "otlp/v1/logs": Route({"POST": everyone(status(401))}, auth="bearer"),
     "sessions/<slug:slug>/agent/messages": Route({"POST": OWNED}, request=form(allowed={"text": ""}, text="delete everything")),
     "sessions/<slug:slug>/agent/runs/<str:run_id>/resume": Route({"POST": OWNED}, request=form(call_id="c", approved="1")),
     "sessions/<slug:slug>/agent/runs/<str:run_id>/cancel": Route({"POST": OWNED}),
@@ -341,7 +351,7 @@ ROUTES: dict[str, Route] = {
 # A handful of admin pages stand for all of them.
 ADMIN_SAMPLES = ["/admin/", "/admin/auth/user/", "/admin/accounts/loginthrottle/",
                  "/admin/oauth2_provider/application/", "/admin/accounts/appmember/",
-                 "/admin/deployments/devenvironment/"]
+                 "/admin/deployments/devenvironment/", "/admin/telemetry/"]
 
 WEBSOCKETS = {
     "ws/echo/": SIGNED_IN,
@@ -408,6 +418,7 @@ class World:
     client_id: str = ""  # the owner's external OAuth client
     build_id: int = 0  # a failed build of the app, and a stopped release of it
     release_id: int = 0
+    trace_id: str = "ab" * 16  # a trace the app sent
 
     def scratch(self, caller: str) -> str:
         from sessions_app.models import App
@@ -428,7 +439,8 @@ class World:
     def url(self, route: str, params: dict) -> str:
         values = {"slug": self.slug, "member_id": self.member_id, "key_id": self.key_id, "sha": self.sha,
                   "run_id": self.run_id, "client_id": self.client_id, "role": "dev",
-                  "build_id": self.build_id, "release_id": self.release_id}
+                  "build_id": self.build_id, "release_id": self.release_id,
+                  "trace_id": self.trace_id}
         values.update({k: getattr(self, v, v) for k, v in params.items()})
         path = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: str(values[m.group(1)]), route)
         path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), path)
@@ -500,6 +512,16 @@ def world(django_db_setup, django_db_blocker):
 
         build = Build.objects.create(app=app, number=1, commit=first_sha, status="failed", message="matrix")
         release = Release.objects.create(app=app, build=build, number=1, status="stopped")
+        import datetime as dt
+
+        from observability.documents import spans
+
+        now = dt.datetime.now(dt.timezone.utc)
+        ns = int(now.timestamp() * 1e9)
+        spans().insert_one({"app": app.slug, "trace_id": "ab" * 16, "start": now, "start_ns": ns, "end_ns": ns + 1000,
+                            "status": 0, "n": 1, "root": "GET /", "names": ["GET /"], "received_at": now,
+                            "spans": [{"span_id": "cd" * 8, "parent_span_id": "", "name": "GET /", "start_ns": ns,
+                                       "end_ns": ns + 1000, "duration_ms": 0.001, "status": 0}]})
         world = World(
             slug=app.slug, app_pk=app.pk, target="matrix/target.txt", content=content, member_id=member.pk,
             key_id=key.pk, sha=history_list(app=app, limit=1)[0].sha, first_sha=first_sha, run_id="0" * 32,
@@ -508,6 +530,9 @@ def world(django_db_setup, django_db_blocker):
         )
     yield world
     AgentRun.objects(session=app.slug).delete()
+    from observability.services import telemetry_delete
+
+    telemetry_delete(slug=app.slug)
     with django_db_blocker.unblock():
         AppMember.objects.filter(app_id=app.pk).delete()
         SSHKey.objects.filter(user__in=users.values()).delete()
@@ -527,6 +552,7 @@ def fingerprint(world: World) -> dict:
     from accounts.models import AppMember, OAuthClient, SSHKey
     from agents.documents import AgentRun
     from deployments.models import DevEnvironment
+    from observability.models import IngestKey
     from sessions_app.models import App
     from workspaces.selectors import history_list
 
@@ -544,6 +570,7 @@ def fingerprint(world: World) -> dict:
         "dev": sorted(DevEnvironment.objects.values_list("app_id", "phase")),
         "runs": AgentRun.objects(session=world.slug).count(),
         "app database": _app_database(world.slug),
+        "ingest": sorted(IngestKey.objects.values_list("app_id", "salt", "retention_days")),
     }
 
 

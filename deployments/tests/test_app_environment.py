@@ -54,10 +54,22 @@ def test_each_app_has_its_own_secrets_and_they_survive_a_restart(app_factory, se
     assert settings.SECRET_KEY not in " ".join(first.values())
 
 
-def test_without_a_collector_the_app_is_told_nothing_and_sends_no_telemetry(app_factory, settings):
+def test_without_a_collector_the_app_sends_to_mgxs_own_receiver(app_factory, settings):
     settings.MGX_APPS_OTLP_ENDPOINT = ""
-    env = app_environment(app=app_factory(name="Quiet"), stage="dev")
-    assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in env and "OTEL_EXPORTER_OTLP_HEADERS" not in env
+    app = app_factory(name="Quiet")
+    env = app_environment(app=app, stage="dev")
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://host.docker.internal:{settings.MGX_INTERNAL_PORT}/otlp"
+    assert env["OTEL_EXPORTER_OTLP_HEADERS"].endswith(f",x-mgx-app={app.slug}")
+
+
+def test_a_rotated_ingest_token_reaches_the_next_container(app_factory):
+    from observability.services import ingest_token_rotate
+
+    app = app_factory(name="Rotating")
+    before = app_environment(app=app, stage="dev")["OTEL_EXPORTER_OTLP_HEADERS"]
+    ingest_token_rotate(app=app)
+    after = app_environment(app=app, stage="dev")["OTEL_EXPORTER_OTLP_HEADERS"]
+    assert before != after and after.startswith("authorization=Bearer mgxi_")
 
 
 def test_the_app_database_is_made_with_a_unique_users_index_and_recorded(app_factory, apps_store):

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "deployments",
     "agents",
     "databases",
+    "observability",
     "oauth2_provider",
     "csp",
     "ninja",  # serves the API docs' Swagger UI from static files (no CDN)

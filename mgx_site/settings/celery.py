@@ -24,6 +24,9 @@ CELERY_BEAT_SCHEDULE = {
     # Edits made over SSH reach History within this many seconds.
     "commit-dev-container-changes": {"task": "deployments.dev_commit_changes",
                                      "schedule": env.float("MGX_DEV_COMMIT_INTERVAL", default=15.0)},
+    # Traces and logs past their app's retention (MGX_OTLP_RETENTION_DAYS). The embedded store
+    # accepts TTL indexes but is not known to enforce them, so this task does it everywhere.
+    "telemetry-retention": {"task": "observability.retention_enforce", "schedule": 3600.0},
 }
 
 # A worker renews a Redis key with this TTL while it lives (core.workers); a run whose worker's

@@ -42,15 +42,18 @@ if "MGX_TEST_RUN_DIR" not in os.environ:
             "MGX_REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0",
             "MGX_MONGO_URL": f"mongodb://127.0.0.1:{_free_port()}/mgx",
             "MGX_APPS_MONGO_PORT": str(_free_port()),
-            # Apps' telemetry goes to a recording OTLP receiver the tests start on the Docker
-            # bridge address (tests/otlp.py); nobody listens there unless a test asks for it.
-            "MGX_APPS_OTLP_ENDPOINT": f"http://host.docker.internal:{_free_port()}",
+            # Apps' telemetry goes to MGX's own receiver on the internal listener, as by default.
+            "MGX_APPS_OTLP_ENDPOINT": "",
             "MGX_SECRET_KEY": "test-only-secret-key-" + os.path.basename(run_dir),
             "DATABASE_URL": f"sqlite:///{run_dir}/mgx.sqlite3",
             "MGX_CELERY_CONCURRENCY": "3",
             # The live Daphne plays MGX behind a proxy: tests set X-Forwarded-For to act as
             # clients at different addresses (login lockout per address).
             "MGX_PROXY_HEADERS": "true",
+            # MGX's own spans (requests, tasks, model calls) go to the live Daphne's own receiver,
+            # as `OTEL_EXPORTER_OTLP_ENDPOINT=self` does in production; batches leave every second.
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "self",
+            "OTEL_BSP_SCHEDULE_DELAY": "1000",
         }
     )
     if (os.environ.get("MGX_TEST_POSTGRES") or "").lower() in ("1", "true", "yes"):

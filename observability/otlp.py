@@ -1,0 +1,191 @@
+"""OTLP/HTTP request bodies (protobuf or JSON, optionally gzip) to the documents we store.
+
+JSON follows the OTLP/JSON rules: trace and span ids are hex strings (not base64, as protobuf's
+own JSON mapping would read them), enums may be numbers, 64-bit integers may be strings. Ids
+that arrive base64-encoded anyway (some older encoders) are recognised by their length.
+"""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import zlib
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from core.errors import Invalid, TooLarge
+
+MAX_VALUE_CHARS = 8192  # one attribute value or log body, cut beyond this
+_ID_KEYS = ("traceId", "spanId", "parentSpanId")
+
+
+class Malformed(Invalid):
+    """The body is not an OTLP request of the kind the path names."""
+
+
+def decompress(body: bytes, *, encoding: str, limit: int) -> bytes:
+    """The body as sent before compression, refusing more than `limit` bytes of it (a small gzip
+    body can unpack to gigabytes)."""
+    encoding = (encoding or "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    if encoding not in ("gzip", "deflate"):
+        raise Malformed(f"Unsupported Content-Encoding {encoding!r}: send gzip or none.")
+    inflater = zlib.decompressobj(wbits=(16 + zlib.MAX_WBITS) if encoding == "gzip" else zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise Malformed(f"The body is not valid {encoding}: {exc}.") from exc
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise TooLarge(f"The uncompressed body is larger than {limit} bytes.")
+    return out
+
+
+def _hex_to_b64(value):
+    if not isinstance(value, str) or not value:
+        return value
+    if len(value) in (16, 32):
+        try:
+            return base64.b64encode(bytes.fromhex(value)).decode()
+        except ValueError:
+            pass
+    return value  # already base64 (12 or 24 characters), or wrong, which parsing will say
+
+
+def _ids_to_b64(node):
+    if isinstance(node, dict):
+        return {k: (_hex_to_b64(v) if k in _ID_KEYS else _ids_to_b64(v)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_ids_to_b64(v) for v in node]
+    return node
+
+
+def parse(body: bytes, *, content_type: str, kind: str):
+    """`kind` is "traces" or "logs". Raises Malformed for anything that is not such a request."""
+    message = ExportTraceServiceRequest() if kind == "traces" else ExportLogsServiceRequest()
+    ctype = (content_type or "").split(";")[0].strip().lower()
+    if ctype == "application/json":
+        try:
+            data = json.loads(body)
+            if not isinstance(data, dict):
+                raise ValueError("the body is not a JSON object")
+            json_format.ParseDict(_ids_to_b64(data), message, ignore_unknown_fields=True)
+        except (ValueError, json_format.ParseError, TypeError) as exc:
+            raise Malformed(f"The body is not OTLP/JSON: {str(exc)[:200]}") from exc
+    elif ctype in ("application/x-protobuf", "application/protobuf", ""):
+        try:
+            message.ParseFromString(body)
+        except (DecodeError, RuntimeError) as exc:
+            raise Malformed("The body is not an OTLP protobuf message.") from exc
+    else:
+        raise Malformed(f"Unsupported Content-Type {ctype!r}: send application/x-protobuf or application/json.")
+    return message
+
+
+def _value(v):
+    which = v.WhichOneof("value")
+    if which is None:
+        return None
+    if which == "string_value":
+        return v.string_value[:MAX_VALUE_CHARS]
+    if which == "array_value":
+        return [_value(x) for x in v.array_value.values]
+    if which == "kvlist_value":
+        return {kv.key: _value(kv.value) for kv in v.kvlist_value.values}
+    if which == "bytes_value":
+        return base64.b64encode(v.bytes_value).decode()
+    if which == "int_value":
+        # MongoDB integers are 64-bit signed, as OTLP's are.
+        return v.int_value
+    return getattr(v, which)
+
+
+def _attrs(kvs) -> list[dict]:
+    return [{"k": kv.key, "v": _value(kv.value)} for kv in kvs]
+
+
+def _service(resource_attrs: list[dict]) -> str:
+    return next((str(a["v"]) for a in resource_attrs if a["k"] == "service.name"), "")
+
+
+def _time(ns: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.timezone.utc) if ns else dt.datetime.now(dt.timezone.utc)
+
+
+def services_of(message) -> set[str]:
+    """The `service.name` of every resource in the request."""
+    groups = message.resource_spans if isinstance(message, ExportTraceServiceRequest) else message.resource_logs
+    return {_service(_attrs(g.resource.attributes)) for g in groups}
+
+
+def span_documents(message: ExportTraceServiceRequest, *, app: str, received_at: dt.datetime) -> list[dict]:
+    """One document per trace per resource in the request (documents.py says why), holding that
+    trace's spans of the request."""
+    docs = []
+    for rs in message.resource_spans:
+        resource = _attrs(rs.resource.attributes)
+        service = _service(resource)
+        groups: dict[str, dict] = {}
+        for ss in rs.scope_spans:
+            scope = ss.scope.name
+            for s in ss.spans:
+                if len(s.trace_id) != 16 or len(s.span_id) != 8:
+                    raise Malformed("A span has no valid trace id (16 bytes) or span id (8 bytes).")
+                start, end = s.start_time_unix_nano, max(s.end_time_unix_nano, s.start_time_unix_nano)
+                span = {"span_id": s.span_id.hex(), "parent_span_id": s.parent_span_id.hex(), "name": s.name[:500],
+                        "kind": int(s.kind), "start_ns": start, "end_ns": end, "duration_ms": (end - start) / 1e6,
+                        "status": int(s.status.code), "status_message": s.status.message[:MAX_VALUE_CHARS],
+                        "attributes": _attrs(s.attributes), "scope": scope,
+                        "events": [{"name": e.name, "time_ns": e.time_unix_nano, "attributes": _attrs(e.attributes)}
+                                   for e in s.events]}
+                trace_id = s.trace_id.hex()
+                group = groups.get(trace_id)
+                if group is None:
+                    group = groups[trace_id] = {
+                        "app": app, "trace_id": trace_id, "service": service, "resource": resource,
+                        "start_ns": start, "end_ns": end, "status": 0, "n": 0, "root": "", "names": [],
+                        "errors": [], "spans": [], "received_at": received_at}
+                group["spans"].append(span)
+                group["n"] += 1
+                group["names"].append(span["name"])
+                group["start_ns"], group["end_ns"] = min(group["start_ns"], start), max(group["end_ns"], end)
+                group["status"] = max(group["status"], span["status"])
+                if span["status"] == 2 and span["status_message"]:
+                    group["errors"].append(span["status_message"][:500])
+                if not span["parent_span_id"]:
+                    group["root"] = span["name"]
+        for group in groups.values():
+            group["start"] = _time(group["start_ns"])
+            docs.append(group)
+    return docs
+
+
+def _body_text(v) -> str:
+    value = _value(v)
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, default=str)[:MAX_VALUE_CHARS]
+
+
+def log_documents(message: ExportLogsServiceRequest, *, app: str, received_at: dt.datetime) -> list[dict]:
+    docs = []
+    for rl in message.resource_logs:
+        resource = _attrs(rl.resource.attributes)
+        service = _service(resource)
+        for sl in rl.scope_logs:
+            for r in sl.log_records:
+                ns = r.time_unix_nano or r.observed_time_unix_nano
+                docs.append({
+                    "app": app, "time": _time(ns), "time_ns": ns or int(received_at.timestamp() * 1e9),
+                    "severity_number": int(r.severity_number), "severity_text": r.severity_text[:40],
+                    "body": _body_text(r.body), "trace_id": r.trace_id.hex() if len(r.trace_id) == 16 else "",
+                    "span_id": r.span_id.hex() if len(r.span_id) == 8 else "", "service": service,
+                    "attributes": _attrs(r.attributes), "resource": resource, "received_at": received_at,
+                })
+    return docs
+
+
+__all__ = ["parse", "decompress", "span_documents", "log_documents", "services_of", "Malformed"]

@@ -1,0 +1,8 @@
+from celery import shared_task
+
+
+@shared_task(name="observability.retention_enforce")
+def retention_enforce():
+    from . import services
+
+    return services.retention_enforce()
