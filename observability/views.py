@@ -72,7 +72,7 @@ def trace(request, slug, trace_id):
     context = {"app": app, "trace": detail}
     if request.htmx:
         return render(request, "observability/traces.html#trace-view", context)
-    from sessions_app.views import TABS
+    from sessions_app.tabs import TABS
 
     return render(request, "observability/trace_page.html", {**context, "tab": "traces", "tabs": TABS})
 

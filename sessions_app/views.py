@@ -16,10 +16,8 @@ from workspaces.selectors import history_list
 
 from . import selectors, services
 from .models import App
+from .tabs import TABS
 
-TABS = [("chat", "Chat"), ("files", "Files"), ("dev", "Dev"), ("prod", "Prod"), ("logs", "Logs"),
-        ("traces", "Traces"), ("terminal", "Terminal"), ("database", "Database"), ("users", "Users"),
-        ("history", "History")]
 
 
 def _tab_url(app, tab: str) -> str:
