@@ -508,6 +508,18 @@ def head(root: Path) -> str | None:
     return done.stdout.strip() or None if done.returncode == 0 else None
 
 
+def tree_id(root: Path, sha: str, *, subdir: str = "") -> str:
+    """The id of the tree `archive` would pack: equal ids, byte-identical build contexts."""
+    full = resolve_commit(root, sha)
+    if subdir and (subdir.startswith(("/", "-")) or ".." in subdir.split("/")):
+        raise GitError("That is not a folder of the workspace.")
+    done = _git(root, "rev-parse", "--verify", "--quiet", f"{full}^{{tree}}" if not subdir else f"{full}:{subdir}",
+                check=False)
+    if done.returncode != 0:
+        raise GitError(f"No folder {subdir} in that version." if subdir else "No such version.")
+    return done.stdout.strip()
+
+
 def archive(root: Path, sha: str, *, subdir: str = "") -> bytes:
     """A tar of version `sha` (or of its folder `subdir`), exactly as committed: what production
     images are built from, never the live folder a container may be changing. Runs in the same

@@ -17,7 +17,7 @@ from deployments import builds, production
 from deployments.docker_client import instance_id
 from deployments.models import Build, Release
 from deployments.tasks import prod_reconcile_task
-from workspaces.services import file_write
+from workspaces.services import file_write, workspace_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -293,6 +293,16 @@ def test_fastapi_vite_template_builds_two_images_and_serves_through_the_frontend
                     lambda body: any("api/healthz" in line["line"] for line in body.get("lines", [])),
                     timeout=30, what="production logs")
     assert {line["container"] for line in logs["lines"]} == {"prod-backend", "prod-frontend"}
+
+    # A backend-only change: the backend is built again, the frontend's image is used again.
+    main_py = workspace_for(app).root / "backend/app/main.py"
+    file_write(app=app, path="backend/app/main.py", content=main_py.read_text() + "\n# one-line change\n", user=owner)
+    again = builds.build_request(app=app, user=owner)
+    again = wait_for(lambda: Build.objects.get(pk=again.pk), lambda b: not b.is_active, timeout=600, what="rebuild")
+    assert again.status == "succeeded", (again.message, builds.build_log_lines(build=again)[-30:])
+    assert again.images["frontend"]["id"] == build.images["frontend"]["id"]
+    assert again.images["backend"]["id"] != build.images["backend"]["id"]
+    assert any("unchanged since the last build" in line for line in builds.build_log_lines(build=again))
     engine = docker.from_env()
     network = engine.networks.get(release.network)
     # This release's two containers and nobody else's.
