@@ -114,7 +114,7 @@ exec npx vite --host 0.0.0.0 --port 5173 --strictPort
 class Runtime:
     port: int
     script: str
-    current: str  # a shell test: the installed dependencies still match the manifests
+    current: str = "true"  # a shell test: the installed dependencies still match the manifests
 
 
 RUNTIMES = {
