@@ -284,9 +284,12 @@ def _follow_boot(dev: DevEnvironment, container, port: int) -> DevEnvironment:
     ended = False
     while time.monotonic() < deadline:
         changed = False
+        # Read for half a second at most, then probe: a dev server that prints without pause
+        # (a warning each request, an exporter retrying) must not keep the probe from running.
+        round_ends = time.monotonic() + 0.5
         try:
             while True:
-                line = events.get(timeout=0.5)
+                line = events.get(timeout=max(0.01, round_ends - time.monotonic()))
                 if line is None:
                     ended = True
                     break
@@ -297,6 +300,8 @@ def _follow_boot(dev: DevEnvironment, container, port: int) -> DevEnvironment:
                     continue
                 lines.append(line)
                 changed = True
+                if time.monotonic() >= round_ends:
+                    break
         except queue.Empty:
             pass
         if ended:
@@ -308,8 +313,10 @@ def _follow_boot(dev: DevEnvironment, container, port: int) -> DevEnvironment:
             last_saved = time.monotonic()
         if dev.phase == Phase.STARTING:
             try:
-                # The first request makes Next.js compile the page: allow it time.
-                probe = requests.get(url, timeout=120, allow_redirects=False)
+                # The first request may make the dev server compile: allow it time, but not so
+                # much that one stuck connection holds the boot (the compile goes on; the next
+                # probe finds it done).
+                probe = requests.get(url, timeout=30, allow_redirects=False)
                 if probe.status_code < 500:
                     return _save(dev, phase=Phase.READY, message="Ready", ready_at=timezone.now(), last_log="\n".join(lines))
             except requests.RequestException:

@@ -5,6 +5,7 @@ import pytest
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.mark.timeout(600)  # a first start installs packages: minutes on a loaded machine
 def test_start_watch_progress_preview_and_stop(live, page, runtime_image, app_factory, user_factory, browser_login):
     owner = user_factory(username="erin")
     app = app_factory(owner=owner, name="Preview Demo", framework="nextjs")
@@ -19,7 +20,9 @@ def test_start_watch_progress_preview_and_stop(live, page, runtime_image, app_fa
     try:
         page.wait_for_selector("#dev-panel[data-phase='ready']", timeout=240_000)
     except Exception as exc:
-        raise AssertionError(f"the Dev tab never showed ready; it shows:\n{page.locator('#dev-panel').inner_text()}") from exc
+        from deployments.services import dev_logs
+        raise AssertionError(f"the Dev tab never showed ready; it shows:\n{page.locator('#dev-panel').inner_text()}"
+                             f"\n--- the dev server's output now:\n{dev_logs(app=app)[-3000:]}") from exc
     assert [s.inner_text() for s in page.locator(".steps .step-done").all()] == [
         "Creating container", "Installing dependencies", "Starting dev server", "Ready"]
     frame = page.frame_locator("#dev-panel iframe")
