@@ -4,6 +4,7 @@
 Each probe is bounded by `timeout` seconds so a dead service answers quickly."""
 from __future__ import annotations
 
+import errno
 import socket
 from dataclasses import dataclass
 
@@ -31,6 +32,21 @@ def tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
+
+
+def port_taken(host: str, port: int) -> bool:
+    """Whether binding (host, port) would fail as a server's bind does (SO_REUSEADDR, as
+    Twisted and uvicorn set it): someone listens there, or holds it bound, or an outgoing
+    connection uses it as its local port. None of the last two answers a connect probe. An
+    address this machine does not have (yet) counts as free: there is nothing to clash with."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host.strip("[]"), port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
 
 
 def redis_probe(url: str, *, timeout: float = 1.0) -> Probe:

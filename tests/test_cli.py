@@ -31,6 +31,7 @@ def instance(tmp_path):
         MGX_VAR_DIR=str(tmp_path / "var"),
         MGX_PORT=str(_free_port()),
         MGX_APPS_PORT=str(_free_port()),
+        MGX_INTERNAL_PORT=str(_free_port()),  # not MGX_PORT + 1, which nobody checked was free
         MGX_REDIS_URL=f"redis://127.0.0.1:{_free_port()}/0",
         MGX_MONGO_URL=f"mongodb://127.0.0.1:{_free_port()}/mgx",
         MGX_APPS_MONGO_PORT=str(_free_port()),
@@ -105,6 +106,23 @@ def test_up_refuses_a_taken_web_port_and_starts_nothing(instance):
     assert "MGX_PORT" in result.stderr  # says which setting moves it
     assert not any(_pids(instance).values())
     assert not procs.redis_answers(instance["MGX_REDIS_URL"])
+
+
+def test_up_refuses_a_taken_internal_port_even_when_nothing_listens_on_it(instance):
+    # Daphne's second listener (agent and app containers, on the Docker bridge). A socket
+    # bound there without listening (as an outgoing connection's ephemeral port is) answers
+    # no probe, yet Daphne cannot bind: it used to stop a moment after its public port
+    # answered, so `up` said "MGX is up" over a dead web (a CI run's `healthz` was refused).
+    host = procs.docker_bridge_address(os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"))
+    port = int(instance["MGX_INTERNAL_PORT"])
+    with socket.socket() as squatter:
+        squatter.bind((host, port))
+        result = mgx(instance, "up")
+
+    assert result.returncode != 0, result.stdout
+    assert "Daphne" in result.stderr and f"{port}" in result.stderr
+    assert "MGX_INTERNAL_PORT" in result.stderr  # says which setting moves it
+    assert not any(_pids(instance).values())
 
 
 def test_a_failure_midway_stops_what_this_up_had_started(instance):

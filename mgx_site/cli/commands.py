@@ -108,9 +108,9 @@ def cmd_up(args) -> int:
 
     # Ports first: a clash found after Redis and MongoDB were started would mean stopping them again.
     for proc in stack:
-        if proc.port is not None and not proc.reuse_foreign and procs.running_pid(layout, proc) is None \
-                and procs.tcp_open(proc.host, proc.port):
-            return _fail(ServiceError(proc.label, f"port {proc.port} on {proc.host} is already in use by another program; free it or set {proc.port_setting} to another port"))
+        if not proc.reuse_foreign and procs.running_pid(layout, proc) is None \
+                and (taken := proc.taken_port_error()) is not None:
+            return _fail(taken)
 
     docker_url = env.get("DOCKER_HOST") or defaults.DOCKER_HOST
     _say("…", "Docker engine", f"checking {docker_url}")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
-from core.probes import docker_probe, mongo_probe, redis_probe, tcp_open
+from core.probes import docker_probe, mongo_probe, port_taken, redis_probe, tcp_open
 from mgx_site import defaults
 
 BASE_DIR = Path(__file__).resolve().parents[2]
@@ -77,6 +77,9 @@ class Proc:
     host: str | None = None
     port: int | None = None
     port_setting: str = ""  # the variable to change when the port is taken
+    # Further (host, port, setting) it listens on (Daphne's internal listener): each must be
+    # free before a start, and a start is ready only once every one answers.
+    also_listens: tuple[tuple[str, int, str], ...] = ()
     reuse_foreign: bool = False  # someone else's Redis/MongoDB at the address is fine to use
     start_timeout: float = 30.0
     missing_hint: str = ""  # how to install the program when it is not there
@@ -87,6 +90,19 @@ class Proc:
     # PostgreSQL's SIGTERM waits for every client to leave; it gets SIGINT ("fast": clients
     # are disconnected, nothing committed is lost).
     stop_signal: int = signal.SIGTERM
+
+
+    def listens(self) -> list[tuple[str, int, str]]:
+        first = [(self.host or "127.0.0.1", self.port, self.port_setting)] if self.port is not None else []
+        return first + list(self.also_listens)
+
+    def taken_port_error(self) -> ServiceError | None:
+        """The error to stop on when another program holds one of its ports."""
+        for host, port, setting in self.listens():
+            if port_taken(host, port):
+                hint = f"; free it or set {setting} to another port" if setting else ""
+                return ServiceError(self.label, f"port {port} on {host} is already in use by another program{hint}")
+        return None
 
 
 @dataclass
@@ -193,9 +209,8 @@ def start(layout: Layout, proc: Proc, *, env: dict[str, str] | None = None) -> S
 
     if proc.reuse_foreign and proc.answers():
         return StartResult(proc, None, False, f"already answering at {proc.address} (not started by MGX; using it)")
-    if proc.port is not None and tcp_open(proc.host or "127.0.0.1", proc.port):
-        hint = f"; free it or set {proc.port_setting} to another port" if proc.port_setting else ""
-        raise ServiceError(proc.label, f"port {proc.port} on {proc.host} is already in use by another program{hint}")
+    if (taken := proc.taken_port_error()) is not None:
+        raise taken
     program = proc.argv[0]
     if shutil.which(program) is None and not Path(program).exists():
         raise ServiceError(proc.label, f"{Path(program).name} is not installed{' — ' + proc.missing_hint if proc.missing_hint else ''}")
@@ -297,10 +312,9 @@ def stack(layout: Layout, cfg: dict[str, str]) -> list[Proc]:
     g_host, g_port = cfg.get("MGX_APPS_HOST", d_host), int(cfg.get("MGX_APPS_PORT") or defaults.MGX_APPS_PORT)
     proxied = cfg.get("MGX_PROXY_HEADERS", "").lower() in ("1", "true", "yes")
     i_host, i_port = internal_listener(cfg)
-    twisted_host = i_host.strip("[]").replace(":", r"\:")  # Twisted endpoint strings escape ':'
     return [*_stores(layout, cfg, redis_url=redis_url, mongo_url=mongo_url, i_host=i_host), *_web(
         layout, cfg, redis_url=redis_url, d_host=d_host, d_port=d_port, g_host=g_host, g_port=g_port,
-        proxied=proxied, i_port=i_port, twisted_host=twisted_host)]
+        proxied=proxied, i_host=i_host, i_port=i_port)]
 
 
 def apps_store(layout: Layout, cfg: dict[str, str], *, i_host: str) -> Proc | None:
@@ -498,13 +512,14 @@ def web_instance(layout: Layout, cfg: dict[str, str], *, index: int, port: int, 
     g_host = cfg.get("MGX_APPS_HOST", d_host)
     proxied = cfg.get("MGX_PROXY_HEADERS", "").lower() in ("1", "true", "yes")
     i_host, _ = internal_listener(cfg)
-    twisted_host = i_host.strip("[]").replace(":", r"\:")
     return _web(layout, cfg, redis_url=redis_url, d_host=d_host, d_port=port, g_host=g_host, g_port=apps_port,
-                proxied=proxied, i_port=internal_port, twisted_host=twisted_host, suffix=f"-{index}", beat=False)
+                proxied=proxied, i_host=i_host, i_port=internal_port, suffix=f"-{index}", beat=False)
 
 
 def _web(layout: Layout, cfg: dict[str, str], *, redis_url: str, d_host: str, d_port: int, g_host: str,
-         g_port: int, proxied: bool, i_port: int, twisted_host: str, suffix: str = "", beat: bool = True) -> list[Proc]:
+         g_port: int, proxied: bool, i_host: str, i_port: int, suffix: str = "", beat: bool = True) -> list[Proc]:
+    i_host = i_host.strip("[]")
+    twisted_host = i_host.replace(":", r"\:")  # Twisted endpoint strings escape ':'
     return [
         Proc(
             name=f"daphne{suffix}", label="Daphne (web)", address=f"http://{d_host}:{d_port}/",
@@ -516,8 +531,9 @@ def _web(layout: Layout, cfg: dict[str, str], *, redis_url: str, d_host: str, d_
                   "-e", f"tcp:port={i_port}:interface={twisted_host}",
                   *(["--proxy-headers"] if proxied else []),
                   "mgx_site.asgi:application"],
-            marker="daphne", answers=lambda: tcp_open(d_host, d_port),
+            marker="daphne", answers=lambda: tcp_open(d_host, d_port) and tcp_open(i_host, i_port),
             host=d_host, port=d_port, port_setting="MGX_PORT", start_timeout=45.0,
+            also_listens=((i_host, i_port, "MGX_INTERNAL_PORT"),),
         ),
         Proc(
             name=f"gateway{suffix}", label="Apps gateway", address=f"http://{g_host}:{g_port}/",
