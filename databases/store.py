@@ -13,7 +13,7 @@ from django.conf import settings
 from pymongo import uri_parser
 
 from core.errors import Conflict, Invalid, Unavailable
-from deployments.environment import _apps_store, database_name
+from deployments.environment import apps_store, database_name
 
 _APP_DB = re.compile(r"app_[a-z0-9][a-z0-9-]{0,62}")
 NEVER = frozenset({"admin", "local", "config", "mgx"})
@@ -39,7 +39,7 @@ def app_database(*, app):
     """The app's database, with the store's errors said in words a person can act on."""
     name = app_database_name(app=app)
     try:
-        with _apps_store() as client:
+        with apps_store() as client:
             yield client.get_database(name)
     except pymongo.errors.DuplicateKeyError as exc:
         raise Conflict(f"The database refused a duplicate: {_server_message(exc)}") from None

@@ -139,14 +139,14 @@ class _LogWriter:
         announce(slug=self.build.app.slug, kind="build.log", data={"build": self.build.pk, "lines": lines})
 
 
-def _reusable(engine, *, build: Build, role: str, tree: str):
+def _reusable(engine, *, build: Build, role: str, tree: str, base: str):
     """The image an earlier successful build of this app made from the very same context (same
     git tree, same runtime base): a change elsewhere in the workspace (the backend's code, say) leaves the other
     image as it was, so it is tagged again instead of built again."""
     earlier = (Build.objects.filter(app=build.app, status=Status.SUCCEEDED).exclude(pk=build.pk)
                .order_by("-number").first())
     made = ((earlier.images or {}).get(role) or {}) if earlier else {}
-    if made.get("tree") != tree or made.get("base") != _base_id(engine):
+    if made.get("tree") != tree or made.get("base") != base:
         return None
     try:
         return engine.images.get(made["id"])
@@ -154,21 +154,17 @@ def _reusable(engine, *, build: Build, role: str, tree: str):
         return None
 
 
-def _base_id(engine) -> str:
-    return engine.images.get(settings.MGX_RUNTIME_IMAGE).id
-
-
-def _build_image(engine, *, build: Build, role: str, folder: str, out: _LogWriter, nocache: bool = False) -> dict:
+def _build_image(engine, *, build: Build, role: str, folder: str, out: _LogWriter, base: str, nocache: bool = False) -> dict:
     app = build.app
     root = workspace_for(app).root
     tree = git.tree_id(root, build.commit, subdir=folder)
     tag = f"{image_repository(slug=app.slug, role=role)}:{build.commit}"
-    same = None if nocache else _reusable(engine, build=build, role=role, tree=tree)
+    same = None if nocache else _reusable(engine, build=build, role=role, tree=tree, base=base)
     if same is not None:
         same.tag(tag)
         out.line(f"==> {tag}: {folder or 'the workspace'}/ is unchanged since the last build; its image "
                  f"({same.id[7:19]}) is used again")
-        return {"tag": tag, "id": same.id, "tree": tree, "base": _base_id(engine)}
+        return {"tag": tag, "id": same.id, "tree": tree, "base": base}
     context = git.archive(root, build.commit, subdir=folder)
     out.line(f"==> building {tag}" + (f" from {folder}/" if folder else ""))
     step = ""
@@ -203,7 +199,7 @@ def _build_image(engine, *, build: Build, role: str, folder: str, out: _LogWrite
         out.line(pending.rstrip())
     image = engine.images.get(tag)
     out.line(f"==> {tag} built ({image.id[7:19]})")
-    return {"tag": tag, "id": image.id, "tree": tree, "base": _base_id(engine)}
+    return {"tag": tag, "id": image.id, "tree": tree, "base": base}
 
 
 class _Failed(Exception):
@@ -224,11 +220,12 @@ def build_run(*, build: Build, nocache: bool = False) -> Build:
         engine = docker.DockerClient(base_url=settings.MGX_DOCKER_HOST, timeout=settings.MGX_BUILD_TIMEOUT)
         try:
             try:
-                engine.images.get(settings.MGX_RUNTIME_IMAGE)
+                base = engine.images.get(settings.MGX_RUNTIME_IMAGE).id
             except docker.errors.ImageNotFound:
                 raise _Failed(f"The runtime image {settings.MGX_RUNTIME_IMAGE} is missing: run ./mgx images.")
             for role, folder in build_plan(app=build.app):
-                images[role] = _build_image(engine, build=build, role=role, folder=folder, out=out, nocache=nocache)
+                images[role] = _build_image(engine, build=build, role=role, folder=folder, out=out, base=base,
+                                            nocache=nocache)
         finally:
             engine.close()
     except _Failed as exc:

@@ -8,8 +8,6 @@ client secret, the session secret, the ingest token) go to the container only: n
 """
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -21,6 +19,7 @@ from django.utils import timezone
 from accounts.selectors import app_oauth_env
 from accounts.services import app_client_register
 from core.errors import Unavailable
+from core.tokens import derived_secret
 
 from .models import AppDatabase
 
@@ -36,34 +35,14 @@ def database_name(*, slug: str) -> str:
     return f"app_{slug}"
 
 
-def _derived_secret(purpose: str, slug: str) -> str:
-    """A per-app secret that survives restarts without being stored: HMAC of MGX's secret key.
-    One app's value tells nothing about another's, nor about the key."""
-    return hmac.new(settings.SECRET_KEY.encode(), f"{purpose}:{slug}".encode(), hashlib.sha256).hexdigest()
-
-
-def app_ingest_token(*, app) -> str:
-    """The token the app's containers send with their telemetry (OTEL_EXPORTER_OTLP_HEADERS),
-    rotatable on the Traces tab (observability.services). Imported here, not at module level:
-    observability's models load with Django's apps, after this module may be imported."""
-    from observability.services import app_ingest_token as current
-
-    return current(app=app)
-
-
-def apps_otlp_endpoint() -> str:
-    from observability.selectors import apps_otlp_endpoint as endpoint
-
-    return endpoint()
-
-
-def _apps_store() -> pymongo.MongoClient:
+def apps_store() -> pymongo.MongoClient:
+    """A client of the apps' MongoDB as MGX reaches it (the Database tab uses it too)."""
     timeout = settings.MGX_MONGO_TIMEOUT_MS
     return pymongo.MongoClient(settings.MGX_APPS_MONGO_URL, serverSelectionTimeoutMS=timeout, connectTimeoutMS=timeout)
 
 
 def app_mongo_password(*, slug: str) -> str:
-    return _derived_secret("mongo-user", slug)
+    return derived_secret("mongo-user", slug)
 
 
 def app_mongo_url(*, slug: str, base_url: str | None = None) -> str:
@@ -95,7 +74,7 @@ def app_database_ensure(*, app) -> AppDatabase:
     db, _ = AppDatabase.objects.get_or_create(app=app, defaults={"name": database_name(slug=app.slug)})
     if db.provisioned_at is None:
         try:
-            with _apps_store() as client:
+            with apps_store() as client:
                 client[db.name]["users"].create_index([("sub", pymongo.ASCENDING)], unique=True)
                 if settings.MGX_APPS_MONGO_AUTH:
                     _app_user_ensure(client[db.name])
@@ -121,12 +100,16 @@ def app_environment(*, app, stage: str) -> dict[str, str]:
         "MGX_PUBLIC_URL": settings.MGX_PUBLIC_URL,
         **app_oauth_env(app=app, internal_url=internal_url),
         "MGX_OAUTH_DISCOVERY_URL": f"{internal_url}/oauth2/.well-known/openid-configuration",
-        "MGX_SESSION_SECRET": _derived_secret("app-session", app.slug),
+        "MGX_SESSION_SECRET": derived_secret("app-session", app.slug),
         "MONGODB_URL": (app_mongo_url(slug=app.slug) if settings.MGX_APPS_MONGO_AUTH
                         else settings.MGX_APPS_MONGO_URL_FOR_APPS),
         "MONGODB_DB": database.name,
         "OTEL_SERVICE_NAME": app.slug,
     }
+    # Imported here: observability's models load with Django's apps, after this module may be.
+    from observability.selectors import apps_otlp_endpoint
+    from observability.services import app_ingest_token
+
     # The app header names the app to MGX's receiver even if the app changes its service.name.
     env["OTEL_EXPORTER_OTLP_ENDPOINT"] = apps_otlp_endpoint()
     env["OTEL_EXPORTER_OTLP_HEADERS"] = f"authorization=Bearer {app_ingest_token(app=app)},x-mgx-app={app.slug}"
@@ -143,7 +126,7 @@ def app_database_drop(*, app) -> None:
     answer (the caller keeps the app, to try again)."""
     name = database_name(slug=app.slug)
     try:
-        with _apps_store() as client:
+        with apps_store() as client:
             client.drop_database(name)
             if settings.MGX_APPS_MONGO_AUTH:
                 client[name].command("dropAllUsersFromDatabase")  # dropping a database keeps its users
