@@ -151,7 +151,7 @@ def test_a_worker_killed_during_a_dev_boot_leaves_a_failed_dev_server_that_start
                             timeout=10)
         assert started.status_code == 202, started.text
         _until(lambda: _dev(app).phase in ("ready", "failed"), within=600, every=1, what="the dev server ready")
-        assert _dev(app).phase == "ready", _dev(app).last_log
+        assert _dev(app).phase == "ready", (_dev(app).message, _dev(app).last_log)
         preview = _until(lambda: (r := http.get(f"{live.apps_url}/apps/{app.slug}/dev/", timeout=30)).status_code == 200
                          and r, within=120, every=1, what="the dev preview answering")
         assert "Boot Kill" in preview.text
