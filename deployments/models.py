@@ -25,6 +25,9 @@ class DevEnvironment(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     ready_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The Celery worker (node name) following the boot: when it dies mid-boot, nobody else will,
+    # and the next worker that starts ends the boot (services.dev_reconcile).
+    worker = models.CharField(max_length=200, blank=True)
 
     # The start-up steps, in order; a dev environment at any of them (ready included) is active.
     STEPS = (Phase.CREATING, Phase.INSTALLING, Phase.STARTING, Phase.READY)

@@ -66,8 +66,13 @@ from core.frameworks import FRAMEWORKS
 NPM_INSTALL = r"""
 manifest() { cat package.json package-lock.json 2>/dev/null | sha256sum | cut -c1-16; }
 if [ "$(cat node_modules/.mgx-installed 2>/dev/null)" != "$(manifest)" ]; then
+  # An install cut short (its container killed) leaves half-written packages that npm takes
+  # for whole: the next install starts from nothing instead.
+  [ -e node_modules/.mgx-installing ] && rm -rf node_modules
+  mkdir -p node_modules && : > node_modules/.mgx-installing
   npm install --no-audit --no-fund --loglevel=error
   manifest > node_modules/.mgx-installed  # after the install: it may have written the lock file
+  rm -f node_modules/.mgx-installing
 fi
 """
 

@@ -202,9 +202,10 @@ def _remove_container(name_or_id: str) -> None:
         pass
 
 
-def dev_boot(*, app) -> DevEnvironment:
+def dev_boot(*, app, worker: str = "") -> DevEnvironment:
     """Create and start the container, then follow its log and probe the port until the dev
-    server answers through its base path. Runs in the Celery worker."""
+    server answers through its base path. Runs in the Celery worker `worker` (its node name,
+    recorded so that a boot whose worker died is ended by dev_reconcile)."""
     dev = _env(app)
     runtime = RUNTIMES[app.framework]
     try:
@@ -218,7 +219,7 @@ def dev_boot(*, app) -> DevEnvironment:
         if resumed is not None:
             return resumed
         _remove_container(config["name"])
-        _save(dev, phase=Phase.CREATING, message="Creating the container", started_at=timezone.now())
+        _save(dev, phase=Phase.CREATING, message="Creating the container", started_at=timezone.now(), worker=worker)
         _hand_workspace_to_app_user(app)
         container = docker_client.containers.run(**config)
         container.reload()
@@ -455,14 +456,23 @@ def dev_reap_idle(*, now: float | None = None, keep_warm: bool = False) -> list[
     return stopped
 
 
+ORPHANED_BOOT = "MGX restarted while the dev server was starting; start it again."
+
+
 @_engine_errors
-def dev_reconcile() -> dict:
-    """After MGX restarts: make the rows match what Docker really runs. Containers of this
-    instance whose app is gone are removed, and so are their caches; rows whose container is
-    gone show stopped; running containers get their gateway route back."""
+def dev_reconcile(*, worker: str = "") -> dict:
+    """After MGX (or worker `worker`, a Celery node name) restarts: make the rows match what
+    Docker really runs. Containers of this instance whose app is gone are removed, and so are
+    their caches; rows whose container is gone show stopped; running containers get their
+    gateway route back. A boot still under way whose follower is gone (this worker's previous
+    life, a worker whose heartbeat expired, or unknown) would stay "starting" forever: its
+    container is removed and the row shows failed, saying to start again. Boots followed by
+    another live worker are left to it."""
+    from core.workers import workers_alive
     from sessions_app.models import App
 
-    found = {"removed": [], "stopped": [], "running": [], "caches_removed": []}
+    found = {"removed": [], "stopped": [], "running": [], "caches_removed": [], "boots_failed": []}
+    following = workers_alive() - {worker}
     containers = client().containers.list(all=True, filters={"label": f"mgx.instance={instance_id()}"})
     by_slug = {}
     for container in containers:
@@ -478,7 +488,13 @@ def dev_reconcile() -> dict:
     for dev in DevEnvironment.objects.select_related("app"):
         app_container = by_slug.pop(dev.app.slug, None)
         running = app_container is not None and app_container[1].status == "running"
-        if running:
+        booting = dev.phase in (Phase.CREATING, Phase.INSTALLING, Phase.STARTING)
+        if running and booting and dev.worker not in following:
+            app_container[1].remove(force=True)
+            gateway().delete_route(route_id(slug=dev.app.slug, stage="dev"))
+            _save(dev, phase=Phase.FAILED, message=ORPHANED_BOOT, container_id="", host_port=None, ssh_port=None)
+            found["boots_failed"].append(dev.app.slug)
+        elif running:
             container = app_container[1]
             port = published_port(container, RUNTIMES[dev.app.framework].port)
             gateway().set_route(route_for(slug=dev.app.slug, stage="dev", upstream=f"127.0.0.1:{port}"))

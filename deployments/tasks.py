@@ -8,8 +8,11 @@ from celery import shared_task
 from celery.signals import worker_ready
 
 
-@shared_task(name="deployments.dev_boot")
-def dev_boot_task(app_id: int) -> str:
+# acks_late off: a boot whose worker was killed is ended by the next worker's reconcile (the
+# Dev tab says so and the user starts again); the broker must not run it again by itself an hour
+# later (the visibility timeout), over whatever the user started since.
+@shared_task(name="deployments.dev_boot", bind=True, acks_late=False)
+def dev_boot_task(self, app_id: int) -> str:
     from sessions_app.models import App
 
     from .services import dev_boot
@@ -17,7 +20,7 @@ def dev_boot_task(app_id: int) -> str:
     app = App.objects.filter(pk=app_id).first()
     if app is None:
         return "app deleted"
-    return dev_boot(app=app).phase
+    return dev_boot(app=app, worker=self.request.hostname or "").phase
 
 
 @shared_task(name="deployments.dev_reap_idle")
@@ -37,10 +40,10 @@ def dev_commit_changes_task() -> list[str]:
 
 
 @shared_task(name="deployments.dev_reconcile")
-def dev_reconcile_task() -> dict:
+def dev_reconcile_task(worker: str = "") -> dict:
     from .services import dev_reconcile
 
-    return dev_reconcile()
+    return dev_reconcile(worker=worker)
 
 
 @shared_task(name="deployments.build_run")
@@ -77,5 +80,6 @@ def prod_reconcile_task() -> dict:
 def _reconcile_on_start(sender=None, **_kwargs):
     # MGX (or just its worker) restarted: show the real state of the containers at once. A build
     # or deploy the dead worker was running is marked failed; the serving release is re-routed.
-    dev_reconcile_task.delay()
+    # Any worker may take it: it ends the boots the starting one (by name) was following.
+    dev_reconcile_task.delay(worker=sender.hostname)
     prod_reconcile_task.delay()
