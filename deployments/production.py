@@ -221,14 +221,26 @@ def release_deploy(*, release: Release) -> Release:
             public = engine.containers.run(**_container_config(
                 release, role="app", image=build.images["app"]["id"], env=env, port=public_port, network=None))
             containers["app"] = public.id
-        public.reload()
-        port = published_port(public, public_port)
-        _save(release, containers=dict(containers), host_port=port, message="Waiting for the health check")
+        _save(release, containers=dict(containers))  # before anything can fail: _fail shows their logs
+        port = serving_port(public, public_port, role=public_role)
+        _save(release, host_port=port, message="Waiting for the health check")
         _wait_healthy(release, port)
     except (_Unhealthy, docker.errors.DockerException, DockerUnavailable, OSError) as exc:
         message = str(exc) if isinstance(exc, _Unhealthy) else f"The release could not start: {str(exc)[:400]}"
         return _fail(release, message, secrets)
     return _switch(release, secrets)
+
+
+def serving_port(container, port: int, *, role: str) -> int:
+    """The host port of the release's public container. Docker publishes none while a container
+    that died waits to restart: that release is unhealthy, not an error that escapes the deploy
+    and leaves it "starting"."""
+    container.reload()
+    try:
+        return published_port(container, port)
+    except (KeyError, IndexError, TypeError):
+        state = container.attrs["State"]
+        raise _Unhealthy(f"The {role} container exited with code {state.get('ExitCode')} before it became healthy.") from None
 
 
 def _wait_healthy(release: Release, port: int) -> None:

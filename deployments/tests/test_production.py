@@ -166,7 +166,7 @@ def test_build_deploy_change_rollback_and_failures_keep_the_live_release(live, r
     prod_page(live, app, "version two")
     assert Release.objects.get(pk=release1.pk).status == "stopped"
     # After a short drain (requests it already took finish), the old container goes.
-    wait_for(lambda: engine.containers.list(all=True, filters={"label": f"mgx.release={release1.pk}"}), lambda c: not c,
+    wait_for(lambda: engine.containers.list(all=True, filters={"label": [f"mgx.release={release1.pk}", f"mgx.instance={instance_id()}"]}), lambda c: not c,
              timeout=30, what="release 1's containers")
 
     # A broken build fails at its step with its last lines; release 2 keeps serving.
@@ -184,7 +184,7 @@ def test_build_deploy_change_rollback_and_failures_keep_the_live_release(live, r
     bad = settled_release(production.release_request(app=app, user=owner))
     assert bad.status == "failed" and "exited with code 3" in bad.message and "Release #2 keeps serving" in bad.message
     assert "giving up" in bad.last_log and "GREETING=hello" in bad.last_log and SECRET not in bad.last_log
-    assert not engine.containers.list(all=True, filters={"label": f"mgx.release={bad.pk}"})
+    assert not engine.containers.list(all=True, filters={"label": [f"mgx.release={bad.pk}", f"mgx.instance={instance_id()}"]})
     assert "version two" in requests.get(f"{live.apps_url}/apps/{app.slug}/prod/", timeout=10).text
     panel = http.get(f"{live.url}/sessions/{app.slug}/?tab=prod").text
     assert "Release #3 failed" in panel and "giving up" in panel
@@ -326,3 +326,19 @@ def test_nextjs_template_builds_one_image_and_serves_its_prod_base_path(live, ru
     assert f"/apps/{app.slug}/prod/_next/static/" in page.text
     assert requests.get(f"{live.apps_url}/apps/{app.slug}/prod/healthz", timeout=10).json()["status"] == "ok"
     production.prod_stop(app=app)
+
+
+def test_a_release_container_already_restarting_when_its_port_is_read_fails_the_release(runtime_image):
+    # Docker publishes no port while a container waits to restart. A release that died before
+    # MGX read its port raised KeyError there, escaped the deploy and stayed "starting" for
+    # good (the rollback test timed out on its dying release, twice, under load).
+    engine = docker.from_env()
+    dying = engine.containers.run(runtime_image, ["sh", "-c", "exit 3"], detach=True, ports={"3000/tcp": ("127.0.0.1", None)},
+                                  restart_policy={"Name": "unless-stopped"}, labels={"mgx.instance": instance_id()})
+    try:
+        wait_for(lambda: (dying.reload(), dying.attrs["State"])[1], lambda s: s.get("Restarting"),
+                 timeout=30, what="the container's state")
+        with pytest.raises(production._Unhealthy, match="exited with code 3 before it became healthy"):
+            production.serving_port(dying, 3000, role="app")
+    finally:
+        dying.remove(force=True)
