@@ -77,6 +77,12 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far: how busy Daphne was during a part."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # ---------------------------------------------------------------- 1. viewers of one app's events
 
 
@@ -266,12 +272,16 @@ def main():
         cookie = f"sessionid={http.cookies['sessionid']}"
 
         if args.only in (None, "viewers"):
+            cpu0, own0, wall0 = cpu_seconds(daphne_pid), time.process_time(), time.perf_counter()
             part1 = asyncio.run(viewers_run(base=base, ws_base=base.replace("http", "ws", 1), cookie=cookie,
                                             slug=app.slug, viewers=args.viewers, events=args.events,
                                             event_rate=args.event_rate))
+            part1["cpu"] = ((cpu_seconds(daphne_pid) - cpu0), time.process_time() - own0, time.perf_counter() - wall0)
         if args.only in (None, "reads"):
+            cpu0, own0, wall0 = cpu_seconds(daphne_pid), time.process_time(), time.perf_counter()
             part2 = asyncio.run(reads_run(base=base, cookie=cookie, slug=app.slug, paths=paths, rate=args.rate,
                                           seconds=args.seconds, pool=args.pool, daphne_pid=daphne_pid))
+            part2["cpu"] = ((cpu_seconds(daphne_pid) - cpu0), time.process_time() - own0, time.perf_counter() - wall0)
     finally:
         procs.stop_started(layout, started)
         shutil.rmtree(layout.var_dir, ignore_errors=True)
@@ -288,6 +298,7 @@ def main():
         if lat:
             print(f"   written -> received: p50 {statistics.median(lat):.1f} ms, p99 {p99:.1f} ms, max {lat[-1]:.1f} ms "
                   f"(target p99 <= {P99_TARGET_MS:.0f} ms) {'OK' if ok else 'ABOVE TARGET / INCOMPLETE'}")
+        print("   CPU: Daphne %.1f s, this script %.1f s, in %.1f s" % part1["cpu"])
     if part2:
         lat = sorted(part2["latencies"])
         n_errors = sum(part2["errors"].values())
@@ -306,6 +317,7 @@ def main():
               f"end {rss['end'] / 1024:.1f} MiB; end/middle {ratio:.3f} (bound <= {RSS_BOUND}) "
               f"{'stable' if ratio <= RSS_BOUND else 'GROWING'}; "
               f"{'errors 0' if n_errors == 0 and part2['skipped'] == 0 else 'ERRORS'}")
+        print("   CPU: Daphne %.1f s, this script %.1f s, in %.1f s" % part2["cpu"])
 
 
 if __name__ == "__main__":
