@@ -298,7 +298,8 @@ def main():
         if lat:
             print(f"   written -> received: p50 {statistics.median(lat):.1f} ms, p99 {p99:.1f} ms, max {lat[-1]:.1f} ms "
                   f"(target p99 <= {P99_TARGET_MS:.0f} ms) {'OK' if ok else 'ABOVE TARGET / INCOMPLETE'}")
-        print("   CPU: Daphne %.1f s, this script %.1f s, in %.1f s" % part1["cpu"])
+        print("   CPU: Daphne %.1f s, this script %.1f s, in %.1f s" % part1["cpu"]
+              + f"; Daphne {part1['cpu'][0] / max(1, len(lat)) * 1e6:.0f} us per frame delivered")
     if part2:
         lat = sorted(part2["latencies"])
         n_errors = sum(part2["errors"].values())
@@ -317,7 +318,8 @@ def main():
               f"end {rss['end'] / 1024:.1f} MiB; end/middle {ratio:.3f} (bound <= {RSS_BOUND}) "
               f"{'stable' if ratio <= RSS_BOUND else 'GROWING'}; "
               f"{'errors 0' if n_errors == 0 and part2['skipped'] == 0 else 'ERRORS'}")
-        print("   CPU: Daphne %.1f s, this script %.1f s, in %.1f s" % part2["cpu"])
+        print("   CPU: Daphne %.1f s, this script %.1f s, in %.1f s" % part2["cpu"]
+              + f"; Daphne {part2['cpu'][0] / max(1, len(lat)) * 1e3:.1f} ms per read")
 
 
 if __name__ == "__main__":
