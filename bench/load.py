@@ -309,8 +309,8 @@ def main():
         achieved = len(lat) / part2["elapsed"]
         print(f"2. file reads, GET /api/workspaces/<slug>/files over {args.pool} keep-alive connections, "
               f"{len(paths)} files: asked {args.rate:.0f}/s for {args.seconds:.0f} s ({part2['total']} reads)")
-        print(f"   achieved {achieved:.0f}/s ({achieved / args.rate:.2f} x asked); ok {len(lat)}, errors {n_errors} "
-              f"{part2['errors'] or ''}, not sent (server > 1 s behind) {part2['skipped']}, "
+        print(f"   achieved {achieved:.0f}/s ({achieved / args.rate:.2f} x asked); ok {len(lat)}, errors {n_errors}"
+              f"{' ' + str(part2['errors']) if part2['errors'] else ''}, not sent (server > 1 s behind) {part2['skipped']}, "
               f"unfinished {part2['unfinished']}")
         if lat:
             print(f"   latency from due time: p50 {statistics.median(lat):.1f} ms, p99 {pct(lat, 0.99):.1f} ms, "
