@@ -8,6 +8,7 @@ a full-page screenshot under var/test-artifacts/journey/<framework>/ (MGX_TEST_A
 it), which CI keeps."""
 import os
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -134,11 +135,18 @@ def cleanup():
     from deployments import production, services
     from observability.services import telemetry_delete
 
-    for app in made:
-        services.dev_stop(app=app)
-        production.prod_stop(app=app)
-        telemetry_delete(slug=app.slug)
-        _clear_agent_records(app.slug)
+    def stop_all():
+        for app in made:
+            services.dev_stop(app=app)
+            production.prod_stop(app=app)
+            telemetry_delete(slug=app.slug)
+            _clear_agent_records(app.slug)
+
+    # From a thread of its own: this thread runs Playwright's event loop, where the stops'
+    # status announcements (channel-layer publishes) refuse to run.
+    stopper = threading.Thread(target=stop_all)
+    stopper.start()
+    stopper.join()
 
 
 @pytest.mark.timeout(2700)  # two image builds and a dev install: minutes each on a loaded machine
