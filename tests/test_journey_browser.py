@@ -69,6 +69,15 @@ class Journey:
         for old in self.shots.glob("*.png"):
             old.unlink()
         self.n = 0
+        # What the app's event socket said, for a failure message about a panel that did not update.
+        self.heard = []
+        page.on("websocket", self._watch)
+
+    def _watch(self, ws):
+        self.heard.append(f"open {ws.url}")
+        ws.on("framereceived", lambda payload: self.heard.append(str(payload)[:160])
+              if "status" in str(payload) else None)
+        ws.on("close", lambda _ws: self.heard.append(f"closed {ws.url}"))
 
     def shot(self, step):
         self.n += 1
@@ -314,7 +323,7 @@ def _build_and_deploy(j, *, number):
     j.shot(f"prod-built-{number}")
     page.click("#prod-panel button:has-text('Deploy newest build')")
     j.shows("#prod-panel[data-status='live'] .dev-bar", f"Release #{number}", timeout=300,
-            what=f"release #{number}", extra=lambda: _release_state(j.app))
+            what=f"release #{number}", extra=lambda: _release_state(j.app) + "\nevents heard:\n" + "\n".join(j.heard[-30:]))
     j.shot(f"prod-tab-live-{number}")
     return Release.objects.get(app=j.app, number=number)
 
