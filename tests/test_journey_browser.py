@@ -276,7 +276,13 @@ def test_the_whole_journey(framework, live, page, llm, agent_image, user_factory
 
     # 9. A second release with another heading, then roll back to the first from the Prod tab.
     current = ws_selectors.file_read(app=j.app, path=path).text
-    file_write(app=j.app, path=path, content=current.replace(EDITED_HEADING, RELEASE_TWO_HEADING), user=owner)
+    # From a thread of its own, as the API would: its workspace.changed announcement refuses to
+    # run in this thread, where Playwright's event loop runs.
+    writer = threading.Thread(target=lambda: file_write(
+        app=j.app, path=path, content=current.replace(EDITED_HEADING, RELEASE_TWO_HEADING), user=owner))
+    writer.start()
+    writer.join()
+    assert RELEASE_TWO_HEADING in ws_selectors.file_read(app=j.app, path=path).text
     _build_and_deploy(j, number=2)
     j.heading_on(j.prod_url, RELEASE_TWO_HEADING, timeout=60, what="prod after release #2")
     j.shot("prod-release-2")
