@@ -38,7 +38,12 @@ def app_for_user(*, user, slug: str) -> App:
     existence is not theirs to learn."""
     if "\x00" in (slug or ""):  # no slug has one, and PostgreSQL refuses it in a query (a 500)
         raise NotFound("Not found.")
-    app = App.objects.filter(slug=slug).select_related("owner").first()
+    try:
+        # get() on the unique slug, not filter().first(): no ORDER BY to compile (every API call
+        # on an app comes through here).
+        app = App.objects.select_related("owner").get(slug=slug)
+    except App.DoesNotExist:
+        app = None
     if app is None or not app.can_be_used_by(user):
         raise NotFound("Not found.")
     return app
