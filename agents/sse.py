@@ -54,9 +54,9 @@ def _release_request_thread() -> None:
     more threads for 12 viewers). Once the body is being sent no middleware runs any more, so the
     stream shuts that executor down; a later thread-sensitive call (Django's `response.close()`
     at the end) gets a fresh one for a moment. Private asgiref state: if it is not there (another
-    asgiref), the stream simply keeps the thread. Under MGX's own handler (mgx_site.asgi_handler)
+    asgiref), the stream simply keeps the thread. Under MGX's own handler (core.asgi_handler)
     the thread goes back to its pool instead."""
-    from mgx_site.asgi_handler import request_thread_release
+    from core.asgi_handler import request_thread_release
 
     if request_thread_release():
         return

@@ -12,7 +12,7 @@ from .otel import setup_otel  # noqa: E402
 setup_otel()
 django.setup(set_prefix=False)  # what get_asgi_application() does before making its handler
 
-from .asgi_handler import PooledThreadASGIHandler  # noqa: E402
+from core.asgi_handler import PooledThreadASGIHandler  # noqa: E402
 
 django_asgi_app = PooledThreadASGIHandler()
 

@@ -86,7 +86,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"init_command": "PRAGMA journal_mode=WAL;", "timeout": 20, "transaction_mode": "IMMEDIATE"}
     )
 # Keep a database connection for a while instead of opening one per request: Daphne's request
-# threads come from a pool (mgx_site.asgi_handler), so the connections of those threads are
+# threads come from a pool (core.asgi_handler), so the connections of those threads are
 # reused; Django still closes broken or older ones at each request's start and end.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("MGX_DB_CONN_MAX_AGE", default=60))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
