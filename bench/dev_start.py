@@ -27,11 +27,11 @@ import django  # noqa: E402
 django.setup()
 
 import requests  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
 from core.frameworks import FRAMEWORKS  # noqa: E402
 from deployments import services  # noqa: E402
+from _login import bench_login  # noqa: E402
 from mgx_site.cli import procs  # noqa: E402
 from sessions_app.services import app_create  # noqa: E402
 
@@ -61,13 +61,8 @@ def main():
     call_command("migrate", verbosity=0)
     results = procs.start_all(layout, stack)
     try:
-        user = get_user_model().objects.create_user(username="bench", password="bench-password-1")
         base = f"http://127.0.0.1:{os.environ['MGX_PORT']}"
-        http = requests.Session()
-        http.get(f"{base}/accounts/login/")
-        http.post(f"{base}/accounts/login/", data={"username": "bench", "password": "bench-password-1",
-                                                   "csrfmiddlewaretoken": http.cookies["csrftoken"]},
-                  headers={"Referer": f"{base}/accounts/login/"})
+        user, http = bench_login(base)
         rows = []
         for framework in FRAMEWORKS:
             app = app_create(owner=user, name=f"Bench {framework}", framework=framework)

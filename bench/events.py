@@ -27,12 +27,11 @@ import django  # noqa: E402
 
 django.setup()
 
-import requests  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
 from agents.services import event_append  # noqa: E402
+from _login import bench_login  # noqa: E402
 from mgx_site.cli import procs  # noqa: E402
 from sessions_app.models import App  # noqa: E402
 
@@ -49,16 +48,11 @@ def main():
     started = procs.start_all(layout, [stack["redis"], stack["mongo"], stack["daphne"]])
     latencies, lock, stop = [], threading.Lock(), threading.Event()
     try:
-        user = get_user_model().objects.create_user(username="bench", password="bench-password-1")
+        base = f"http://127.0.0.1:{os.environ['MGX_PORT']}"
+        user, http = bench_login(base)
         slugs = [f"bench-{i:02d}" for i in range(SESSIONS)]
         for slug in slugs:
             App.objects.create(slug=slug, name=slug, framework="nextjs", owner=user)
-        base = f"http://127.0.0.1:{os.environ['MGX_PORT']}"
-        http = requests.Session()
-        http.get(f"{base}/accounts/login/")
-        http.post(f"{base}/accounts/login/", data={"username": "bench", "password": "bench-password-1",
-                                                   "csrfmiddlewaretoken": http.cookies["csrftoken"]},
-                  headers={"Referer": f"{base}/accounts/login/"})
         cookie = f"sessionid={http.cookies['sessionid']}"
 
         ready = threading.Barrier(SESSIONS + 1)

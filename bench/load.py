@@ -36,7 +36,6 @@ import os
 import shutil
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -50,12 +49,11 @@ import django  # noqa: E402
 django.setup()
 
 import aiohttp  # noqa: E402
-import requests  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
 from agents.services import event_append  # noqa: E402
+from _login import bench_login  # noqa: E402
 from mgx_site.cli import procs  # noqa: E402
 from sessions_app.services import app_create  # noqa: E402
 from workspaces import selectors as ws_selectors  # noqa: E402
@@ -259,16 +257,11 @@ def main():
     part1 = part2 = None
     try:
         daphne_pid = procs.running_pid(layout, stack["daphne"])
-        user = get_user_model().objects.create_user(username="bench", password="bench-password-1")
+        base = f"http://127.0.0.1:{os.environ['MGX_PORT']}"
+        user, http = bench_login(base)
         app = app_create(owner=user, name="Load Bench", framework="nextjs")
         paths = [e.path for e in ws_selectors.entries_list(app=app, path="")
                  if not e.is_dir and e.size < 16_384]
-        base = f"http://127.0.0.1:{os.environ['MGX_PORT']}"
-        http = requests.Session()
-        http.get(f"{base}/accounts/login/")
-        http.post(f"{base}/accounts/login/", data={"username": "bench", "password": "bench-password-1",
-                                                   "csrfmiddlewaretoken": http.cookies["csrftoken"]},
-                  headers={"Referer": f"{base}/accounts/login/"})
         cookie = f"sessionid={http.cookies['sessionid']}"
 
         if args.only in (None, "viewers"):
