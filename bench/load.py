@@ -18,12 +18,19 @@ workspace from the template, first commit).
    moment a request was due (so a server that falls behind shows it, not hides it). Prints the
    achieved rate, errors (must be 0), p50/p99, and Daphne's RSS (VmRSS of the pid procs wrote)
    at start, middle and end; "memory stable" means end <= 1.10 x middle.
+   With `--instances N` (N > 1) the stack runs N Daphne processes (procs.web_instance, as part 5
+   of issue 16 runs a second web instance) and the connections are spread over them, as a load
+   balancer in front of N instances would; each one's CPU and RSS is printed.
+
+MGX runs as `./mgx up` runs it by default: its own telemetry is not exported. `--otel` turns on
+what the test suite runs with (OTEL_EXPORTER_OTLP_ENDPOINT=self: a span per request, exported
+to its own receiver), to see what that costs.
 
 Bounded: every wait has a deadline, outstanding requests are capped, results are flat arrays
 whose size the flags fix.
 
     .venv/bin/python bench/load.py [--viewers 200] [--events 200] [--event-rate 20]
-                                   [--rate 500] [--seconds 30] [--quick]
+                                   [--rate 500] [--seconds 30] [--instances 1] [--otel] [--quick]
 
 (`.venv` is MGX's environment, `$MGX_VENV` if set elsewhere.) `--quick` is a smoke run: 20
 viewers, 40 events, 100 reads/s for 5 s.
@@ -55,6 +62,7 @@ from websockets.asyncio.client import connect  # noqa: E402
 from agents.services import event_append  # noqa: E402
 from _login import bench_login  # noqa: E402
 from mgx_site.cli import procs  # noqa: E402
+from mgx_site.settings.test import _free_port  # noqa: E402
 from sessions_app.services import app_create  # noqa: E402
 from workspaces import selectors as ws_selectors  # noqa: E402
 
@@ -173,22 +181,30 @@ async def viewers_run(*, base: str, ws_base: str, cookie: str, slug: str, viewer
 # ---------------------------------------------------------------- 2. file reads
 
 
-async def reads_run(*, base: str, cookie: str, slug: str, paths: list[str], rate: float, seconds: float,
-                    pool: int, daphne_pid: int) -> dict:
+async def reads_run(*, bases: list[str], cookie: str, slug: str, paths: list[str], rate: float, seconds: float,
+                    pool: int, daphne_pids: list[int]) -> dict:
     total = int(rate * seconds)
     latencies = array.array("d")
     errors: dict[str, int] = {}
-    rss = {"start": rss_kib(daphne_pid)}
+    def rss_now():
+        return sum(rss_kib(pid) for pid in daphne_pids)
+
+    rss = {"start": rss_now()}
     outstanding_cap = max(pool * 4, int(rate))  # beyond this the server is a second behind: stop queueing
     skipped = 0
     outstanding = 0
-    connector = aiohttp.TCPConnector(limit=pool, force_close=False, keepalive_timeout=60)
     timeout = aiohttp.ClientTimeout(total=10)
+    # One client per instance, each with its share of the keep-alive connections; reads go to
+    # the instances in turn.
+    clients = [aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=max(1, pool // len(bases)), force_close=False,
+                                                                    keepalive_timeout=60),
+                                     timeout=timeout, headers={"Cookie": cookie}) for _ in bases]
 
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers={"Cookie": cookie}) as http:
+    try:
 
         async def one(i, due):
             nonlocal outstanding
+            http, base = clients[i % len(bases)], bases[i % len(bases)]
             try:
                 async with http.get(f"{base}/api/workspaces/{slug}/files", params={"path": paths[i % len(paths)]}) as r:
                     body = await r.read()
@@ -216,7 +232,7 @@ async def reads_run(*, base: str, cookie: str, slug: str, paths: list[str], rate
             if delay > 0:
                 await asyncio.sleep(delay)
             if "middle" not in rss and time.perf_counter() >= middle_at:
-                rss["middle"] = rss_kib(daphne_pid)
+                rss["middle"] = rss_now()
             if outstanding >= outstanding_cap:
                 skipped += 1
                 continue
@@ -227,8 +243,11 @@ async def reads_run(*, base: str, cookie: str, slug: str, paths: list[str], rate
         if tasks:
             await asyncio.wait(tasks, timeout=15)
         elapsed = time.perf_counter() - start
-        rss.setdefault("middle", rss_kib(daphne_pid))
-        rss["end"] = rss_kib(daphne_pid)
+        rss.setdefault("middle", rss_now())
+        rss["end"] = rss_now()
+    finally:
+        for http in clients:
+            await http.close()
     return {"latencies": latencies, "errors": errors, "skipped": skipped, "elapsed": elapsed, "total": total,
             "rss": rss, "unfinished": len(tasks)}
 
@@ -244,20 +263,31 @@ def main():
     parser.add_argument("--rate", type=float, default=500.0, help="file reads per second")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long the reads go on")
     parser.add_argument("--pool", type=int, default=16, help="keep-alive connections for the reads")
+    parser.add_argument("--instances", type=int, default=1, help="Daphne processes serving the reads")
+    parser.add_argument("--otel", action="store_true", help="export MGX's own spans to itself, as the tests do")
     parser.add_argument("--quick", action="store_true", help="smoke run: 20 viewers, 40 events, 100 reads/s for 5 s")
     parser.add_argument("--only", choices=("viewers", "reads"), help="run one part")
     args = parser.parse_args()
     if args.quick:
         args.viewers, args.events, args.rate, args.seconds = 20, 40, 100.0, 5.0
 
+    if not args.otel:
+        os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = ""  # the processes started below read it
     layout = procs.Layout(os.environ["MGX_TEST_RUN_DIR"])
     stack = {p.name: p for p in procs.stack(layout, dict(os.environ))}
+    daphnes = [stack["daphne"]]
+    for index in range(2, args.instances + 1):
+        made = procs.web_instance(layout, dict(os.environ), index=index, port=_free_port(), apps_port=_free_port(),
+                                  internal_port=_free_port())
+        daphnes += [p for p in made if p.name == f"daphne-{index}"]
     call_command("migrate", verbosity=0)
-    started = procs.start_all(layout, [stack["redis"], stack["mongo"], stack["daphne"]])
+    started = procs.start_all(layout, [stack["redis"], stack["mongo"], *daphnes])
     part1 = part2 = None
     try:
-        daphne_pid = procs.running_pid(layout, stack["daphne"])
-        base = f"http://127.0.0.1:{os.environ['MGX_PORT']}"
+        pids = [procs.running_pid(layout, p) for p in daphnes]
+        daphne_pid = pids[0]
+        bases = [f"http://127.0.0.1:{p.port}" for p in daphnes]
+        base = bases[0]
         user, http = bench_login(base)
         app = app_create(owner=user, name="Load Bench", framework="nextjs")
         paths = [e.path for e in ws_selectors.entries_list(app=app, path="")
@@ -271,10 +301,12 @@ def main():
                                             event_rate=args.event_rate))
             part1["cpu"] = ((cpu_seconds(daphne_pid) - cpu0), time.process_time() - own0, time.perf_counter() - wall0)
         if args.only in (None, "reads"):
-            cpu0, own0, wall0 = cpu_seconds(daphne_pid), time.process_time(), time.perf_counter()
-            part2 = asyncio.run(reads_run(base=base, cookie=cookie, slug=app.slug, paths=paths, rate=args.rate,
-                                          seconds=args.seconds, pool=args.pool, daphne_pid=daphne_pid))
-            part2["cpu"] = ((cpu_seconds(daphne_pid) - cpu0), time.process_time() - own0, time.perf_counter() - wall0)
+            cpu0, own0, wall0 = [cpu_seconds(pid) for pid in pids], time.process_time(), time.perf_counter()
+            part2 = asyncio.run(reads_run(bases=bases, cookie=cookie, slug=app.slug, paths=paths, rate=args.rate,
+                                          seconds=args.seconds, pool=args.pool, daphne_pids=pids))
+            each = [cpu_seconds(pid) - c for pid, c in zip(pids, cpu0)]
+            part2["cpu"] = (sum(each), time.process_time() - own0, time.perf_counter() - wall0)
+            part2["cpu_each"] = each
     finally:
         procs.stop_started(layout, started)
         shutil.rmtree(layout.var_dir, ignore_errors=True)
@@ -300,21 +332,25 @@ def main():
         rss = part2["rss"]
         ratio = rss["end"] / rss["middle"] if rss["middle"] else float("nan")
         achieved = len(lat) / part2["elapsed"]
-        print(f"2. file reads, GET /api/workspaces/<slug>/files over {args.pool} keep-alive connections, "
-              f"{len(paths)} files: asked {args.rate:.0f}/s for {args.seconds:.0f} s ({part2['total']} reads)")
+        print(f"2. file reads, GET /api/workspaces/<slug>/files over {args.pool} keep-alive connections to "
+              f"{args.instances} Daphne process{'es' if args.instances > 1 else ''}, {len(paths)} files, "
+              f"own telemetry {'exported to itself' if args.otel else 'off (the default)'}: "
+              f"asked {args.rate:.0f}/s for {args.seconds:.0f} s ({part2['total']} reads)")
         print(f"   achieved {achieved:.0f}/s ({achieved / args.rate:.2f} x asked); ok {len(lat)}, errors {n_errors}"
               f"{' ' + str(part2['errors']) if part2['errors'] else ''}, not sent (server > 1 s behind) {part2['skipped']}, "
               f"unfinished {part2['unfinished']}")
         if lat:
             print(f"   latency from due time: p50 {statistics.median(lat):.1f} ms, p99 {pct(lat, 0.99):.1f} ms, "
                   f"max {lat[-1]:.1f} ms")
-        print(f"   Daphne RSS: start {rss['start'] / 1024:.1f} MiB, middle {rss['middle'] / 1024:.1f} MiB, "
+        print(f"   Daphne RSS{' (all instances)' if args.instances > 1 else ''}: start {rss['start'] / 1024:.1f} MiB, middle {rss['middle'] / 1024:.1f} MiB, "
               f"end {rss['end'] / 1024:.1f} MiB; end/middle {ratio:.3f} (bound <= {RSS_BOUND}) "
               f"{'stable' if ratio <= RSS_BOUND else 'GROWING'}; "
               f"{'ERRORS' if n_errors else 'errors 0'}"
               f"{'; RATE NOT REACHED' if part2['skipped'] or achieved < 0.95 * args.rate else '; rate reached'}")
         print("   CPU: Daphne %.1f s, this script %.1f s, in %.1f s" % part2["cpu"]
-              + f"; Daphne {part2['cpu'][0] / max(1, len(lat)) * 1e3:.1f} ms per read")
+              + f"; Daphne {part2['cpu'][0] / max(1, len(lat)) * 1e3:.1f} ms per read"
+              + (" (per instance: " + ", ".join(f"{c:.1f} s" for c in part2["cpu_each"]) + ")"
+                 if args.instances > 1 else ""))
 
 
 if __name__ == "__main__":
