@@ -19,17 +19,27 @@ from .procs import BASE_DIR, BIN_DIR, Layout, ServiceError, StartResult
 
 
 # Debian packages `./mgx up` needs (the services, bubblewrap for git, debootstrap for the base
-# image) and those `./mgx test` adds (the browser tests' Chromium, Node.js for the templates' tests).
+# image) and those `./mgx test` adds (the browser tests' Chromium, Node.js for the templates' tests,
+# Compose for the check of infra/docker-compose.yml).
 UP_PACKAGES = ("redis-server", "docker.io", "bubblewrap", "debootstrap", "git")
-TEST_PACKAGES = (*UP_PACKAGES, "chromium", "chromium-driver", "nodejs")
+TEST_PACKAGES = (*UP_PACKAGES, "chromium", "chromium-driver", "nodejs", "docker-compose")
 POSTGRES_PACKAGES = ("postgresql",)  # with MGX_POSTGRES=1 (up) or MGX_TEST_POSTGRES=1 (test)
 
 
 def _installed(package: str) -> bool:
     if package == "nodejs" and shutil.which("node"):
         return True  # any Node.js with `node --test` will do, however it was installed
+    if package == "docker-compose" and (shutil.which("docker-compose") or _compose_plugin()):
+        return True  # Docker's own `docker compose` plugin does as well
     done = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True)
     return done.returncode == 0 and "install ok installed" in done.stdout
+
+
+def _compose_plugin() -> bool:
+    try:
+        return subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
 
 
 def _ensure_packages(packages: tuple[str, ...]) -> int | None:
