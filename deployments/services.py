@@ -106,7 +106,9 @@ def dev_start(*, app) -> DevEnvironment:
     if dev.phase in (Phase.CREATING, Phase.INSTALLING, Phase.STARTING):
         return dev  # already on its way
     client()  # a clear error now, rather than a failed task later
-    _save(dev, phase=Phase.CREATING, message="Queued", last_log="", ready_at=None)
+    # No worker yet: the one that takes the task records itself (a name left from an earlier
+    # boot would make a starting worker's reconcile think a live worker follows this one).
+    _save(dev, phase=Phase.CREATING, message="Queued", last_log="", ready_at=None, worker="")
     transaction.on_commit(lambda: dev_boot_task.delay(app.pk))
     return dev
 
@@ -467,7 +469,8 @@ def dev_reconcile(*, worker: str = "") -> dict:
     gateway route back. A boot still under way whose follower is gone (this worker's previous
     life, a worker whose heartbeat expired, or unknown) would stay "starting" forever: its
     container is removed and the row shows failed, saying to start again. Boots followed by
-    another live worker are left to it."""
+    another live worker are left to it, even before their container exists; a start still only
+    queued shows stopped, so its owner can start it again."""
     from core.workers import workers_alive
     from sessions_app.models import App
 
@@ -489,7 +492,9 @@ def dev_reconcile(*, worker: str = "") -> dict:
         app_container = by_slug.pop(dev.app.slug, None)
         running = app_container is not None and app_container[1].status == "running"
         booting = dev.phase in (Phase.CREATING, Phase.INSTALLING, Phase.STARTING)
-        if running and booting and dev.worker not in following:
+        if booting and dev.worker in following:
+            continue  # that worker sets the phase, the container and the route as its boot goes on
+        if running and booting:
             app_container[1].remove(force=True)
             gateway().delete_route(route_id(slug=dev.app.slug, stage="dev"))
             _save(dev, phase=Phase.FAILED, message=ORPHANED_BOOT, container_id="", host_port=None, ssh_port=None)

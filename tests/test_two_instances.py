@@ -154,3 +154,33 @@ def test_the_worker_that_takes_a_run_is_recorded_as_its_owner(live, app_factory,
     # However it ends here (no model is configured in the tests), it ends, and keeps its owner.
     _until(lambda: _status(run_id) in ("done", "failed", "cancelled"), within=120, what="the run ending")
     assert AgentRun.objects(run_id=run_id).first().worker == owner
+
+
+def test_a_starting_worker_leaves_the_dev_boots_that_live_workers_follow(live, app_factory):
+    """Worker B starting while worker A boots a dev server (A has saved "creating" and set the
+    route, its container is on its way) must leave that boot to A: not mark it stopped, not
+    drop its route. A boot whose worker is dead is still ended, and a start only queued (no
+    worker has it yet) still shows stopped, so its owner can start it again."""
+    from deployments.models import DevEnvironment
+    from deployments.services import dev_reconcile
+
+    first_worker = f"mgx-{live.stack['daphne'].port}@{socket.gethostname()}"
+    _until(lambda: first_worker in workers_alive(), within=30, what="the first worker's heartbeat")
+    followed = app_factory(name="Followed Boot")
+    orphan = app_factory(name="Orphan Boot")
+    queued = app_factory(name="Queued Boot")
+    DevEnvironment.objects.create(app=followed, phase="creating", message="Creating the container", worker=first_worker)
+    DevEnvironment.objects.create(app=orphan, phase="installing", message="Installing", worker="mgx-gone@elsewhere")
+    DevEnvironment.objects.create(app=queued, phase="creating", message="Queued", worker="")
+    route = route_for(slug=followed.slug, stage="dev", upstream="127.0.0.1:9")
+    gateway().set_route(route)
+    try:
+        dev_reconcile(worker=f"mgx-starting@{socket.gethostname()}")
+
+        kept = DevEnvironment.objects.get(app=followed)
+        assert (kept.phase, kept.message, kept.worker) == ("creating", "Creating the container", first_worker)
+        assert gateway().routes().get(route.id) == route
+        assert DevEnvironment.objects.get(app=orphan).phase in ("stopped", "failed")
+        assert DevEnvironment.objects.get(app=queued).phase == "stopped"
+    finally:
+        gateway().delete_route(route.id)
