@@ -202,8 +202,10 @@ def test_a_worker_killed_during_an_agent_run_fails_only_that_run_and_the_next_ru
         worker.kill()
         worker.start()
 
-        _until(lambda: AgentRun.objects(run_id=run.run_id).first().status != "running", within=60,
-               what="the interrupted run ended")
+        # The reconcile sets the status, then tells the chat: wait for both.
+        _until(lambda: AgentRun.objects(run_id=run.run_id).first().status != "running"
+               and AgentEvent.objects(session=app.slug, run=run.run_id, type="ERROR").first(), within=60,
+               what="the interrupted run ended and the chat was told")
         ended = AgentRun.objects(run_id=run.run_id).first()
         assert ended.status == "failed"
         said = AgentEvent.objects(session=app.slug, run=run.run_id, type="ERROR").first()

@@ -128,8 +128,10 @@ def test_a_starting_worker_fails_only_its_own_runs_and_those_of_dead_workers(liv
 
     results = procs.start_all(live.layout, [second["procs"]["celery-2"]], env=second["env"])
     try:
-        _until(lambda: all(_status(r) == "failed" for r in (orphan_of_dead, own_previous_life, from_before_owners)),
-               within=60, what="the orphaned runs failed")
+        # The reconcile sets each status, then tells that chat: wait for both.
+        _until(lambda: all(_status(r) == "failed" for r in (orphan_of_dead, own_previous_life, from_before_owners))
+               and AgentEvent.objects(session="two", type="ERROR").first(),
+               within=60, what="the orphaned runs failed and their chats were told")
         assert worker_alive(name=second["worker"]) and worker_alive(name=first_worker)
         # The first worker still watches its run, and the queued one is still in the broker.
         assert _status(watched) == "running" and _status(queued) == "queued"
