@@ -76,7 +76,7 @@ class PrivateWorker:
                                                        apps_port=_free_port(), internal_port=_free_port())}
         celery = made["celery-7"]
         self.proc = dataclasses.replace(celery, argv=[*celery.argv, "-Q", self.queue])
-        self.name = f"mgx-{port}@{socket.gethostname()}"
+        self.name = procs.worker_node(port)
 
     def start(self) -> None:
         procs.start(self.layout, self.proc, env=self.env)
@@ -185,7 +185,7 @@ def test_a_worker_killed_during_an_agent_run_fails_only_that_run_and_the_next_ru
     worker = PrivateWorker(live, env={"MGX_LLM_BASE_URL": llm.base_url, "MGX_LLM_API_KEY": "test-key",
                                       "MGX_LLM_MODEL": "scripted-model",
                                       "MGX_AGENT_API_URL": live.internal_url + "/internal/agent"})
-    shared_worker = f"mgx-{live.stack['daphne'].port}@{socket.gethostname()}"
+    shared_worker = procs.worker_node(live.stack['daphne'].port)
     _until(lambda: worker_alive(name=shared_worker), what="the suite's worker heartbeat")
     # Someone else's run, watched by the suite's (live) worker: the drill must not touch it.
     other = AgentRun(run_id=uuid.uuid4().hex, session="someone-else", user="x", status="running", worker=shared_worker)

@@ -35,7 +35,7 @@ def second(live):
                                                    internal_port=_free_port())}
     results = procs.start_all(live.layout, [made["daphne-2"], made["gateway-2"]], env=env)
     yield {"url": f"http://127.0.0.1:{port}", "apps_url": f"http://127.0.0.1:{apps_port}", "procs": made, "env": env,
-           "worker": f"mgx-{port}@{socket.gethostname()}"}
+           "worker": procs.worker_node(port)}
     procs.stop_started(live.layout, results)
 
 
@@ -112,7 +112,7 @@ def _status(run_id):
 
 
 def test_a_starting_worker_fails_only_its_own_runs_and_those_of_dead_workers(live, second, no_runs):
-    first_worker = f"mgx-{live.stack['daphne'].port}@{socket.gethostname()}"
+    first_worker = procs.worker_node(live.stack['daphne'].port)
     _until(lambda: first_worker in workers_alive(), within=30, what="the first worker's heartbeat")
     store = redis.Redis.from_url(settings.MGX_REDIS_URL)
     # A worker that was killed: its heartbeat has run out (expired in Redis, not waited for).
@@ -152,7 +152,7 @@ def test_the_worker_that_takes_a_run_is_recorded_as_its_owner(live, app_factory,
     current_app.send_task("agents.run", args=(run_id,))
 
     owner = _until(lambda: AgentRun.objects(run_id=run_id).first().worker, within=30, what="the run's owner recorded")
-    assert owner == f"mgx-{live.stack['daphne'].port}@{socket.gethostname()}"
+    assert owner == procs.worker_node(live.stack['daphne'].port)
     # However it ends here (no model is configured in the tests), it ends, and keeps its owner.
     _until(lambda: _status(run_id) in ("done", "failed", "cancelled"), within=120, what="the run ending")
     assert AgentRun.objects(run_id=run_id).first().worker == owner
@@ -166,7 +166,7 @@ def test_a_starting_worker_leaves_the_dev_boots_that_live_workers_follow(live, a
     from deployments.models import DevEnvironment
     from deployments.services import dev_reconcile
 
-    first_worker = f"mgx-{live.stack['daphne'].port}@{socket.gethostname()}"
+    first_worker = procs.worker_node(live.stack['daphne'].port)
     _until(lambda: first_worker in workers_alive(), within=30, what="the first worker's heartbeat")
     followed = app_factory(name="Followed Boot")
     orphan = app_factory(name="Orphan Boot")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -498,6 +499,12 @@ def _stores(layout: Layout, cfg: dict[str, str], *, redis_url: str, mongo_url: s
         ),
         *([apps] if apps else []),
     ]
+
+
+def worker_node(port: int) -> str:
+    """The Celery node name of the web instance whose Daphne is on `port` (its `-n mgx-<port>@%h`,
+    with Celery's %h, the host name, filled in): what runs and heartbeats record as their owner."""
+    return f"mgx-{port}@{socket.gethostname()}"
 
 
 def web_instance(layout: Layout, cfg: dict[str, str], *, index: int, port: int, apps_port: int,
