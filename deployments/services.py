@@ -198,17 +198,33 @@ def _container_config(app) -> dict:
 
 
 def _remove_container(name_or_id: str) -> None:
+    """Gone when this returns, also when another removal of it (a reconcile's) is under way:
+    Docker refuses a second one (409 "already in progress"), and that one is waited for."""
     try:
-        client().containers.get(name_or_id).remove(force=True)
+        container = client().containers.get(name_or_id)
+        container.remove(force=True)
     except docker.errors.NotFound:
         pass
+    except docker.errors.APIError as exc:
+        if exc.status_code != 409:
+            raise
+        try:
+            container.wait(condition="removed", timeout=60)
+        except docker.errors.NotFound:
+            pass
 
 
-def dev_boot(*, app, worker: str = "") -> DevEnvironment:
+def dev_boot(*, app, worker: str = "", queued: bool = False) -> DevEnvironment:
     """Create and start the container, then follow its log and probe the port until the dev
     server answers through its base path. Runs in the Celery worker `worker` (its node name,
-    recorded so that a boot whose worker died is ended by dev_reconcile)."""
+    recorded so that a boot whose worker died is ended by dev_reconcile). A `queued` boot (the
+    task dev_start queued) runs only if that start still stands: the row is taken for this
+    worker in one conditional write, so a start stopped meanwhile boots nothing, and never twice."""
     dev = _env(app)
+    if queued:
+        if not DevEnvironment.objects.filter(pk=dev.pk, phase=Phase.CREATING, worker="").update(worker=worker):
+            return dev
+        dev.refresh_from_db()
     runtime = RUNTIMES[app.framework]
     try:
         docker_client = client()
@@ -461,16 +477,33 @@ def dev_reap_idle(*, now: float | None = None, keep_warm: bool = False) -> list[
 ORPHANED_BOOT = "MGX restarted while the dev server was starting; start it again."
 
 
+def _save_if_unchanged(dev: DevEnvironment, **changes) -> bool:
+    """`_save`, but only if the row still holds what `dev` was read with (phase, worker and
+    container): a boot taken up meanwhile, a user's start or stop, is never written over by a
+    decision made on an older view of it. True when written."""
+    step = changes["phase"] if changes.get("phase") in DevEnvironment.STEPS else dev.step
+    written = DevEnvironment.objects.filter(
+        pk=dev.pk, phase=dev.phase, worker=dev.worker, container_id=dev.container_id,
+    ).update(**changes, step=step, updated_at=timezone.now())
+    if written:
+        for key, value in {**changes, "step": step}.items():
+            setattr(dev, key, value)
+        announce(slug=dev.app.slug, kind="dev.status", data={"phase": dev.phase, "message": dev.message})
+    return bool(written)
+
+
 @_engine_errors
 def dev_reconcile(*, worker: str = "") -> dict:
     """After MGX (or worker `worker`, a Celery node name) restarts: make the rows match what
     Docker really runs. Containers of this instance whose app is gone are removed, and so are
     their caches; rows whose container is gone show stopped; running containers get their
     gateway route back. A boot still under way whose follower is gone (this worker's previous
-    life, a worker whose heartbeat expired, or unknown) would stay "starting" forever: its
-    container is removed and the row shows failed, saying to start again. Boots followed by
-    another live worker are left to it, even before their container exists; a start still only
-    queued shows stopped, so its owner can start it again."""
+    life, a worker whose heartbeat expired) would stay "starting" forever: its container is
+    removed and the row shows failed, saying to start again. Boots followed by another live
+    worker are left to it, even before their container exists, and so are starts still queued
+    (no worker has taken them yet: the broker holds their task, and whichever worker takes it
+    boots them). Other workers keep working while this runs, so each row is written only if it
+    is still as it was read, and a container or route goes only once its row says so."""
     from core.workers import workers_alive
     from sessions_app.models import App
 
@@ -492,27 +525,30 @@ def dev_reconcile(*, worker: str = "") -> dict:
         app_container = by_slug.pop(dev.app.slug, None)
         running = app_container is not None and app_container[1].status == "running"
         booting = dev.phase in (Phase.CREATING, Phase.INSTALLING, Phase.STARTING)
-        if booting and dev.worker in following:
-            continue  # that worker sets the phase, the container and the route as its boot goes on
+        if booting and (not dev.worker or dev.worker in following):
+            continue  # queued, or followed by a live worker that sets phase, container and route
+        slug = dev.app.slug
         if running and booting:
-            app_container[1].remove(force=True)
-            gateway().delete_route(route_id(slug=dev.app.slug, stage="dev"))
-            _save(dev, phase=Phase.FAILED, message=ORPHANED_BOOT, container_id="", host_port=None, ssh_port=None)
-            found["boots_failed"].append(dev.app.slug)
+            if _save_if_unchanged(dev, phase=Phase.FAILED, message=ORPHANED_BOOT, container_id="", host_port=None,
+                                  ssh_port=None):
+                _remove_container(app_container[1].id)
+                gateway().delete_route(route_id(slug=slug, stage="dev"))
+                found["boots_failed"].append(slug)
         elif running:
             container = app_container[1]
             port = published_port(container, RUNTIMES[dev.app.framework].port)
-            gateway().set_route(route_for(slug=dev.app.slug, stage="dev", upstream=f"127.0.0.1:{port}"))
             phase = dev.phase if dev.phase in DevEnvironment.STEPS else Phase.READY
-            _save(dev, phase=phase, container_id=container.id, host_port=port, ssh_port=_ssh_port_or_none(container))
-            found["running"].append(dev.app.slug)
+            if _save_if_unchanged(dev, phase=phase, message=dev.message, container_id=container.id, host_port=port,
+                                  ssh_port=_ssh_port_or_none(container)):
+                gateway().set_route(route_for(slug=slug, stage="dev", upstream=f"127.0.0.1:{port}"))
+                found["running"].append(slug)
         elif dev.phase != Phase.STOPPED:
-            if app_container is not None:
-                app_container[1].remove(force=True)
-            gateway().delete_route(route_id(slug=dev.app.slug, stage="dev"))
-            _save(dev, phase=Phase.STOPPED, message="Found stopped when MGX started", container_id="", host_port=None,
-                  ssh_port=None)
-            found["stopped"].append(dev.app.slug)
+            if _save_if_unchanged(dev, phase=Phase.STOPPED, message="Found stopped when MGX started", container_id="",
+                                  host_port=None, ssh_port=None):
+                if app_container is not None:
+                    _remove_container(app_container[1].id)
+                gateway().delete_route(route_id(slug=slug, stage="dev"))
+                found["stopped"].append(slug)
     caches = client().volumes.list(filters={"label": [f"mgx.instance={instance_id()}", "mgx.role=cache"]})
     for volume in caches:
         slug = (volume.attrs.get("Labels") or {}).get("mgx.app", "")

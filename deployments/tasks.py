@@ -20,7 +20,7 @@ def dev_boot_task(self, app_id: int) -> str:
     app = App.objects.filter(pk=app_id).first()
     if app is None:
         return "app deleted"
-    return dev_boot(app=app, worker=self.request.hostname or "").phase
+    return dev_boot(app=app, worker=self.request.hostname or "", queued=True).phase
 
 
 @shared_task(name="deployments.dev_reap_idle")

@@ -161,8 +161,10 @@ def test_the_worker_that_takes_a_run_is_recorded_as_its_owner(live, app_factory,
 def test_a_starting_worker_leaves_the_dev_boots_that_live_workers_follow(live, app_factory):
     """Worker B starting while worker A boots a dev server (A has saved "creating" and set the
     route, its container is on its way) must leave that boot to A: not mark it stopped, not
-    drop its route. A boot whose worker is dead is still ended, and a start only queued (no
-    worker has it yet) still shows stopped, so its owner can start it again."""
+    drop its route. A boot whose worker is dead is still ended. A start only queued (no worker
+    has it yet) is left queued: whichever worker takes its task boots it (CI once saw B's
+    reconcile mark such a start stopped while A was already booting it, and A's boot then
+    lived on under a row that said "stopped")."""
     from deployments.models import DevEnvironment
     from deployments.services import dev_reconcile
 
@@ -183,6 +185,26 @@ def test_a_starting_worker_leaves_the_dev_boots_that_live_workers_follow(live, a
         assert (kept.phase, kept.message, kept.worker) == ("creating", "Creating the container", first_worker)
         assert gateway().routes().get(route.id) == route
         assert DevEnvironment.objects.get(app=orphan).phase in ("stopped", "failed")
-        assert DevEnvironment.objects.get(app=queued).phase == "stopped"
+        still = DevEnvironment.objects.get(app=queued)
+        assert (still.phase, still.message, still.worker) == ("creating", "Queued", "")
     finally:
         gateway().delete_route(route.id)
+
+
+def test_a_queued_start_is_booted_once_and_not_at_all_once_stopped(app_factory):
+    """The boot task takes its start in one conditional write: a start the user stopped before
+    any worker took it boots nothing, and a start another worker already took is not booted a
+    second time. Neither reaches Docker."""
+    from deployments.models import DevEnvironment
+    from deployments.services import dev_boot
+
+    stopped = app_factory(name="Stopped Queue")
+    DevEnvironment.objects.create(app=stopped, phase="stopped", message="Stopped", worker="")
+    taken = app_factory(name="Taken Queue")
+    DevEnvironment.objects.create(app=taken, phase="creating", message="Creating the container", worker="mgx-a@host")
+
+    assert dev_boot(app=stopped, worker="mgx-b@host", queued=True).phase == "stopped"
+    assert dev_boot(app=taken, worker="mgx-b@host", queued=True).worker == "mgx-a@host"
+
+    assert [(d.phase, d.message, d.worker) for d in DevEnvironment.objects.order_by("app__name")] == [
+        ("stopped", "Stopped", ""), ("creating", "Creating the container", "mgx-a@host")]
