@@ -557,7 +557,11 @@ def _web(layout: Layout, cfg: dict[str, str], *, redis_url: str, d_host: str, d_
             name=f"celery{suffix}", label="Celery worker", address=redis_url,
             # The node name (mgx-<port>@host) is the worker's identity: the runs it owns and its
             # heartbeat (core.workers) go by it, so a restarted worker knows its own runs.
+            # No gossip, mingle or event heartbeats: MGX uses none of them (its own heartbeat is
+            # core.workers'), mingle costs every start a second, and gossip's restart after a lost
+            # broker connection raises inside the consumer (seen on every Redis restart).
             argv=[str(BIN_DIR / "celery"), "-A", "mgx_site", "worker", "-l", "INFO", "-n", f"mgx-{d_port}@%h",
+                  "--without-gossip", "--without-mingle", "--without-heartbeat",
                   *(["-B", "-s", str(layout.run_dir / "celerybeat-schedule")] if beat else [])],
             # A worker has no port to probe: its pid (checked by running_pid) is the signal,
             # and a fresh start waits for celery's own "ready." line.
