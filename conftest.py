@@ -7,6 +7,7 @@ test process itself. Nothing here is a stand-in: these are the programs `./mgx u
 """
 import os
 import shutil
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -89,12 +90,16 @@ class LiveStack:
         return http
 
 
+def _live_env() -> dict:
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="mgx_site.settings.test")
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # the live processes keep Django's async-safety check
+    return env
+
+
 @pytest.fixture(scope="session")
 def live(layout, stack, backing_services, django_db_setup, django_db_blocker):
     """Daphne, the apps gateway and a Celery worker on the test database, over real TCP."""
-    env = dict(os.environ, DJANGO_SETTINGS_MODULE="mgx_site.settings.test")
-    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # the live processes keep Django's async-safety check
-    results = procs.start_all(layout, [stack["daphne"], stack["gateway"], stack["celery"]], env=env)
+    results = procs.start_all(layout, [stack["daphne"], stack["gateway"], stack["celery"]], env=_live_env())
     daphne = stack["daphne"]
     base = f"http://{daphne.host}:{daphne.port}"
     from django.conf import settings
@@ -104,6 +109,42 @@ def live(layout, stack, backing_services, django_db_setup, django_db_blocker):
                     stack=stack, internal_url=f"http://{i_host}:{i_port}")
     procs.stop_started(layout, results)
     _remove_containers_of_this_run()
+
+
+def _worker_answers(live, *, within: float = 20.0) -> bool:
+    """The live stack's own worker answers a ping (its main process does, busy pool or not)."""
+    from mgx_site.celery import app
+
+    node = procs.worker_node(live.stack["daphne"].port)
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if procs.running_pid(live.layout, live.stack["celery"]) is None:
+            return False
+        try:
+            if app.control.ping(destination=[node], timeout=1.0, limit=1):
+                return True
+        except Exception:  # the broker itself coming back: ask again
+            time.sleep(0.5)
+    return False
+
+
+@pytest.fixture(autouse=True)
+def _live_worker_kept(request):
+    """A test after which the live stack's Celery worker is dead or deaf errors here, by name,
+    and the worker is started again. Otherwise every later test that needs the worker fails
+    only by timing out, minutes each, and nothing says where it was lost (a CI run once ran out
+    of time that way)."""
+    yield
+    if "live" not in request.fixturenames:
+        return
+    live = request.getfixturevalue("live")
+    if _worker_answers(live):
+        return
+    worker = live.stack["celery"]
+    procs.stop(live.layout, worker)
+    procs.start(live.layout, worker, env=_live_env())
+    pytest.fail("the live stack's Celery worker no longer answered after this test; it was started again "
+                f"(its log: {live.layout.logfile(worker.name)})", pytrace=False)
 
 
 def _remove_containers_of_this_run():

@@ -133,3 +133,14 @@ def test_live_updates_survive_a_redis_restart(live, app_factory, user_factory):
     procs.stop(live.layout, live.stack["redis"])
     procs.start(live.layout, live.stack["redis"])
     assert listen_once()["data"] == {"phase": "ready", "message": "Ready"}  # not a 500 from a dead pooled connection
+    assert _echo_within(60) == "after the restart"  # and the worker takes tasks again
+
+
+def _echo_within(seconds: float):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            return echo.delay("after the restart").get(timeout=5)["value"]
+        except Exception:  # the broker coming back, or the worker not yet reconnected
+            time.sleep(0.5)
+    return None
