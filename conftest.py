@@ -128,23 +128,60 @@ def _worker_answers(live, *, within: float = 20.0) -> bool:
     return False
 
 
+def _redis_run_id() -> str | None:
+    """Redis's run id: a new one after every restart."""
+    import redis
+
+    try:
+        return redis.Redis.from_url(os.environ["MGX_REDIS_URL"], socket_timeout=5).info("server")["run_id"]
+    except redis.RedisError:
+        return None
+
+
+def _healthz_ok(live, *, within: float = 90.0) -> tuple[bool, str]:
+    deadline = time.monotonic() + within
+    body = ""
+    while time.monotonic() < deadline:
+        try:
+            answer = requests.get(f"{live.url}/healthz", timeout=15)
+            if answer.status_code == 200:
+                return True, ""
+            body = answer.text
+        except requests.RequestException as exc:
+            body = str(exc)
+        time.sleep(0.5)
+    return False, body
+
+
 @pytest.fixture(autouse=True)
-def _live_worker_kept(request):
+def _live_stack_kept(request):
     """A test after which the live stack's Celery worker is dead or deaf errors here, by name,
-    and the worker is started again. Otherwise every later test that needs the worker fails
-    only by timing out, minutes each, and nothing says where it was lost (a CI run once ran out
-    of time that way)."""
-    yield
+    and the worker is started again. So does a test that restarted Redis and after which Daphne
+    does not say every service is up again (its own Celery and Redis connections included);
+    Daphne and the worker are started again then. Otherwise every later test that needs them
+    fails only by timing out, minutes each, and nothing says where they were lost (a CI run once
+    ran out of time that way)."""
     if "live" not in request.fixturenames:
+        yield
         return
     live = request.getfixturevalue("live")
-    if _worker_answers(live):
-        return
-    worker = live.stack["celery"]
-    procs.stop(live.layout, worker)
-    procs.start(live.layout, worker, env=_live_env())
-    pytest.fail("the live stack's Celery worker no longer answered after this test; it was started again "
-                f"(its log: {live.layout.logfile(worker.name)})", pytrace=False)
+    redis_before = _redis_run_id()
+    yield
+    worker, daphne = live.stack["celery"], live.stack["daphne"]
+    if not _worker_answers(live):
+        procs.stop(live.layout, worker)
+        procs.start(live.layout, worker, env=_live_env())
+        pytest.fail("the live stack's Celery worker no longer answered after this test; it was started again "
+                    f"(its log: {live.layout.logfile(worker.name)})", pytrace=False)
+    if _redis_run_id() != redis_before:
+        healthy, said = _healthz_ok(live)
+        if not healthy:
+            for proc in (daphne, worker):
+                procs.stop(live.layout, proc)
+            procs.start_all(live.layout, [daphne, worker], env=_live_env())
+            pytest.fail(f"after this test restarted Redis, /healthz did not come back to 200 ({said[:300]}); "
+                        f"Daphne and the worker were started again (logs: {live.layout.logfile(daphne.name)})",
+                        pytrace=False)
 
 
 def _remove_containers_of_this_run():
