@@ -111,7 +111,7 @@ def live(layout, stack, backing_services, django_db_setup, django_db_blocker):
     _remove_containers_of_this_run()
 
 
-def _worker_answers(live, *, within: float = 20.0) -> bool:
+def _worker_answers(live, *, within: float = 60.0) -> bool:
     """The live stack's own worker answers a ping (its main process does, busy pool or not)."""
     from mgx_site.celery import app
 

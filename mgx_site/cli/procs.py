@@ -559,7 +559,7 @@ def _web(layout: Layout, cfg: dict[str, str], *, redis_url: str, d_host: str, d_
             # heartbeat (core.workers) go by it, so a restarted worker knows its own runs.
             # No gossip, mingle or event heartbeats: MGX uses none of them (its own heartbeat is
             # core.workers'), mingle costs every start a second, and gossip's restart after a lost
-            # broker connection raises inside the consumer (seen on every Redis restart).
+            # broker connection raised inside the consumer (in the suite's log after a Redis restart).
             argv=[str(BIN_DIR / "celery"), "-A", "mgx_site", "worker", "-l", "INFO", "-n", f"mgx-{d_port}@%h",
                   "--without-gossip", "--without-mingle", "--without-heartbeat",
                   *(["-B", "-s", str(layout.run_dir / "celerybeat-schedule")] if beat else [])],
