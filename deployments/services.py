@@ -222,7 +222,8 @@ def dev_boot(*, app, worker: str = "", queued: bool = False) -> DevEnvironment:
     worker in one conditional write, so a start stopped meanwhile boots nothing, and never twice."""
     dev = _env(app)
     if queued:
-        if not DevEnvironment.objects.filter(pk=dev.pk, phase=Phase.CREATING, worker="").update(worker=worker):
+        if not DevEnvironment.objects.filter(pk=dev.pk, phase=Phase.CREATING, worker="").update(
+                worker=worker, started_at=timezone.now()):
             return dev
         dev.refresh_from_db()
     runtime = RUNTIMES[app.framework]
@@ -493,7 +494,7 @@ def _save_if_unchanged(dev: DevEnvironment, **changes) -> bool:
 
 
 @_engine_errors
-def dev_reconcile(*, worker: str = "") -> dict:
+def dev_reconcile(*, worker: str = "", since: float | None = None) -> dict:
     """After MGX (or worker `worker`, a Celery node name) restarts: make the rows match what
     Docker really runs. Containers of this instance whose app is gone are removed, and so are
     their caches; rows whose container is gone show stopped; running containers get their
@@ -503,7 +504,9 @@ def dev_reconcile(*, worker: str = "") -> dict:
     worker are left to it, even before their container exists, and so are starts still queued
     (no worker has taken them yet: the broker holds their task, and whichever worker takes it
     boots them). Other workers keep working while this runs, so each row is written only if it
-    is still as it was read, and a container or route goes only once its row says so."""
+    is still as it was read, and a container or route goes only once its row says so. `since`
+    (epoch seconds) is when the starting worker's present life began: a boot it took after that
+    is its own, followed now, not a previous life's (it may take work before this runs)."""
     from core.workers import workers_alive
     from sessions_app.models import App
 
@@ -527,6 +530,9 @@ def dev_reconcile(*, worker: str = "") -> dict:
         booting = dev.phase in (Phase.CREATING, Phase.INSTALLING, Phase.STARTING)
         if booting and (not dev.worker or dev.worker in following):
             continue  # queued, or followed by a live worker that sets phase, container and route
+        if (booting and dev.worker == worker and since is not None and dev.started_at
+                and dev.started_at.timestamp() >= since):
+            continue  # taken by the starting worker in its present life
         slug = dev.app.slug
         if running and booting:
             if _save_if_unchanged(dev, phase=Phase.FAILED, message=ORPHANED_BOOT, container_id="", host_port=None,

@@ -6,11 +6,13 @@ import json
 import socket
 import time
 import uuid
+from datetime import timedelta
 
 import pytest
 import redis
 import requests
 from django.conf import settings
+from django.utils import timezone
 from websockets.sync.client import connect
 
 from agents.documents import AgentEvent, AgentRun
@@ -173,13 +175,23 @@ def test_a_starting_worker_leaves_the_dev_boots_that_live_workers_follow(live, a
     followed = app_factory(name="Followed Boot")
     orphan = app_factory(name="Orphan Boot")
     queued = app_factory(name="Queued Boot")
+    # The starting worker may take a boot before its reconcile runs (CI, under load): that one is
+    # its present life's, unlike a boot it took before it restarted.
+    starting = f"mgx-starting@{socket.gethostname()}"
+    life_began = timezone.now()
+    taken_now = app_factory(name="Taken Now")
+    taken_before = app_factory(name="Taken Before")
     DevEnvironment.objects.create(app=followed, phase="creating", message="Creating the container", worker=first_worker)
     DevEnvironment.objects.create(app=orphan, phase="installing", message="Installing", worker="mgx-gone@elsewhere")
     DevEnvironment.objects.create(app=queued, phase="creating", message="Queued", worker="")
+    DevEnvironment.objects.create(app=taken_now, phase="creating", message="Creating the container", worker=starting,
+                                  started_at=life_began + timedelta(seconds=1))
+    DevEnvironment.objects.create(app=taken_before, phase="installing", message="Installing", worker=starting,
+                                  started_at=life_began - timedelta(seconds=60))
     route = route_for(slug=followed.slug, stage="dev", upstream="127.0.0.1:9")
     gateway().set_route(route)
     try:
-        dev_reconcile(worker=f"mgx-starting@{socket.gethostname()}")
+        dev_reconcile(worker=starting, since=life_began.timestamp())
 
         kept = DevEnvironment.objects.get(app=followed)
         assert (kept.phase, kept.message, kept.worker) == ("creating", "Creating the container", first_worker)
@@ -187,6 +199,8 @@ def test_a_starting_worker_leaves_the_dev_boots_that_live_workers_follow(live, a
         assert DevEnvironment.objects.get(app=orphan).phase in ("stopped", "failed")
         still = DevEnvironment.objects.get(app=queued)
         assert (still.phase, still.message, still.worker) == ("creating", "Queued", "")
+        assert DevEnvironment.objects.get(app=taken_now).phase == "creating"
+        assert DevEnvironment.objects.get(app=taken_before).phase in ("stopped", "failed")
     finally:
         gateway().delete_route(route.id)
 
