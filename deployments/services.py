@@ -93,6 +93,10 @@ def _save(dev: DevEnvironment, **changes) -> DevEnvironment:
     if dev.phase in DevEnvironment.STEPS:
         dev.step = dev.phase
     dev.save()
+    return _announced(dev)
+
+
+def _announced(dev: DevEnvironment) -> DevEnvironment:
     announce(slug=dev.app.slug, kind="dev.status", data={"phase": dev.phase, "message": dev.message})
     return dev
 
@@ -489,7 +493,7 @@ def _save_if_unchanged(dev: DevEnvironment, **changes) -> bool:
     if written:
         for key, value in {**changes, "step": step}.items():
             setattr(dev, key, value)
-        announce(slug=dev.app.slug, kind="dev.status", data={"phase": dev.phase, "message": dev.message})
+        _announced(dev)
     return bool(written)
 
 
