@@ -89,6 +89,11 @@ class AgentRun(me.Document):
     # restarted, or any worker once its heartbeat has expired (core.workers), may declare the
     # run orphaned.
     worker = me.StringField(default="")
+    # When that worker took the run (queued -> running), in epoch seconds: a run its present life
+    # took is watched now, even if the worker's start-up reconcile (which ends its previous
+    # life's runs) runs later. A number, not a date: the MongoDB-compatible store that MGX runs
+    # by default (nx-27017 0.8.1) writes a date set by an update as a string.
+    taken_at = me.FloatField(null=True)
     prompt_tokens = me.IntField(default=0)
     completion_tokens = me.IntField(default=0)
     cost = me.FloatField(default=0.0)

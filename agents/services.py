@@ -311,7 +311,8 @@ def run_execute(*, run_id: str, worker: str = "") -> str:
         return "failed"
     token = secrets.token_urlsafe(32)
     if not _status_set(run_id=run_id, status="running", only_if={"status": "queued"},
-                       set__token_hash=token_hash(token), set__worker=worker):
+                       set__token_hash=token_hash(token), set__worker=worker,
+                       set__taken_at=time.time()):
         run = AgentRun.objects(run_id=run_id).only("status").first()  # cancelled (or deleted) while queued
         return run.status if run else "missing"
     workspace_root = workspace_for(app).root
@@ -368,17 +369,20 @@ def _fail(*, run_id: str, slug: str, message: str) -> str:
     return "failed"
 
 
-def runs_reconcile(*, worker: str = "") -> list[str]:
+def runs_reconcile(*, worker: str = "", since: float | None = None) -> list[str]:
     """When worker `worker` (a Celery node name) starts: a run that cannot finish any more (its
     watcher is gone) is failed, its container removed, and the chat says what happened, so the
     person can send the message again instead of waiting forever.
 
     With several workers on one Redis, a running run is orphaned only when its owner is this
     worker (a previous life of it), is dead (its heartbeat key expired, core.workers) or is
-    unknown (a run from before owners were recorded). A queued run's task is still in the
-    shared broker and some live worker will take it; it is failed only when no other worker
-    lives. Containers of the runs left alone are left alone too. Safe to repeat: a second pass
-    finds nothing left to end. Raises DockerUnavailable when the engine does not answer."""
+    unknown (a run from before owners were recorded). `since` (epoch seconds) is when the
+    starting worker's present life began: a run it took after that is watched now, not a
+    previous life's (the worker may take work before this runs). A queued run's task is still
+    in the shared broker and some live worker will take it; it is failed only when no other
+    worker lives. Containers of the runs left alone are left alone too. Each run is failed only
+    if it is still as it was read (a worker may take it meanwhile). Safe to repeat: a second
+    pass finds nothing left to end. Raises DockerUnavailable when the engine does not answer."""
     from core.workers import workers_alive
 
     ended = []
@@ -387,13 +391,19 @@ def runs_reconcile(*, worker: str = "") -> list[str]:
     kept = set()
     for run in AgentRun.objects(status__in=ACTIVE):
         owned_by_other = run.worker in others if run.status == "running" else bool(others)
-        if owned_by_other:
+        present_life = (run.status == "running" and worker and run.worker == worker and since is not None
+                        and run.taken_at is not None and run.taken_at >= since)
+        if owned_by_other or present_life:
             kept.add(run.run_id)
+            continue
+        message = "MGX restarted while the team was working on this; send your message again."
+        # Only if its status is still the one read (a running run keeps its worker until it ends).
+        if not _status_set(run_id=run.run_id, status="failed", error=message, only_if={"status": run.status}):
+            kept.add(run.run_id)  # taken (or ended) since it was read: no longer this pass's to end
             continue
         if run.container_id:
             agent_container_remove(container_id=run.container_id)
-        _fail(run_id=run.run_id, slug=run.session,
-              message="MGX restarted while the team was working on this; send your message again.")
+        event_append(session=run.session, type="ERROR", run=run.run_id, payload={"message": message})
         ended.append(run.run_id)
     # Containers whose watcher died before it could remove them (not those of live runs).
     for container_id, run_id in stray:

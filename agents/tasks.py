@@ -22,11 +22,14 @@ def agent_run_task(self, run_id: str) -> str:
 # again after a partial pass does nothing twice.
 @shared_task(name="agents.reconcile", autoretry_for=(Unavailable,), retry_backoff=5, retry_backoff_max=60,
              max_retries=10)
-def runs_reconcile_task(worker: str = "") -> list[str]:
-    return services.runs_reconcile(worker=worker)
+def runs_reconcile_task(worker: str = "", since: float | None = None) -> list[str]:
+    return services.runs_reconcile(worker=worker, since=since)
 
 
 @worker_ready.connect(weak=False)
 def _reconcile_on_start(sender=None, **_kwargs):
-    # Any worker may pick the task up: it ends the runs of the one that started (by name).
-    runs_reconcile_task.delay(worker=sender.hostname)
+    # Any worker may pick the task up, maybe only after this one has taken new runs: it ends the
+    # runs the one that started (by name) took before `since`.
+    from core.workers import life_started
+
+    runs_reconcile_task.delay(worker=sender.hostname, since=life_started())

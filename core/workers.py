@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import redis
 from django.conf import settings
@@ -26,6 +27,21 @@ def _redis() -> redis.Redis:
     if _client is None:
         _client = redis.Redis.from_url(settings.MGX_REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
     return _client
+
+
+_life: dict[str, float] = {}
+
+
+def life_begins() -> None:
+    """Called in a worker's main process before its pool takes any task (Celery's worker_init):
+    work it takes from now on belongs to this life of the worker."""
+    _life["started"] = time.time()
+
+
+def life_started() -> float | None:
+    """When this worker's present life began (epoch seconds), for its start-up reconciles: a
+    restarted worker keeps its node name, and what it took before this was its previous life's."""
+    return _life.get("started")
 
 
 def heartbeat_key(name: str) -> str:

@@ -4,10 +4,9 @@ services.py imports dev_boot_task to queue it (with transaction.on_commit) and t
 imports the services it runs: the two-file circle HackSoftware's Styleguide-Example keeps on
 purpose (emails/services.py <-> emails/tasks.py), so a service is where work is queued and a
 task never holds logic of its own."""
-import time
 
 from celery import shared_task
-from celery.signals import worker_init, worker_ready
+from celery.signals import worker_ready
 
 
 # acks_late off: a boot whose worker was killed is ended by the next worker's reconcile (the
@@ -78,21 +77,13 @@ def prod_reconcile_task() -> dict:
     return {"builds_failed": build_reconcile(), **prod_reconcile()}
 
 
-_life = {}
-
-
-@worker_init.connect(weak=False)
-def _life_begins(**_kwargs):
-    # In the worker's main process, before its pool takes any task: boots it takes from now on
-    # belong to this life, not to the one whose boots the reconcile below ends.
-    _life["started"] = time.time()
-
-
 @worker_ready.connect(weak=False)
 def _reconcile_on_start(sender=None, **_kwargs):
     # MGX (or just its worker) restarted: show the real state of the containers at once. A build
     # or deploy the dead worker was running is marked failed; the serving release is re-routed.
     # Any worker may take it, maybe only after this one has taken new boots: it ends the boots
     # the starting one (by name) was following before `since`.
-    dev_reconcile_task.delay(worker=sender.hostname, since=_life.get("started"))
+    from core.workers import life_started
+
+    dev_reconcile_task.delay(worker=sender.hostname, since=life_started())
     prod_reconcile_task.delay()

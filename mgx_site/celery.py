@@ -2,7 +2,7 @@ import os
 import socket
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mgx_site.settings.base")
 
@@ -16,6 +16,15 @@ def _instrument_worker(**_kwargs):
     from .otel import setup_celery_otel
 
     setup_celery_otel()
+
+
+@worker_init.connect(weak=False)
+def _life_begins(**_kwargs):
+    # In the worker's main process, before its pool takes any task: what it takes from now on
+    # belongs to this life, not to the one whose work the start-up reconciles end.
+    from core.workers import life_begins
+
+    life_begins()
 
 
 _heartbeat = {}

@@ -103,8 +103,8 @@ def test_a_route_pushed_over_redis_is_served_by_both_gateways(live, second, app_
                within=10, what=f"route removed at {apps_url}")
 
 
-def _run(*, slug, status="running", worker=""):
-    run = AgentRun(run_id=uuid.uuid4().hex, session=slug, user="x", status=status, worker=worker)
+def _run(*, slug, status="running", worker="", taken_at=None):
+    run = AgentRun(run_id=uuid.uuid4().hex, session=slug, user="x", status=status, worker=worker, taken_at=taken_at)
     run.save(force_insert=True)
     return run.run_id
 
@@ -146,15 +146,39 @@ def test_a_starting_worker_fails_only_its_own_runs_and_those_of_dead_workers(liv
     assert not worker_alive(name=second["worker"])
 
 
+def test_a_starting_worker_keeps_the_runs_it_took_in_its_present_life(live, no_runs):
+    """A restarted worker's reconcile may run only after that worker (same node name) has taken
+    a new run: that run is watched now and must not be failed as its previous life's. A run it
+    took before it restarted is still failed, and so is one recorded without the time it was
+    taken (before the time was recorded)."""
+    from agents.services import runs_reconcile
+
+    starting = f"mgx-starting@{socket.gethostname()}"
+    life_began = time.time()
+    taken_now = _run(slug="now", worker=starting, taken_at=life_began + 1)
+    taken_before = _run(slug="before", worker=starting, taken_at=life_began - 60)
+    untimed = _run(slug="untimed", worker=starting)
+
+    ended = runs_reconcile(worker=starting, since=life_began)
+
+    assert sorted(ended) == sorted([taken_before, untimed])
+    assert _status(taken_now) == "running" and AgentEvent.objects(session="now").count() == 0
+    assert _status(taken_before) == "failed" and _status(untimed) == "failed"
+    assert "send your message again" in AgentEvent.objects(session="before", type="ERROR").first().payload["message"]
+
+
 def test_the_worker_that_takes_a_run_is_recorded_as_its_owner(live, app_factory, no_runs):
     from celery import current_app
 
     app = app_factory(name="Owned Run")
     run_id = _run(slug=app.slug, status="queued")
+    before = time.time()
     current_app.send_task("agents.run", args=(run_id,))
 
     owner = _until(lambda: AgentRun.objects(run_id=run_id).first().worker, within=30, what="the run's owner recorded")
     assert owner == procs.worker_node(live.stack['daphne'].port)
+    # And when it took it: what tells a run of this life from one of the worker's previous life.
+    assert before <= AgentRun.objects(run_id=run_id).first().taken_at <= time.time()
     # However it ends here (no model is configured in the tests), it ends, and keeps its owner.
     _until(lambda: _status(run_id) in ("done", "failed", "cancelled"), within=120, what="the run ending")
     assert AgentRun.objects(run_id=run_id).first().worker == owner
