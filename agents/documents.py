@@ -21,6 +21,7 @@ import datetime as dt
 
 import mongoengine as me
 
+from core.mongo import UtcDateTimeField
 from core.tokens import token_hash as core_token_hash
 
 EVENT_TYPES = (
@@ -99,7 +100,7 @@ class AgentRun(me.Document):
     cost = me.FloatField(default=0.0)
     summary = me.StringField(default="")
     created_at = me.DateTimeField(default=_now)
-    finished_at = me.DateTimeField(null=True)
+    finished_at = UtcDateTimeField(null=True)  # set by an update: see UtcDateTimeField
 
     meta = {"collection": "agent_runs", "indexes": ["session", "-created_at"]}
 

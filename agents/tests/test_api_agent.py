@@ -4,6 +4,7 @@ task, answers approvals and cancels. The runs are real: the live Celery worker s
 container, whose LangGraph team talks to the scripted model server over HTTP."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import threading
@@ -193,7 +194,10 @@ def test_a_run_started_over_http_streams_replays_without_gap_and_reports_its_tas
     usage = done["usage"]
     assert usage["prompt_tokens"] > 0 and usage["completion_tokens"] > 0
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] and usage["cost"] > 0
-    assert done["interrupt"] is None and done["finished_at"] and done["created_at"]
+    assert done["interrupt"] is None
+    # Both times are UTC, with their offset, and the run finished after it was made.
+    created, finished = (dt.datetime.fromisoformat(done[k].replace("Z", "+00:00")) for k in ("created_at", "finished_at"))
+    assert created.utcoffset() == finished.utcoffset() == dt.timedelta(0) and created <= finished
     assert done["summary"] == "Added a health note" and done["commit"]
     assert done["input"] == "Add a note about the health route"
 
