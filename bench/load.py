@@ -21,6 +21,13 @@ workspace from the template, first commit).
    With `--instances N` (N > 1) the stack runs N Daphne processes (procs.web_instance, as part 5
    of issue 16 runs a second web instance) and the connections are spread over them, as a load
    balancer in front of N instances would; each one's CPU and RSS is printed.
+3. The floor (with part 2, unless `--no-floor`): the same reads, at the same rate over the same
+   connections, from N Daphne processes serving an empty Django view (bench/floor_site.py: no
+   middleware, database or session; MGX's request handler) for a third of `--seconds`. Prints its
+   achieved rate and CPU per read, MGX's read as a multiple of it, and what the floor alone allows
+   on this machine: one Daphne process runs on one core at a time (the GIL), so N processes on
+   this machine's cores serve at most min(N, cores) / (floor CPU per read) reads per second
+   before MGX does any work of its own, less what the load generator itself takes.
 
 MGX runs as `./mgx up` runs it by default: its own telemetry is not exported. `--otel` turns on
 what the test suite runs with (OTEL_EXPORTER_OTLP_ENDPOINT=self: a span per request, exported
@@ -42,6 +49,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -61,6 +69,7 @@ from websockets.asyncio.client import connect  # noqa: E402
 
 from agents.services import event_append  # noqa: E402
 from _login import bench_login  # noqa: E402
+from core.probes import tcp_open  # noqa: E402
 from mgx_site.cli import procs  # noqa: E402
 from mgx_site.settings.test import _free_port  # noqa: E402
 from sessions_app.services import app_create  # noqa: E402
@@ -252,6 +261,42 @@ async def reads_run(*, bases: list[str], cookie: str, slug: str, paths: list[str
             "rss": rss, "unfinished": len(tasks)}
 
 
+# ---------------------------------------------------------------- 3. the floor
+
+
+def floor_start(layout, count: int) -> list[tuple[subprocess.Popen, int]]:
+    """`count` Daphne processes serving bench/floor_site.py, each answering on its port; stopped
+    by floor_stop. Their access logs go to the run directory, as MGX's Daphne's do."""
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="floor_site", PYTHONPATH=f"{ROOT / 'bench'}:{ROOT}")
+    servers = []
+    for index in range(count):
+        port = _free_port()
+        log = open(Path(layout.var_dir) / f"floor-{index}.log", "w")
+        servers.append((subprocess.Popen([str(procs.BIN_DIR / "daphne"), "-b", "127.0.0.1", "-p", str(port),
+                                          "floor_site:application"], env=env, stdout=log, stderr=log,
+                                         cwd=ROOT / "bench"), port))
+        log.close()
+    deadline = time.monotonic() + 60
+    for proc, port in servers:
+        while not tcp_open("127.0.0.1", port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                floor_stop(servers)
+                raise SystemExit(f"the floor's Daphne on port {port} did not start (see {layout.var_dir}/floor-*.log)")
+            time.sleep(0.2)  # polling a start-up, with a deadline
+    return servers
+
+
+def floor_stop(servers) -> None:
+    for proc, _port in servers:
+        proc.terminate()
+    for proc, _port in servers:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -267,6 +312,7 @@ def main():
     parser.add_argument("--otel", action="store_true", help="export MGX's own spans to itself, as the tests do")
     parser.add_argument("--quick", action="store_true", help="smoke run: 20 viewers, 40 events, 100 reads/s for 5 s")
     parser.add_argument("--only", choices=("viewers", "reads"), help="run one part")
+    parser.add_argument("--no-floor", action="store_true", help="skip the floor (part 3) after the reads")
     args = parser.parse_args()
     if args.quick:
         args.viewers, args.events, args.rate, args.seconds = 20, 40, 100.0, 5.0
@@ -282,7 +328,7 @@ def main():
         daphnes += [p for p in made if p.name == f"daphne-{index}"]
     call_command("migrate", verbosity=0)
     started = procs.start_all(layout, [stack["redis"], stack["mongo"], *daphnes])
-    part1 = part2 = None
+    part1 = part2 = part3 = None
     try:
         pids = [procs.running_pid(layout, p) for p in daphnes]
         daphne_pid = pids[0]
@@ -307,6 +353,19 @@ def main():
             each = [cpu_seconds(pid) - c for pid, c in zip(pids, cpu0)]
             part2["cpu"] = (sum(each), time.process_time() - own0, time.perf_counter() - wall0)
             part2["cpu_each"] = each
+            if not args.no_floor:
+                servers = floor_start(layout, args.instances)
+                try:
+                    floor_pids = [proc.pid for proc, _port in servers]
+                    cpu0, own0, wall0 = [cpu_seconds(pid) for pid in floor_pids], time.process_time(), time.perf_counter()
+                    part3 = asyncio.run(reads_run(bases=[f"http://127.0.0.1:{port}" for _proc, port in servers],
+                                                  cookie="", slug=app.slug, paths=paths, rate=args.rate,
+                                                  seconds=max(5.0, args.seconds / 3), pool=args.pool,
+                                                  daphne_pids=floor_pids))
+                    part3["cpu"] = (sum(cpu_seconds(pid) - c for pid, c in zip(floor_pids, cpu0)),
+                                    time.process_time() - own0, time.perf_counter() - wall0)
+                finally:
+                    floor_stop(servers)
     finally:
         procs.stop_started(layout, started)
         shutil.rmtree(layout.var_dir, ignore_errors=True)
@@ -351,6 +410,22 @@ def main():
               + f"; Daphne {part2['cpu'][0] / max(1, len(lat)) * 1e3:.1f} ms per read"
               + (" (per instance: " + ", ".join(f"{c:.1f} s" for c in part2["cpu_each"]) + ")"
                  if args.instances > 1 else ""))
+    if part2 and part3:
+        floor_lat = sorted(part3["latencies"])
+        floor_ms = part3["cpu"][0] / max(1, len(floor_lat)) * 1e3
+        mgx_ms = part2["cpu"][0] / max(1, len(part2["latencies"])) * 1e3
+        client_ms = part3["cpu"][1] / max(1, len(floor_lat)) * 1e3
+        cores = os.cpu_count() or 1
+        ceiling = min(args.instances, cores) * 1000 / floor_ms if floor_ms else float("nan")
+        print(f"3. the floor: the same reads from {args.instances} Daphne process{'es' if args.instances > 1 else ''} "
+              f"serving an empty Django view (no middleware, database or session), asked {args.rate:.0f}/s for "
+              f"{max(5.0, args.seconds / 3):.0f} s: achieved {len(floor_lat) / part3['elapsed']:.0f}/s, "
+              f"errors {sum(part3['errors'].values())}; Daphne {floor_ms:.2f} ms CPU per read")
+        print(f"   MGX's read: {mgx_ms:.1f} ms = {mgx_ms / floor_ms:.1f} x the floor. This machine ({cores} cores): the "
+              f"floor alone allows at most {ceiling:.0f} reads/s on {min(args.instances, cores)} "
+              f"process{'es' if min(args.instances, cores) > 1 else ''}, and the load generator takes "
+              f"{client_ms:.2f} ms of CPU per read besides (at {args.rate:.0f}/s: "
+              f"{client_ms * args.rate / 1000:.2f} of a core)")
 
 
 if __name__ == "__main__":
