@@ -108,6 +108,10 @@ def dev_start(*, app) -> DevEnvironment:
 
     dev = _env(app)
     if dev.phase in (Phase.CREATING, Phase.INSTALLING, Phase.STARTING):
+        if dev.phase == Phase.CREATING and not dev.worker:
+            # Queued and not taken yet: its task may be lost (a worker killed after taking it
+            # from the broker). Queue it again; the boot's claim lets only one task boot it.
+            transaction.on_commit(lambda: dev_boot_task.delay(app.pk))
         return dev  # already on its way
     client()  # a clear error now, rather than a failed task later
     # No worker yet: the one that takes the task records itself (a name left from an earlier

@@ -246,3 +246,23 @@ def test_a_queued_start_is_booted_once_and_not_at_all_once_stopped(app_factory):
 
     assert [(d.phase, d.message, d.worker) for d in DevEnvironment.objects.order_by("app__name")] == [
         ("stopped", "Stopped", ""), ("creating", "Creating the container", "mgx-a@host")]
+
+
+def test_start_again_boots_a_queued_start_whose_task_was_lost(live, app_factory):
+    """A start whose task was lost (a worker killed after taking it from the broker, before it
+    claimed the start) stayed "Queued", and Start only said it was on its way: the person had to
+    stop and start. Start queues it again; a live worker takes it. (The claim keeps a start
+    queued twice from booting twice.)"""
+    from deployments.models import DevEnvironment
+    from deployments.services import dev_start, dev_stop
+
+    first_worker = procs.worker_node(live.stack['daphne'].port)
+    app = app_factory(name="Lost Start")
+    DevEnvironment.objects.create(app=app, phase="creating", message="Queued", worker="")  # its task is gone
+    try:
+        dev_start(app=app)
+        taken = _until(lambda: (dev := DevEnvironment.objects.get(app=app)).worker and dev, within=60,
+                       what="the start taken by a worker")
+        assert taken.worker == first_worker and taken.message != "Queued"
+    finally:
+        dev_stop(app=app)
