@@ -383,7 +383,7 @@ def runs_reconcile(*, worker: str = "", since: float | None = None) -> list[str]
     worker lives. Containers of the runs left alone are left alone too. Each run is failed only
     if it is still as it was read (a worker may take it meanwhile). Safe to repeat: a second
     pass finds nothing left to end. Raises DockerUnavailable when the engine does not answer."""
-    from core.workers import workers_alive
+    from core.workers import taken_in_present_life, workers_alive
 
     ended = []
     stray = agent_containers_all()  # first: an engine that does not answer changes nothing
@@ -391,13 +391,14 @@ def runs_reconcile(*, worker: str = "", since: float | None = None) -> list[str]
     kept = set()
     for run in AgentRun.objects(status__in=ACTIVE):
         owned_by_other = run.worker in others if run.status == "running" else bool(others)
-        present_life = (run.status == "running" and worker and run.worker == worker and since is not None
-                        and run.taken_at is not None and run.taken_at >= since)
-        if owned_by_other or present_life:
+        if owned_by_other or (run.status == "running" and taken_in_present_life(
+                owner=run.worker, worker=worker, taken_at=run.taken_at, since=since)):
             kept.add(run.run_id)
             continue
         message = "MGX restarted while the team was working on this; send your message again."
-        # Only if its status is still the one read (a running run keeps its worker until it ends).
+        # _fail's two writes, with the container removed between them: the chat hears of the end
+        # once the container is gone. Only if its status is still the one read (a running run
+        # keeps its worker until it ends).
         if not _status_set(run_id=run.run_id, status="failed", error=message, only_if={"status": run.status}):
             kept.add(run.run_id)  # taken (or ended) since it was read: no longer this pass's to end
             continue

@@ -44,6 +44,13 @@ def life_started() -> float | None:
     return _life.get("started")
 
 
+def taken_in_present_life(*, owner: str, worker: str, taken_at: float | None, since: float | None) -> bool:
+    """Was work that `owner` took at `taken_at` (epoch seconds) taken by the starting worker
+    `worker` in its present life (begun at `since`)? Then that worker follows it now, and its
+    start-up reconcile must not end it as its previous life's."""
+    return bool(worker) and owner == worker and since is not None and taken_at is not None and taken_at >= since
+
+
 def heartbeat_key(name: str) -> str:
     return f"{KEY_PREFIX}{name}"
 

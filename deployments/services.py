@@ -515,7 +515,7 @@ def dev_reconcile(*, worker: str = "", since: float | None = None) -> dict:
     is still as it was read, and a container or route goes only once its row says so. `since`
     (epoch seconds) is when the starting worker's present life began: a boot it took after that
     is its own, followed now, not a previous life's (it may take work before this runs)."""
-    from core.workers import workers_alive
+    from core.workers import taken_in_present_life, workers_alive
     from sessions_app.models import App
 
     found = {"removed": [], "stopped": [], "running": [], "caches_removed": [], "boots_failed": []}
@@ -538,8 +538,8 @@ def dev_reconcile(*, worker: str = "", since: float | None = None) -> dict:
         booting = dev.phase in (Phase.CREATING, Phase.INSTALLING, Phase.STARTING)
         if booting and (not dev.worker or dev.worker in following):
             continue  # queued, or followed by a live worker that sets phase, container and route
-        if (booting and dev.worker == worker and since is not None and dev.started_at
-                and dev.started_at.timestamp() >= since):
+        if booting and taken_in_present_life(owner=dev.worker, worker=worker, since=since,
+                                             taken_at=dev.started_at.timestamp() if dev.started_at else None):
             continue  # taken by the starting worker in its present life
         slug = dev.app.slug
         if running and booting:

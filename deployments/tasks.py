@@ -4,7 +4,6 @@ services.py imports dev_boot_task to queue it (with transaction.on_commit) and t
 imports the services it runs: the two-file circle HackSoftware's Styleguide-Example keeps on
 purpose (emails/services.py <-> emails/tasks.py), so a service is where work is queued and a
 task never holds logic of its own."""
-
 from celery import shared_task
 from celery.signals import worker_ready
 
