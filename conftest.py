@@ -185,18 +185,26 @@ def _live_stack_kept(request):
 
 
 def _remove_containers_of_this_run():
-    """Dev and agent containers this test run started (its own instance label) go with it,
-    and so do the apps' cache volumes."""
+    """Dev, agent, build and production containers this test run started (its own instance
+    label) go with it, and so do the apps' networks, cache volumes and images."""
     import docker
 
     from deployments.docker_client import instance_id
 
+    mine = {"label": f"mgx.instance={instance_id()}"}
     try:
         engine = docker.from_env()
-        for container in engine.containers.list(all=True, filters={"label": f"mgx.instance={instance_id()}"}):
+        for container in engine.containers.list(all=True, filters=mine):
             container.remove(force=True)
-        for volume in engine.volumes.list(filters={"label": f"mgx.instance={instance_id()}"}):
+        for volume in engine.volumes.list(filters=mine):
             volume.remove(force=True)
+        for network in engine.networks.list(filters=mine):
+            network.remove()
+        for image in engine.images.list(filters=mine):
+            try:
+                engine.images.remove(image.id, force=True)
+            except docker.errors.APIError:
+                pass
     except docker.errors.DockerException:
         pass
 

@@ -2,15 +2,15 @@
 
 - Mounts: MGX's code directories one by one, read-only (`AGENT_CODE`; never `var/`, `.venv`,
   `.git` or the base directory as a whole), and this app's workspace at /workspaces/<slug>.
-- Network: the user-defined bridge `MGX_AGENT_NETWORK` (created on demand, no traffic between
-  its containers), away from the default bridge where the apps' dev containers live. Its only
-  way to MGX is `host.docker.internal` (the host's docker0 address), where Daphne's internal
-  listener answers the internal agent API and nothing else. Redis, MongoDB and Daphne's public
-  port listen on loopback, which a bridged container cannot reach.
+- Network: its app's own network (deployments.sandbox), where no other app's container is.
+  Its only way to MGX is `host.docker.internal` (the host's docker0 address), where Daphne's
+  internal listener answers the internal agent API and nothing else. Redis, MongoDB and
+  Daphne's public port listen on loopback, which a bridged container cannot reach.
 - Environment: the run's token and the model's key are the only secrets; Django gets a
   throwaway SECRET_KEY and a var dir on the container's tmpfs.
-- Process: the app user (uid 1000, as the dev container, so files it writes belong to the same
-  user), no capabilities, no-new-privileges, read-only root filesystem with a tmpfs /tmp (HOME).
+- Process: the one sandbox recipe (deployments.sandbox): the app user (uid 1000, as the dev
+  container, so files it writes belong to the same user), no capabilities, no-new-privileges,
+  read-only root filesystem with a tmpfs /tmp (HOME), MGX_AGENT_* limits.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import docker
 from django.conf import settings
 
 from deployments.docker_client import DockerUnavailable, client, container_name, instance_id, labels
-from workspaces.owner import container_user
+from deployments.sandbox import app_network_ensure, sandbox
 
 log = logging.getLogger(__name__)
 
@@ -57,22 +57,6 @@ def container_llm_url(url: str) -> str:
 
 def agent_api_url() -> str:
     return f"http://{CONTAINER_HOST}:{settings.MGX_INTERNAL_PORT}/internal/agent"
-
-
-def agent_network_ensure() -> str:
-    """The agents' bridge network, created the first time it is needed."""
-    engine = client()
-    name = settings.MGX_AGENT_NETWORK
-    try:
-        engine.networks.get(name)
-    except docker.errors.NotFound:
-        try:
-            engine.networks.create(name, driver="bridge", labels={"mgx.role": "agent-network"},
-                                   options={"com.docker.network.bridge.enable_icc": "false"})
-        except docker.errors.APIError as exc:  # another worker made it meanwhile
-            if exc.status_code != 409:
-                raise
-    return name
 
 
 def _code_volumes() -> dict:
@@ -139,15 +123,8 @@ def agent_container_config(*, app, run_id: str, token: str, workspace_root) -> d
         "working_dir": CODE_ROOT,
         "environment": _environment(app=app, token=token),
         "volumes": {**_code_volumes(), ws_root: {"bind": f"{WORKSPACES}/{app.slug}", "mode": "rw"}},
-        "network": agent_network_ensure(),
-        "extra_hosts": {CONTAINER_HOST: "host-gateway"},
-        "user": container_user(),
-        "cap_drop": ["ALL"],
-        "security_opt": ["no-new-privileges"],
-        "read_only": True,
-        "tmpfs": {"/tmp": "rw,nosuid,nodev,size=256m,mode=1777"},
+        **sandbox(kind="agent", network=app_network_ensure(slug=app.slug)),
         "labels": {**labels(slug=app.slug, role="agent"), "mgx.run": run_id},
-        "mem_limit": "2g", "nano_cpus": 1_000_000_000, "pids_limit": 512,
         "detach": True,
     }
 

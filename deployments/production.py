@@ -2,15 +2,16 @@
 endpoint, switch the app's prod route to them, then stop the release that served before.
 
 - Next.js: one container (port 3000), health `/apps/<slug>/prod/healthz`.
-- FastAPI + Vite: backend (8000) and frontend (8080) on a network of their own per release,
-  the backend reachable as `backend` (the frontend proxies `api/` there); health is
-  `/apps/<slug>/prod/api/healthz` through the frontend, so both must be up. A network per
-  release, not per app: while two releases overlap during a switch, `backend` must resolve to
-  this release's backend only, and no other app's containers are on it.
+- FastAPI + Vite: backend (8000) and frontend (8080), the backend reachable as `backend` (the
+  frontend proxies `api/` there); health is `/apps/<slug>/prod/api/healthz` through the
+  frontend, so both must be up.
 
-Containers are hardened like dev ones (unprivileged uid 1000, no capabilities, no new
-privileges, read-only root with a small /tmp, memory/CPU/pids limits, loopback-only port, no
-Docker socket) and restart unless stopped. They get the template contract's environment
+Every release runs on a network of its own (deployments.sandbox.network_ensure): no other
+app's containers are on it, and while two releases overlap during a switch, `backend` resolves
+to this release's backend only. Containers run under the one sandbox recipe, as dev ones do
+(unprivileged uid 1000, no capabilities, no new privileges, read-only root with a small /tmp,
+memory/CPU/pids limits, a rotating log, loopback-only port, no Docker socket) and restart
+unless stopped. They get the template contract's environment
 (deployments.environment) plus the app's own variables (deployments.envvars).
 
 A release that does not become healthy within MGX_PROD_HEALTH_TIMEOUT (or exits) is removed and
@@ -41,6 +42,7 @@ from .environment import app_environment
 from .envvars import mask, secret_values, user_environment
 from .gateway import GatewayError, gateway, route_for, route_id
 from .models import Build, Release
+from .sandbox import network_ensure, network_remove, sandbox
 
 log = logging.getLogger(__name__)
 Status = Release.Status
@@ -154,32 +156,23 @@ class _Unhealthy(Exception):
     pass
 
 
-def _container_config(release: Release, *, role: str, image: str, env: dict, port: int | None, network: str | None,
+def _container_config(release: Release, *, role: str, image: str, env: dict, port: int | None, network: str,
                       alias: str | None = None) -> dict:
     config = dict(
         image=image,
         name=_name(release, role),
         environment={**env, "HOME": "/tmp"},
         labels=_labels(release, role),
-        mem_limit=settings.MGX_PROD_MEMORY,
-        nano_cpus=int(settings.MGX_PROD_CPUS * 1e9),
-        pids_limit=settings.MGX_PROD_PIDS,
-        # Untrusted code serving strangers: never root, no capabilities, an image it cannot change.
-        user=PROD_UID,
-        cap_drop=["ALL"],
-        security_opt=["no-new-privileges"],
-        read_only=True,
-        tmpfs={"/tmp": f"rw,nosuid,nodev,size={settings.MGX_PROD_TMP_SIZE}"},
-        extra_hosts={"host.docker.internal": "host-gateway"},
+        # Untrusted code serving strangers: the one sandbox recipe (never root, no capabilities,
+        # an image it cannot change, limits), on its release's own network.
+        **sandbox(kind="prod", network=network, user=PROD_UID),
         restart_policy={"Name": "unless-stopped"},
         detach=True,
     )
     if port:
         config["ports"] = {f"{port}/tcp": ("127.0.0.1", None)}  # loopback only, a free port
-    if network:
-        config["network"] = network
-        if alias:
-            config["networking_config"] = {network: client().api.create_endpoint_config(aliases=[alias])}
+    if alias:
+        config["networking_config"] = {network: client().api.create_endpoint_config(aliases=[alias])}
     return config
 
 
@@ -202,12 +195,11 @@ def release_deploy(*, release: Release) -> Release:
         _save(release, message="Starting the container" + ("s" if len(build.images) > 1 else ""))
         public_role, public_port = PUBLIC_PORT[app.framework]
         containers = {}
-        network = ""
+        network = _network_name(release)
+        _remove_network(network)
+        network_ensure(name=network, labels=_labels(release, "network"))
+        _save(release, network=network)
         if app.framework == "fastapi_vite":
-            network = _network_name(release)
-            _remove_network(network)
-            engine.networks.create(network, driver="bridge", labels=_labels(release, "network"))
-            _save(release, network=network)
             backend = engine.containers.run(**_container_config(
                 release, role="backend", image=build.images["backend"]["id"], env=env, port=None, network=network,
                 alias="backend"))
@@ -219,7 +211,7 @@ def release_deploy(*, release: Release) -> Release:
             public = frontend
         else:
             public = engine.containers.run(**_container_config(
-                release, role="app", image=build.images["app"]["id"], env=env, port=public_port, network=None))
+                release, role="app", image=build.images["app"]["id"], env=env, port=public_port, network=network))
             containers["app"] = public.id
         _save(release, containers=dict(containers))  # before anything can fail: _fail shows their logs
         port = serving_port(public, public_port, role=public_role)
@@ -318,10 +310,7 @@ def _fail(release: Release, message: str, secrets: list[str]) -> Release:
 
 
 def _remove_network(name: str) -> None:
-    try:
-        client().networks.get(name).remove()
-    except docker.errors.NotFound:
-        pass
+    network_remove(name=name)
 
 
 def _remove_release_containers(release: Release) -> None:
@@ -362,8 +351,9 @@ def prod_purge(*, app) -> None:
         engine = client()
         for container in engine.containers.list(all=True, filters={"label": [f"mgx.instance={instance_id()}", f"mgx.app={app.slug}", "mgx.role=prod"]}):
             container.remove(force=True)
-        for network in engine.networks.list(filters={"label": [f"mgx.instance={instance_id()}", f"mgx.app={app.slug}"]}):
-            network.remove()
+        for network in engine.networks.list(filters={"label": [f"mgx.instance={instance_id()}", f"mgx.app={app.slug}",
+                                                               "mgx.role=prod"]}):
+            network_remove(name=network.name)
     except (DockerUnavailable, GatewayError, docker.errors.APIError) as exc:
         raise ProdError(f"The app's production containers could not be removed: {exc}") from exc
 
@@ -435,7 +425,7 @@ def prod_reconcile() -> dict:
     for network in engine.networks.list(filters={"label": [f"mgx.instance={instance_id()}", "mgx.role=prod"]}):
         if (network.attrs.get("Labels") or {}).get("mgx.release") not in live_ids:
             try:
-                network.remove()
+                network_remove(name=network.name)
             except docker.errors.APIError:
                 pass
     return found

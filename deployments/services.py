@@ -47,6 +47,7 @@ from .environment import app_environment
 from .gateway import GatewayError, gateway, route_for, route_id
 from .models import DevEnvironment
 from .runtimes import RUNTIMES, SSH_DIR, SSH_PORT, SSH_START
+from .sandbox import app_network_ensure, networks_of_deleted_apps, sandbox
 
 log = logging.getLogger(__name__)
 Phase = DevEnvironment.Phase
@@ -149,10 +150,11 @@ def _remove_cache_volume(app) -> None:
 FINGERPRINT_LABEL = "mgx.made-from"
 
 
-def _fingerprint(env: dict, script: str) -> str:
-    """What a dev container was made from (its environment, image and script): a paused one is
-    resumed only when a new one would be made the same (no rotated secret, no new image)."""
-    made_from = json.dumps([sorted(env.items()), settings.MGX_RUNTIME_IMAGE, script])
+def _fingerprint(env: dict, script: str, confinement: dict) -> str:
+    """What a dev container was made from (its environment, image, script and sandbox): a
+    paused one is resumed only when a new one would be made the same (no rotated secret, no new
+    image, no other network or limits)."""
+    made_from = json.dumps([sorted(env.items()), settings.MGX_RUNTIME_IMAGE, script, confinement], sort_keys=True)
     return hashlib.sha256(made_from.encode()).hexdigest()[:32]
 
 
@@ -175,6 +177,10 @@ def _container_config(app) -> dict:
         "PIP_CACHE_DIR": f"{home}/.cache/pip",
         "CHOKIDAR_USEPOLLING": "0",
     }
+    # The app's code is untrusted: the one sandbox recipe (never root, no capabilities, a
+    # read-only image, limits, the app's own network). Writable: /workspace, HOME (its caches)
+    # and /tmp (exec allowed: npm and pip unpack and run build tools there).
+    confinement = sandbox(kind="dev", network=app_network_ensure(slug=app.slug), tmp_exec=True)
     # The CA bundle (MGX_EXTRA_CA_BUNDLE) is baked into the runtime image with PIP_CERT,
     # NODE_EXTRA_CA_CERTS and friends pointing at it (deployments.images).
     return dict(
@@ -188,19 +194,9 @@ def _container_config(app) -> dict:
         # The preview on loopback only (the gateway forwards it); SSH on MGX_SSH_BIND, since
         # users connect to it directly. Docker picks free host ports.
         ports={f"{runtime.port}/tcp": ("127.0.0.1", None), f"{SSH_PORT}/tcp": (settings.MGX_SSH_BIND, None)},
-        labels={**labels(slug=app.slug, role="dev"), FINGERPRINT_LABEL: _fingerprint(env, SSH_START + runtime.script)},
-        mem_limit=settings.MGX_DEV_MEMORY,
-        nano_cpus=int(settings.MGX_DEV_CPUS * 1e9),
-        pids_limit=settings.MGX_DEV_PIDS,
-        # The app's code is untrusted: never root, no capabilities, and it cannot change the
-        # image it runs on. Writable: /workspace, HOME (its caches) and /tmp (exec allowed:
-        # npm and pip unpack and run build tools there).
-        user=container_user(),
-        cap_drop=["ALL"],
-        security_opt=["no-new-privileges"],
-        read_only=True,
-        tmpfs={"/tmp": f"rw,exec,nosuid,nodev,size={settings.MGX_DEV_TMP_SIZE}"},
-        extra_hosts={"host.docker.internal": "host-gateway"},
+        labels={**labels(slug=app.slug, role="dev"),
+                FINGERPRINT_LABEL: _fingerprint(env, SSH_START + runtime.script, confinement)},
+        **confinement,
         detach=True,
     )
 
@@ -563,6 +559,8 @@ def dev_reconcile(*, worker: str = "", since: float | None = None) -> dict:
                     _remove_container(app_container[1].id)
                 gateway().delete_route(route_id(slug=slug, stage="dev"))
                 found["stopped"].append(slug)
+    found["networks_removed"] = networks_of_deleted_apps(
+        app_exists=lambda slug: App.objects.filter(slug=slug).exists())
     caches = client().volumes.list(filters={"label": [f"mgx.instance={instance_id()}", "mgx.role=cache"]})
     for volume in caches:
         slug = (volume.attrs.get("Labels") or {}).get("mgx.app", "")

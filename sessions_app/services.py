@@ -103,6 +103,9 @@ def app_delete(*, app, by: str = "MGX") -> None:
         raise AppDeleteError(f"{exc} The app was not deleted.") from exc
     builds_purge(app=app)
     session_purge(slug=app.slug)
+    from deployments.sandbox import app_network_remove
+
+    app_network_remove(slug=app.slug)  # after its last container (the agent's) has been killed
     from observability.services import telemetry_delete
 
     telemetry_delete(slug=app.slug)  # a later app given the slug starts without these traces

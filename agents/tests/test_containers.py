@@ -12,6 +12,7 @@ from agents.documents import AgentEvent, AgentRun
 from agents.services import run_execute, runs_reconcile
 from agents.testing import agent_run
 from deployments.docker_client import instance_id
+from deployments.sandbox import app_network_name
 from workspaces.services import workspace_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -58,14 +59,14 @@ def test_cancel_kills_the_container_at_once(agent_image, app_factory, hung_model
     container_id = AgentRun.objects(run_id=run.run_id).first().container_id
     assert container_id, "the container never started"
     # What the container sees: MGX's code directories read-only, its own workspace, no Docker
-    # socket; on the agents' network, as the app user, without capabilities.
+    # socket; on its app's own network, as the app user, without capabilities.
     attrs = docker.from_env().containers.get(container_id).attrs
     mounts = {m["Destination"]: m for m in attrs["Mounts"]}
     code = {d for d in mounts if d.startswith("/srv/mgx/")}
     assert set(mounts) == code | {f"/workspaces/{app.slug}"}
     assert {"/srv/mgx/agents", "/srv/mgx/manage.py"} <= code and "/srv/mgx/var" not in code
     assert not any(mounts[d]["RW"] for d in code) and mounts[f"/workspaces/{app.slug}"]["Source"] == str(workspace_for(app).root)
-    assert list(attrs["NetworkSettings"]["Networks"]) == [settings.MGX_AGENT_NETWORK]
+    assert list(attrs["NetworkSettings"]["Networks"]) == [app_network_name(slug=app.slug)]
     assert attrs["Config"]["User"] not in ("", "0", "root", "0:0")
     assert attrs["HostConfig"]["CapDrop"] == ["ALL"] and attrs["HostConfig"]["ReadonlyRootfs"] is True
 

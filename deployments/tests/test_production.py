@@ -29,11 +29,12 @@ TINY_DOCKERFILE = """\
 ARG BASE_IMAGE=mgx/runtime:1
 FROM ${BASE_IMAGE}
 ARG MGX_BASE_PATH=
-COPY page.html /srv/page.html
-RUN mkdir -p /srv$MGX_BASE_PATH && cp /srv/page.html /srv$MGX_BASE_PATH/index.html \\
-    && echo '{"status": "ok"}' > /srv$MGX_BASE_PATH/healthz
+WORKDIR /srv/site
+COPY page.html ./page.html
+RUN mkdir -p ./$MGX_BASE_PATH && cp page.html ./$MGX_BASE_PATH/index.html \\
+    && echo '{"status": "ok"}' > ./$MGX_BASE_PATH/healthz
 USER 1000:1000
-CMD ["sh", "-c", "env; exec python3 -m http.server 3000 -d /srv"]
+CMD ["sh", "-c", "env; exec python3 -m http.server 3000 -d /srv/site"]
 """
 # Builds fine, never answers its health endpoint: prints the environment and exits.
 DYING_DOCKERFILE = """\
@@ -229,7 +230,12 @@ def test_a_worker_killed_mid_build_and_mid_deploy_leaves_truthful_records_and_th
     stuck_build = Build.objects.create(app=app, number=99, commit=build.commit, status="building")
     engine = docker.from_env()
     stuck = Release.objects.create(app=app, build=build, number=99, status="starting")
-    config = production._container_config(stuck, role="app", image=build.images["app"]["id"], env={}, port=3000, network=None)
+    from deployments.sandbox import network_ensure
+
+    stuck.network = network_ensure(name=production._network_name(stuck), labels=production._labels(stuck, "network"))
+    stuck.save()
+    config = production._container_config(stuck, role="app", image=build.images["app"]["id"], env={}, port=3000,
+                                          network=stuck.network)
     orphan = engine.containers.run(**config)
     orphan.reload()
     from deployments.docker_client import published_port
@@ -245,6 +251,8 @@ def test_a_worker_killed_mid_build_and_mid_deploy_leaves_truthful_records_and_th
     assert Release.objects.get(pk=live_release.pk).status == "live"
     with pytest.raises(docker.errors.NotFound):
         engine.containers.get(orphan.id)
+    with pytest.raises(docker.errors.NotFound):  # and the network of its own it was on
+        engine.networks.get(stuck.network)
     route = gateway().routes()[f"{app.slug}-prod"]
     assert route.upstream == f"127.0.0.1:{Release.objects.get(pk=live_release.pk).host_port}"
     prod_page(live, app, "version one")

@@ -33,9 +33,12 @@ MGX_AGENT_API_URL = env("MGX_AGENT_API_URL", default="")
 # which containers reach as host.docker.internal while Redis and MongoDB stay on loopback.
 MGX_INTERNAL_HOST = env("MGX_INTERNAL_HOST", default="")
 MGX_INTERNAL_PORT = env.int("MGX_INTERNAL_PORT", default=defaults.internal_port(MGX_PORT))
-# The user-defined bridge network agent containers run on (created on demand, no traffic
-# between its containers): away from the default bridge where the apps' dev containers live.
-MGX_AGENT_NETWORK = env("MGX_AGENT_NETWORK", default="mgx-agents")
+# The agent container's limits (it runs on its app's own network, under the same sandbox as
+# the app's dev server: deployments.sandbox).
+MGX_AGENT_MEMORY = env("MGX_AGENT_MEMORY", default="2g")
+MGX_AGENT_CPUS = env.float("MGX_AGENT_CPUS", default=1.0)
+MGX_AGENT_PIDS = env.int("MGX_AGENT_PIDS", default=512)
+MGX_AGENT_TMP_SIZE = env("MGX_AGENT_TMP_SIZE", default="256m")
 # Seconds between `: ping` comments on an idle agent event stream (`/api/apps/<slug>/agent/events`),
 # so proxies and load balancers keep it open.
 MGX_SSE_HEARTBEAT_SECONDS = env.float("MGX_SSE_HEARTBEAT_SECONDS", default=15.0)

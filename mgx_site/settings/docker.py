@@ -56,3 +56,21 @@ MGX_PROD_HEALTH_TIMEOUT = env.int("MGX_PROD_HEALTH_TIMEOUT", default=120)  # sec
 # Seconds the old release keeps running after the route switched: requests it already took finish.
 MGX_PROD_DRAIN_SECONDS = env.float("MGX_PROD_DRAIN_SECONDS", default=2.0)
 MGX_BUILD_TIMEOUT = env.int("MGX_BUILD_TIMEOUT", default=1800)  # seconds a whole image build may take
+
+# Image builds (deployments.builder): every step of an app's Dockerfile runs in a container
+# under the same sandbox as its dev server (uid 1000, no capabilities, the app's own network),
+# with these limits for each stage's container.
+MGX_BUILD_MEMORY = env("MGX_BUILD_MEMORY", default="3g")
+MGX_BUILD_CPUS = env.float("MGX_BUILD_CPUS", default=2.0)
+MGX_BUILD_PIDS = env.int("MGX_BUILD_PIDS", default=2048)
+# Lines of a build's output MGX keeps (the Prod tab, MongoDB); past it only the last lines are kept.
+MGX_BUILD_LOG_MAX_LINES = env.int("MGX_BUILD_LOG_MAX_LINES", default=20000)
+
+# Every app container's log (docker logs, the Logs tab) rotates at this size, keeping this many files.
+MGX_CONTAINER_LOG_MAX_SIZE = env("MGX_CONTAINER_LOG_MAX_SIZE", default="10m")
+MGX_CONTAINER_LOG_MAX_FILES = env.int("MGX_CONTAINER_LOG_MAX_FILES", default=3)
+
+# Each app's containers live on a bridge network of the app's own, whose subnet MGX takes from
+# this range (cut into networks of MGX_APP_SUBNET_PREFIX bits: /28 holds 13 containers).
+MGX_APP_SUBNETS = env("MGX_APP_SUBNETS", default="10.213.0.0/16")
+MGX_APP_SUBNET_PREFIX = env.int("MGX_APP_SUBNET_PREFIX", default=28)
