@@ -40,11 +40,12 @@ DOCKERFILE = """\
 ARG BASE_IMAGE=mgx/runtime:1
 FROM ${BASE_IMAGE}
 ARG MGX_BASE_PATH=
-COPY page.html /srv/page.html
-RUN mkdir -p /srv$MGX_BASE_PATH && cp /srv/page.html /srv$MGX_BASE_PATH/index.html \\
-    && echo '{"status": "ok"}' > /srv$MGX_BASE_PATH/healthz
+WORKDIR /srv/site
+COPY page.html ./page.html
+RUN mkdir -p ./$MGX_BASE_PATH && cp page.html ./$MGX_BASE_PATH/index.html \\
+    && echo '{"status": "ok"}' > ./$MGX_BASE_PATH/healthz
 USER 1000:1000
-CMD ["python3", "-m", "http.server", "3000", "-d", "/srv"]
+CMD ["python3", "-m", "http.server", "3000", "-d", "/srv/site"]
 """
 
 

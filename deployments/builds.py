@@ -1,6 +1,7 @@
-"""Production builds: the app's image(s) made from one commit of its workspace, through the
-Docker SDK (the engine's builder; layers are cached, so a rebuild after a one-line change reuses
-the dependency layers the Dockerfiles install first).
+"""Production builds: the app's image(s) made from one commit of its workspace by MGX's own
+builder (deployments.builder): every step of the app's Dockerfile runs inside the app's sandbox
+(uid 1000, no capabilities, its own network, MGX_BUILD_* limits), never in the engine's builder.
+An image whose folder did not change since the last successful build is used again.
 
 - Next.js: one image `mgx-app/<slug>:<commit>` from the whole workspace.
 - FastAPI + Vite: `mgx-app/<slug>-backend:<commit>` from backend/ and
@@ -18,7 +19,6 @@ unique index on the Build table. `build_request` queues; the Celery task runs `b
 from __future__ import annotations
 
 import collections
-import io
 import logging
 import re
 import time
@@ -34,17 +34,18 @@ from core.errors import Conflict, NotFound
 from workspaces import git
 from workspaces.services import workspace_for
 
-from .docker_client import DockerUnavailable, client, instance_id, labels
+from . import builder
+from .docker_client import DockerUnavailable, client, container_name, instance_id, labels
 from .documents import BuildLog
 from .envvars import mask, secret_values
 from .models import Build
+from .sandbox import app_network_ensure, sandbox
 
 log = logging.getLogger(__name__)
 Status = Build.Status
 TAIL_LINES = 30
 FLUSH_SECONDS = 0.5
 FLUSH_LINES = 100
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 
 
@@ -109,7 +110,9 @@ def build_request(*, app, user=None) -> Build:
 
 
 class _LogWriter:
-    """Lines to MongoDB and to the page in batches (a build prints thousands of lines)."""
+    """Lines to MongoDB and to the page in batches (a build prints thousands of lines). Past
+    MGX_BUILD_LOG_MAX_LINES only the last TAIL_LINES are kept, written when the build ends: a
+    build printing without end fills neither MongoDB nor the page."""
 
     def __init__(self, build: Build):
         self.build = build
@@ -118,13 +121,33 @@ class _LogWriter:
         self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self.flushed_at = time.monotonic()
         self.secrets = secret_values(app=build.app)
+        self.kept = 0
+        self.left_out = 0
 
     def line(self, text: str) -> None:
         text = mask(text, self.secrets)
-        self.pending.append(text)
         self.tail.append(text)
+        if self.kept >= settings.MGX_BUILD_LOG_MAX_LINES:
+            self.left_out += 1
+            return
+        self.kept += 1
+        self.pending.append(text)
+        if self.kept == settings.MGX_BUILD_LOG_MAX_LINES:
+            self.pending.append(f"==> the output is longer than {settings.MGX_BUILD_LOG_MAX_LINES} lines; "
+                                "its last lines follow when the build ends")
         if len(self.pending) >= FLUSH_LINES or time.monotonic() - self.flushed_at > FLUSH_SECONDS:
             self.flush()
+
+    def note(self, text: str) -> None:
+        """A line of MGX's own (the verdict): kept whatever the cap."""
+        self.pending.append(mask(text, self.secrets))
+
+    def end(self) -> None:
+        if self.left_out:
+            self.pending.append(f"==> {self.left_out - min(self.left_out, len(self.tail))} lines left out")
+            self.pending.extend(list(self.tail)[-min(self.left_out, len(self.tail)):])
+            self.left_out = 0
+        self.flush()
 
     def flush(self) -> None:
         self.flushed_at = time.monotonic()
@@ -154,11 +177,25 @@ def _reusable(engine, *, build: Build, role: str, tree: str, base: str):
         return None
 
 
-def _build_image(engine, *, build: Build, role: str, folder: str, out: _LogWriter, base: str, nocache: bool = False) -> dict:
+def build_bases(engine) -> dict[str, str]:
+    """The images a Dockerfile may name in FROM (in full) and their ids: MGX's own runtime and
+    base images, nothing an app built or any other local image."""
+    bases = {}
+    for name in (settings.MGX_RUNTIME_IMAGE, settings.MGX_BASE_IMAGE):
+        try:
+            bases[name] = engine.images.get(name).id
+        except docker.errors.ImageNotFound:
+            continue
+    return bases
+
+
+def _build_image(engine, *, build: Build, role: str, folder: str, out: _LogWriter, base: str, deadline: float,
+                 nocache: bool = False) -> dict:
     app = build.app
     root = workspace_for(app).root
     tree = git.tree_id(root, build.commit, subdir=folder)
-    tag = f"{image_repository(slug=app.slug, role=role)}:{build.commit}"
+    repository = image_repository(slug=app.slug, role=role)
+    tag = f"{repository}:{build.commit}"
     same = None if nocache else _reusable(engine, build=build, role=role, tree=tree, base=base)
     if same is not None:
         same.tag(tag)
@@ -168,38 +205,33 @@ def _build_image(engine, *, build: Build, role: str, folder: str, out: _LogWrite
     context = git.archive(root, build.commit, subdir=folder)
     out.line(f"==> building {tag}" + (f" from {folder}/" if folder else ""))
     step = ""
-    pending = ""
-    stream = engine.api.build(
-        fileobj=io.BytesIO(context), custom_context=True, tag=tag, rm=True, forcerm=True, pull=False, decode=True, nocache=nocache,
-        buildargs={"BASE_IMAGE": settings.MGX_RUNTIME_IMAGE, "MGX_BASE_PATH": f"/apps/{app.slug}/prod"},
-        labels={**labels(slug=app.slug, role=f"image-{role}"), "mgx.build": str(build.pk), "mgx.commit": build.commit},
-        container_limits={"memory": 3 * 1024**3, "memswap": -1},
-    )
-    deadline = time.monotonic() + settings.MGX_BUILD_TIMEOUT
-    for event in stream:
-        if "error" in event:
-            if pending.strip():
-                out.line(pending.rstrip())
-            where = f" at {step}" if step else ""
-            code = re.search(r"returned a non-zero code: (\d+)", event["error"])
-            error = f"the command exited with code {code[1]}" if code else event["error"].strip()[:300]
-            raise _Failed(f"Building the {role} image failed{where}: {error}.")
-        *lines, pending = (pending + _ANSI.sub("", event.get("stream") or "")).split("\n")
-        for text in lines:
-            text = text.rstrip()
-            if not text or text.startswith("Removing intermediate container"):
-                continue
-            match = _STEP.match(text)
-            if match:
-                step = f"step {match[1]}/{match[2]} ({match[3][:100]})"
-            out.line(text)
-        if time.monotonic() > deadline:
-            raise _Failed(f"Building the {role} image took longer than {settings.MGX_BUILD_TIMEOUT // 60} minutes{' at ' + step if step else ''}.")
-    if pending.strip():
-        out.line(pending.rstrip())
-    image = engine.images.get(tag)
-    out.line(f"==> {tag} built ({image.id[7:19]})")
-    return {"tag": tag, "id": image.id, "tree": tree, "base": base}
+
+    def line(text: str) -> None:
+        nonlocal step
+        match = _STEP.match(text)
+        if match:
+            step = f"step {match[1]}/{match[2]} ({match[3][:100]})"
+        out.line(text)
+
+    try:
+        image_id = builder.build_image(
+            engine, context=context, repository=repository, tag=build.commit,
+            build_args={"BASE_IMAGE": settings.MGX_RUNTIME_IMAGE, "MGX_BASE_PATH": f"/apps/{app.slug}/prod"},
+            bases=build_bases(engine),
+            confinement=sandbox(kind="build", network=app_network_ensure(slug=app.slug), writable_root=True),
+            labels={**labels(slug=app.slug, role="build"), "mgx.build": str(build.pk)},
+            image_labels={**labels(slug=app.slug, role=f"image-{role}"), "mgx.build": str(build.pk),
+                          "mgx.commit": build.commit},
+            name=container_name(slug=app.slug, role=f"build{build.pk}-{role}"), out=line,
+            timeout=max(1.0, deadline - time.monotonic()))
+    except builder.BuildFailed as exc:
+        reason = str(exc).rstrip(".")
+        if reason.startswith(("line ", "There is no Dockerfile", "A Dockerfile", "The Dockerfile")):
+            raise _Failed(f"The {role} image cannot be built: {reason}.") from exc
+        where = f" at {step}" if step and "at step" not in reason else ""
+        raise _Failed(f"Building the {role} image failed{where}: {reason}.") from exc
+    out.line(f"==> {tag} built ({image_id[7:19]})")
+    return {"tag": tag, "id": image_id, "tree": tree, "base": base}
 
 
 class _Failed(Exception):
@@ -223,9 +255,10 @@ def build_run(*, build: Build, nocache: bool = False) -> Build:
                 base = engine.images.get(settings.MGX_RUNTIME_IMAGE).id
             except docker.errors.ImageNotFound:
                 raise _Failed(f"The runtime image {settings.MGX_RUNTIME_IMAGE} is missing: run ./mgx images.")
+            deadline = time.monotonic() + settings.MGX_BUILD_TIMEOUT
             for role, folder in build_plan(app=build.app):
                 images[role] = _build_image(engine, build=build, role=role, folder=folder, out=out, base=base,
-                                            nocache=nocache)
+                                            deadline=deadline, nocache=nocache)
         finally:
             engine.close()
     except _Failed as exc:
@@ -235,13 +268,14 @@ def build_run(*, build: Build, nocache: bool = False) -> Build:
     except Exception as exc:  # the engine went away, a read timed out: the row must still settle
         log.exception("build %s failed", build.pk)
         return _fail(build, out, f"The build stopped: {type(exc).__name__}: {str(exc)[:300]}")
-    out.flush()
+    out.end()
     return _save(build, status=Status.SUCCEEDED, message=f"Built {len(images)} image{'s' if len(images) > 1 else ''}",
                  images=images, finished_at=timezone.now())
 
 
 def _fail(build: Build, out: _LogWriter, message: str) -> Build:
-    out.line(f"==> {message}")
+    out.end()
+    out.note(f"==> {message}")
     out.flush()
     return _save(build, status=Status.FAILED, message=mask(message, out.secrets)[:1000], finished_at=timezone.now())
 
@@ -282,13 +316,34 @@ def build_reconcile() -> list[int]:
         BuildLog(build=build.pk, seq=BuildLog.objects(build=build.pk).count() + 1,
                  lines=["==> MGX's worker stopped during this build."]).save()
         failed.append(build.pk)
+    if failed:
+        _remove_build_containers(filters=[f"mgx.build={pk}" for pk in failed], any_of=True)
     return failed
+
+
+def _remove_build_containers(*, filters: list[str], any_of: bool = False) -> None:
+    """The stage containers of builds (label filters, all of them or `any_of`); a build the
+    worker died in leaves them behind."""
+    try:
+        engine = client()
+    except DockerUnavailable:
+        return
+    groups = [[f] for f in filters] if any_of else [filters]
+    for group in groups:
+        found = engine.containers.list(all=True, filters={"label": [f"mgx.instance={instance_id()}", "mgx.role=build",
+                                                                    *group]})
+        for container in found:
+            try:
+                container.remove(force=True)
+            except docker.errors.APIError:
+                pass
 
 
 def builds_purge(*, app) -> None:
     """The app is being deleted: its build output and its images go."""
     ids = list(Build.objects.filter(app=app).values_list("pk", flat=True))
     BuildLog.objects(build__in=ids).delete()
+    _remove_build_containers(filters=[f"mgx.app={app.slug}"])
     try:
         engine = client()
         for image in engine.images.list(filters={"label": [f"mgx.instance={instance_id()}", f"mgx.app={app.slug}"]}):
