@@ -239,6 +239,11 @@ def _fresh_workspaces(settings):
     """The database is emptied after each test; the workspaces on disk go with it, so a slug
     used by one test is free for the next."""
     yield
+    from pathlib import Path
+
+    from workspaces.quota import disks_unmount_all
+
+    disks_unmount_all(workspace_root=Path(settings.MGX_WORKSPACE_ROOT))
     shutil.rmtree(settings.MGX_WORKSPACE_ROOT, ignore_errors=True)
 
 

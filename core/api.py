@@ -57,7 +57,8 @@ def errors(*statuses: int) -> dict:
 
 
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-         409: "conflict", 413: "too_large", 422: "invalid", 429: "too_many_requests", 503: "unavailable"}
+         409: "conflict", 413: "too_large", 422: "invalid", 429: "too_many_requests", 503: "unavailable",
+         507: "full"}
 
 
 def _fields(errors: list[dict]) -> dict:

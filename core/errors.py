@@ -42,6 +42,12 @@ class TooLarge(MgxError):
     kind = "too_large"
 
 
+class StorageFull(MgxError):
+    """A disk MGX writes to for the user (the workspace's own file system) is full."""
+
+    kind = "full"
+
+
 class Unavailable(MgxError):
     """A service MGX depends on does not answer (the Docker engine, the model endpoint)."""
 
@@ -50,7 +56,8 @@ class Unavailable(MgxError):
 
 # The one place a kind becomes an HTTP status. An invalid *field* is 422 (the body does not fit),
 # an invalid request otherwise 400.
-HTTP_STATUS = {"invalid": 400, "not_found": 404, "conflict": 409, "too_large": 413, "unavailable": 503}
+HTTP_STATUS = {"invalid": 400, "not_found": 404, "conflict": 409, "too_large": 413, "full": 507,
+               "unavailable": 503}
 
 
 def http_status(exc: MgxError) -> int:

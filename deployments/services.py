@@ -32,6 +32,8 @@ from django.utils import timezone
 from core.announce import announce
 from core.errors import Conflict
 from workspaces.owner import app_uid, container_user, own_tree
+from workspaces.quota import human
+from workspaces.selectors import workspace_usage
 from workspaces.services import workspace_commit_outside, workspace_for
 
 from .docker_client import (
@@ -280,6 +282,15 @@ def _resume_warm(app, dev: DevEnvironment, config: dict) -> DevEnvironment | Non
                  ssh_port=_ssh_port_or_none(container), started_at=started, ready_at=timezone.now())
 
 
+def _full_note(app) -> str:
+    """Why a dev server died, when its workspace's disk is full (its quota, workspaces.quota)."""
+    used = workspace_usage(app=app)
+    if not used.full:
+        return ""
+    return (f" Its workspace is full: {human(used.used)} of its {human(used.size)} quota are used. Delete files "
+            "(node_modules, .next, build output) to make room, then start it again.")
+
+
 def _hand_workspace_to_app_user(app) -> None:
     """Apps made while containers ran as root have root-owned workspaces, which the
     unprivileged container could not write: hand them over once (new workspaces already are)."""
@@ -331,7 +342,8 @@ def _follow_boot(dev: DevEnvironment, container, port: int) -> DevEnvironment:
         if ended:
             container.reload()
             code = container.attrs["State"].get("ExitCode")
-            return _save(dev, phase=Phase.FAILED, message=f"The dev server exited with code {code}.", last_log="\n".join(lines))
+            return _save(dev, phase=Phase.FAILED, message=f"The dev server exited with code {code}.{_full_note(dev.app)}",
+                         last_log="\n".join(lines))
         if changed and time.monotonic() - last_saved > 2:
             _save(dev, last_log="\n".join(lines))
             last_saved = time.monotonic()

@@ -69,7 +69,8 @@ def file_read(request, slug: str, path: str = ""):
     return selectors.file_read(app=app, path=path).as_dict()
 
 
-@router.put("/workspaces/{slug}/files", response={200: FileWrittenOut, 409: ConflictOut, **errors(400, 404, 413, 422)},
+@router.put("/workspaces/{slug}/files",
+            response={200: FileWrittenOut, 409: ConflictOut, **errors(400, 404, 413, 422, 507)},
             url_name="workspace_file_write", summary="Write a file",
             description="Atomic; committed to the app's history. With `version`, refused with 409 (and the "
                         "current content) when the file changed since.")

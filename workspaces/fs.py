@@ -77,6 +77,12 @@ class WorkspaceTooLarge(WorkspaceError):
     kind = "too_large"
 
 
+class WorkspaceFull(WorkspaceError):
+    """The workspace's own file system is full (its quota, workspaces.quota)."""
+
+    kind = "full"
+
+
 class WorkspaceConflict(WorkspaceError):
     """The file changed since the version the writer had read."""
 
@@ -196,6 +202,9 @@ def _os_error(exc: OSError, rel: str) -> WorkspaceError:
         return WorkspacePathError(f"'{rel}' was changed into a symlink while MGX was using it; nothing was done, try again.")
     if code == errno.ENAMETOOLONG:
         return WorkspacePathError("The path is too long.")
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return WorkspaceFull("The workspace is full: its disk quota is used up. Nothing was written; delete files "
+                             "(node_modules, build output, logs) to make room.")
     return WorkspaceError(f"'{rel}' could not be used: {exc.strerror or exc}.")
 
 
@@ -650,11 +659,13 @@ class Workspace:
                 os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
             except OSError as exc:  # `name` became a folder meanwhile, say
                 raise _os_error(exc, clean) from exc
-        except BaseException:
+        except BaseException as exc:
             try:
                 os.unlink(tmp, dir_fd=dir_fd)
             except OSError:
                 pass
+            if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):  # full: its quota
+                raise _os_error(exc, clean) from exc
             raise
         os.fsync(dir_fd)
         return written, digest.hexdigest()[:16]

@@ -1,4 +1,4 @@
-from . import git
+from . import git, quota
 from .fs import Entry, FileContent, WorkspaceError
 from .services import workspace_for
 
@@ -13,6 +13,11 @@ def file_read(*, app, path: str) -> FileContent:
 
 def file_open(*, app, path: str):
     return workspace_for(app).open_for_download(path)
+
+
+def workspace_usage(*, app) -> quota.Usage:
+    """How much of the workspace's disk quota its files take (size 0: no quota)."""
+    return quota.usage(root=workspace_for(app).root)
 
 
 def workspace_zip(*, app) -> bytes:

@@ -15,7 +15,7 @@ from django.conf import settings
 
 from core.announce import announce
 
-from . import git, owner
+from . import git, owner, quota
 from .fs import FileContent, Workspace, WorkspaceError, WorkspaceNotFound
 from .models import LastChange
 
@@ -81,7 +81,12 @@ def workspace_create(*, app, template_dir: Path, author: str = "MGX") -> Workspa
     if ws.root.exists():
         raise WorkspaceError(f"A workspace for '{app.slug}' already exists on disk.")
     ws.root.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(template_dir, ws.root, symlinks=True, ignore=shutil.ignore_patterns("node_modules", "__pycache__", ".venv"))
+    try:
+        quota.disk_make(root=ws.root, slug=app.slug)  # its own file system, MGX_WORKSPACE_QUOTA large
+    except quota.QuotaError as exc:
+        raise WorkspaceError(f"The workspace could not be made: {exc}") from exc
+    shutil.copytree(template_dir, ws.root, symlinks=True, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("node_modules", "__pycache__", ".venv"))
     for path in ws.root.rglob("*"):
         if path.is_file() and not path.is_symlink() and (path.suffix in TEXT_SUFFIXES or path.name in TEXT_SUFFIXES):
             text = path.read_text(encoding="utf-8")
@@ -102,6 +107,7 @@ def workspace_delete(*, app) -> None:
     with fresh history."""
     ws = workspace_for(app)
     with workspace_lock(slug=app.slug):
+        quota.disk_remove(root=ws.root, slug=app.slug)
         shutil.rmtree(ws.root, ignore_errors=True)
         git.remove(ws.root)
     git.lock_path(app.slug).unlink(missing_ok=True)

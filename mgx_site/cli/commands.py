@@ -154,6 +154,12 @@ def cmd_up(args) -> int:
             raise ServiceError("Database", "migrations failed:\n" + (done.stderr or done.stdout)[-2000:])
         applied = done.stdout.count(" OK")
         _say("✓", "Database", f"{applied} migration(s) applied" if applied else "up to date")
+        # Each workspace is a file system of its own (its quota); after a reboot they are
+        # mounted again before anything may write into the folders underneath.
+        mounted = _manage(env, "workspaces_mount")
+        if mounted.returncode != 0:
+            raise ServiceError("Workspaces", (mounted.stderr or mounted.stdout).strip()[-2000:])
+        _say("✓", "Workspaces", mounted.stdout.strip())
 
     results: list[StartResult] = []
     try:

@@ -110,6 +110,10 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 
 MGX_WORKSPACE_ROOT = env("MGX_WORKSPACE_ROOT", default=str(VAR_DIR / "workspaces"))
+# Each workspace is a file system of its own this large (workspaces.quota; "0": plain folders,
+# no quota), kept as a sparse file in MGX_WORKSPACE_DISKS.
+MGX_WORKSPACE_QUOTA = env("MGX_WORKSPACE_QUOTA", default="4g")
+MGX_WORKSPACE_DISKS = env("MGX_WORKSPACE_DISKS", default=str(VAR_DIR / "disks"))
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
