@@ -8,21 +8,31 @@ with the page's CSRF header, and the admin's browser added the owner's SSH key t
 account. Here the owner writes those payloads the way they reach MGX (the app form's name, the
 agent event store, the workspace), the admin browses, and every request the page makes is
 recorded: none may be one a payload asked for, no key may land anywhere, and every payload
-shows as the text it is."""
+shows as the text it is. The same holds for what the app's code writes into the other tabs
+(spans, its logs, its database, build and container output) and for its console in the Logs and
+Terminal tabs."""
 import json
 import os
 import threading
 import uuid
 from pathlib import Path
 
+import pymongo
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from django.conf import settings
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import Status, StatusCode
 
 from accounts.models import SSHKey
 from agents import prompts
 from agents.documents import AgentEvent, AgentRun, EventCounter, UsageRecord
 from agents.services import event_append
+from observability.tests.otlp_clients import log_exporter, make_logs, span_exporter
 from workspaces.services import file_write
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -89,6 +99,13 @@ def shot(page, live, name):
     page.screenshot(path=str(folder / name), full_page=True)
 
 
+def back(page):
+    """Back through htmx's history; it keeps no snapshot, so the page then loads afresh."""
+    page.evaluate("window.__before_back = true")
+    page.go_back()
+    page.wait_for_function("() => !window.__before_back && document.readyState === 'complete'")
+
+
 def settle(page):
     """Every request the page issued so far has been reported: one issued after them has."""
     with page.expect_request(lambda r: "sentinel=" in r.url):
@@ -123,9 +140,9 @@ def test_an_admin_browsing_an_app_with_htmx_payloads_sends_nothing_and_sees_text
     page.locator("a.file-link", has_text="notes<i").wait_for()
     page.click("a.tab:has-text('History')")
     page.wait_for_selector(".commit")
-    page.go_back()
+    back(page)
     page.locator("a.file-link", has_text="notes<i").wait_for()
-    page.go_back()
+    back(page)
     page.wait_for_selector("#chat-conn[data-state='live']")
     page.wait_for_selector(f".chat-run[data-run='{run}'] .run-summary")
     # Whatever processes the page again (a swap, a script) finds nothing to act on in the chat.
@@ -169,3 +186,158 @@ def test_an_admin_browsing_an_app_with_htmx_payloads_sends_nothing_and_sees_text
     shot(page, live, "untrusted-files.png")
     settle(page)
     assert [f"{r.method} {r.url}" for r in requests if "pwned" in r.url or KEYS_URL in r.url] == []
+
+
+def payload(where: str) -> str:
+    """Markup an app's code or owner could put anywhere MGX shows it; `where` names the place."""
+    return (f'<b data-hx-get="/?pwned={where}" data-hx-trigger="load">{where}</b>'
+            f'<img src="/?pwned={where}-img" onerror="window.__pwned=1">')
+
+
+def spans_with_payloads(service: str):
+    """One failing trace whose names, attribute, event and status message are payloads."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": service, "team": payload("resource")}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("tests")
+    with tracer.start_as_current_span(payload("span"), attributes={"note": payload("attr")}) as top:
+        top.add_event(payload("event"), {"detail": payload("event-attr")})
+        with tracer.start_as_current_span(payload("child")) as child:
+            child.set_status(Status(StatusCode.ERROR, payload("status")))
+        top.set_status(Status(StatusCode.ERROR, "500"))
+    provider.shutdown()
+    return memory.get_finished_spans()
+
+
+@pytest.fixture
+def written(app, owner, live):
+    """What the app's code and its owner wrote into the other tabs, through the paths it takes."""
+    from deployments.builds import _LogWriter
+    from deployments.documents import BuildLog
+    from deployments.models import Build, DevEnvironment, Release
+    from observability import services as telemetry
+
+    token = telemetry.app_ingest_token(app=app)
+    spans = spans_with_payloads(app.slug)
+    assert span_exporter(live.url, token, app.slug).export(spans) == SpanExportResult.SUCCESS
+    logs = make_logs(app.slug, trace_spans=spans, records=[("ERROR", payload("otel-log"))])
+    assert log_exporter(live.url, token, app.slug).export(logs).name == "SUCCESS"
+    with pymongo.MongoClient(settings.MGX_APPS_MONGO_URL, serverSelectionTimeoutMS=5000) as store:
+        store[f"app_{app.slug}"]["notes"].insert_one({"title": payload("doc"), payload("key").replace(".", "_"): 1})
+    file_write(app=app, path="page.html", content=payload("diff") + "\n", user=owner)
+    DevEnvironment.objects.update_or_create(app=app, defaults={
+        "phase": DevEnvironment.Phase.FAILED, "message": payload("dev-msg"), "last_log": payload("dev-log")})
+    build = Build.objects.create(app=app, number=1, commit="0" * 40, status=Build.Status.FAILED, message=payload("build-msg"))
+    out = _LogWriter(build)
+    out.line(payload("build-log"))
+    out.flush()
+    Release.objects.create(app=app, build=build, number=1, status=Release.Status.FAILED,
+                           message=payload("release-msg"), last_log=payload("release-log"))
+    yield out
+    BuildLog.objects(build=build.pk).delete()
+    telemetry.telemetry_delete(slug=app.slug)
+    with pymongo.MongoClient(settings.MGX_APPS_MONGO_URL, serverSelectionTimeoutMS=5000) as store:
+        store.drop_database(f"app_{app.slug}")
+
+
+def test_every_tab_shows_what_the_app_wrote_as_text_and_sends_nothing(live, page, app, admin, written, browser_login):
+    requests = []
+    page.on("request", lambda r: requests.append(r))
+    browser_login(page, admin)
+    page.goto(f"{live.url}/sessions/{app.slug}/?tab=dev")
+    assert payload("dev-msg") in page.locator(".dev-message").inner_text()
+    assert page.locator(".dev-log pre").inner_text() == payload("dev-log")
+
+    page.click("a.tab:has-text('Prod')")
+    page.wait_for_selector("#build-log")
+    assert payload("build-msg") in page.locator(".build-message").inner_text()
+    assert payload("release-msg") in page.locator(".alert.release-failed").inner_text()
+    assert page.locator(".alert.release-failed + .dev-log pre").inner_text() == payload("release-log")
+    # A line the build prints while the tab is open arrives live, as text.
+    writer = threading.Thread(target=lambda: (written.line(payload("build-live")), written.flush()))
+    writer.start()
+    writer.join()
+    page.locator("#build-log", has_text="build-live").wait_for()
+    assert page.locator("#build-log").inner_text().split("\n")[:2] == [payload("build-log"), payload("build-live")]
+
+    page.click("a.tab:has-text('Traces')")
+    page.locator(".trace-link", has_text="span").click()
+    page.wait_for_selector(".trace-view .waterfall")
+    for row in page.locator(".wf-row summary").all():
+        row.click()
+    view = page.locator("#trace-view").inner_text()
+    for where in ("span", "attr", "event", "event-attr", "child", "status", "resource", "otel-log"):
+        assert payload(where) in view, where
+    shot(page, live, "untrusted-trace.png")
+
+    page.click("a.tab:has-text('Logs')")
+    page.click("a.subtab:has-text('App logs')")
+    page.locator(".log-body", has_text="otel-log").wait_for()
+    assert page.locator(".log-body").first.inner_text().startswith(payload("otel-log"))
+
+    page.click("a.tab:has-text('Database')")
+    page.click(".db-coll[data-collection='notes'] a")
+    page.wait_for_selector(".db-json")
+    doc = page.locator(".db-json").inner_text()
+    assert json.dumps(payload("doc")) in doc and json.dumps(payload("key").replace(".", "_")) in doc  # as JSON text
+
+    page.click("a.tab:has-text('History')")
+    page.locator(".commit-link", has_text="page.html").click()
+    page.wait_for_selector(".diff .d-add")
+    assert "+" + payload("diff") in page.locator(".diff").inner_text()
+    shot(page, live, "untrusted-diff.png")
+
+    for _ in range(3):  # Back through the Database tab to the OpenTelemetry logs
+        back(page)
+    page.locator(".log-body", has_text="otel-log").wait_for()
+    page.evaluate("htmx.process(document.body)")
+    settle(page)
+    assert [f"{r.method} {r.url}" for r in requests if "pwned" in r.url or KEYS_URL in r.url] == []
+    assert page.evaluate("window.__pwned") is None
+    assert SSHKey.objects.count() == 0
+
+    # Django's admin lists the dev server's message as text too.
+    page.goto(f"{live.url}/admin/deployments/devenvironment/")
+    assert payload("dev-msg") in page.locator("#result_list").inner_text()
+    settle(page)
+    assert [r.url for r in requests if "pwned" in r.url or KEYS_URL in r.url] == []
+
+
+@pytest.fixture
+def talking_app(runtime_image, app, monkeypatch):
+    """The app's dev server: a cheap one that prints what the test tells it to (a real container)."""
+    from deployments import services
+    from deployments.runtimes import RUNTIMES, Runtime
+    from deployments.tests.test_logs_terminal_ssh import CHEAP_DEV
+
+    monkeypatch.setitem(RUNTIMES, app.framework, Runtime(port=3000, script=CHEAP_DEV))
+    assert services.dev_boot(app=app).phase == "ready"
+    yield app
+    services.dev_stop(app=app)
+
+
+def test_container_output_shows_as_text_in_the_logs_and_the_terminal(live, page, talking_app, admin, browser_login):
+    from deployments.tests.test_logs_terminal_ssh import say
+
+    requests = []
+    page.on("request", lambda r: requests.append(r))
+    browser_login(page, admin)
+    page.goto(f"{live.url}/sessions/{talking_app.slug}/?tab=logs")
+    out = page.locator("#logs-out")
+    out.locator(".log-line", has_text="cheap dev server up").wait_for(timeout=20_000)
+    say(talking_app, payload("log-line") + "\n" + payload("log-colour").join(("\x1b[31m", "\x1b[0m")) + "\n")
+    out.locator(".log-line", has_text="log-colour").wait_for(timeout=20_000)
+    lines = [line.split(" ", 2)[-1] for line in out.locator(".log-line").all_inner_texts()]  # without the timestamp
+    assert payload("log-line") in lines and payload("log-colour") in lines
+
+    page.click("a.tab:has-text('Terminal')")
+    page.locator("#terminal .xterm-rows", has_text="log-colour").wait_for(timeout=20_000)
+    screen = page.locator("#terminal .xterm-rows").inner_text().replace("\n", "").replace("\xa0", " ")
+    assert payload("log-line") in screen  # drawn as characters (the terminal wraps long lines)
+    back(page)
+    out.locator(".log-line", has_text="log-colour").wait_for(timeout=20_000)
+    page.evaluate("htmx.process(document.body)")
+    settle(page)
+    assert [f"{r.method} {r.url}" for r in requests if "pwned" in r.url or KEYS_URL in r.url] == []
+    assert page.evaluate("window.__pwned") is None
+    shot(page, live, "untrusted-logs.png")
