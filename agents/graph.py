@@ -277,8 +277,7 @@ def build_graph(ctx: RunContext, checkpointer):
                 calls.append(call)
         for bad in refused:
             if ctx.track(call_signature(bad.name or "", {"refused": bad.content}), False):
-                stop = ctx.stop("loop", prompts.LIMIT_MESSAGES["loop"].format(
-                    tool=bad.name, limit=ctx.loop_limit, error=bad.content[:300]))
+                stop = ctx.stop("loop", prompts.loop_message(tool=bad.name, limit=ctx.loop_limit, error=bad.content[:300]))
                 if role == "team_leader":
                     return {"messages": [ai, *refused, *stop["messages"]], "pending": []}
                 return {"work": [*(state.get("work") or []), ai, *refused], "messages": stop["messages"],
@@ -378,8 +377,7 @@ def build_graph(ctx: RunContext, checkpointer):
         if loop_guard:
             sig = call_signature(call["name"], args if args is not None else call.get("args") or {})
             if ctx.track(sig, result.ok):
-                stop = ctx.stop("loop", prompts.LIMIT_MESSAGES["loop"].format(
-                    tool=call["name"], limit=ctx.loop_limit, error=output[:300]))
+                stop = ctx.stop("loop", prompts.loop_message(tool=call["name"], limit=ctx.loop_limit, error=output[:300]))
                 if role == "team_leader":
                     update["messages"] = [message, *stop["messages"]]
                 else:

@@ -1,5 +1,6 @@
 """What each role is told. Kept short: the tools' own descriptions carry the mechanics."""
 from core.frameworks import FRAMEWORK_LABELS
+from core.markdown import md_code, md_code_block, md_text
 
 # What both templates already do, and what the team must keep: MGX's tests and pages rely on
 # these routes (app_templates/README.md, the template contract).
@@ -92,7 +93,7 @@ def no_llm_message(*, app_name: str, framework: str) -> str:
     return (
         "No language model is configured for MGX, so the agent team cannot work on your request. "
         f"The workspace holds the {FRAMEWORK_NAMES.get(framework, framework)} template with the app's name "
-        f"(\"{app_name}\"), ready to run and edit by hand. To enable the team, set MGX_LLM_BASE_URL (any "
+        f"(\"{md_text(app_name)}\"), ready to run and edit by hand. To enable the team, set MGX_LLM_BASE_URL (any "
         "OpenAI-compatible endpoint, e.g. https://api.openai.com/v1 or a local Ollama/vLLM), MGX_LLM_API_KEY "
         "and MGX_LLM_MODEL, then restart MGX."
     )
@@ -106,5 +107,11 @@ LIMIT_MESSAGES = {
     "budget_app": "I stopped: this app has used {used:,} tokens in total, its budget is {limit:,} "
                   "(MGX_AGENT_APP_TOKEN_BUDGET). An administrator can raise the budget.",
     "loop": "I stopped: the same action ({tool}) failed {limit} times in a row with the same arguments, so "
-            "repeating it will not help. The last error was: {error}",
+            "repeating it will not help. The last error was:\n\n{error}",
 }
+
+
+def loop_message(*, tool, limit: int, error: str) -> str:
+    """The loop guard's notice. The tool's name comes from the model and its error from the app's
+    code (a command's output): both are shown as text, not markdown (core.markdown)."""
+    return LIMIT_MESSAGES["loop"].format(tool=md_code(tool), limit=limit, error=md_code_block(error))

@@ -32,6 +32,7 @@ from pathlib import Path
 from django.conf import settings
 
 from core.frameworks import FRAMEWORKS
+from core.markdown import md_text
 from workspaces.fs import Workspace
 
 from . import llm, prompts
@@ -124,7 +125,8 @@ def _run(api: AgentApi, run: dict, ws: Workspace, emit) -> int:
             raise
         except Exception:  # the error below matters more than a failed commit
             log.exception("commit after a failed run")
-        emit("ERROR", {"message": message[:4000]})
+        # The chat shows ERROR as markdown; an exception's text (a path, an endpoint's answer) is text.
+        emit("ERROR", {"message": md_text(message[:4000])})
         api.finish("failed", message)
         return 1
 

@@ -29,6 +29,7 @@ from pymongo import ReturnDocument
 
 from core.announce import announce
 from core.errors import Conflict, Invalid
+from core.markdown import md_code_block, md_text
 from deployments.docker_client import DockerUnavailable
 from deployments.selectors import dev_for_app
 from sessions_app.selectors import app_by_slug
@@ -291,7 +292,7 @@ def run_cancel(*, app, user, run_id: str) -> AgentRun:
     if run.container_id:
         agent_container_kill(container_id=run.container_id)
     event_append(session=app.slug, type="FINISH", run=run_id,
-                 payload={"status": "cancelled", "summary": f"Cancelled by {user.get_username()}.", "commit": None})
+                 payload={"status": "cancelled", "summary": f"Cancelled by {md_text(user.get_username())}.", "commit": None})
     return AgentRun.objects(run_id=run_id).first()
 
 
@@ -348,7 +349,7 @@ def run_execute(*, run_id: str, worker: str = "") -> str:
     if run.status == "running":  # the runner ended without saying how
         tail = "\n".join(logs.splitlines()[-15:]).replace(token, "***")
         return _fail(run_id=run_id, slug=app.slug,
-                     message="The agent stopped unexpectedly." + (f"\n\n```\n{tail}\n```" if tail else ""))
+                     message="The agent stopped unexpectedly." + (f"\n\n{md_code_block(tail)}" if tail else ""))
     return run.status
 
 

@@ -5,9 +5,10 @@
 // the last seq is dropped, so nothing is ever drawn twice. Each DOM element an event touched lists
 // that seq in data-seqs (tests count them).
 //
-// The model's text is markdown: marked turns it into HTML, DOMPurify cleans that, and only the
-// cleaned HTML reaches innerHTML. Everything else (user text, tool output, paths) is set with
-// textContent.
+// The model's text is markdown, rendered by untrusted.js (marked, then DOMPurify with no htmx
+// attribute left, inserted as nodes). Everything else (user text, tool output, paths) is set with
+// textContent. The whole log is hx-disable (agents/chat.html): htmx acts on nothing in it, so the
+// file links are opened from here.
 //
 // Events are grouped per run (.chat-run): the user's message, the roles' turns with their
 // messages, tool rows, file links and interrupt cards, then the run's footer (status, summary,
@@ -67,30 +68,9 @@
   }
   function stamp(el, seq) { el.dataset.seqs = el.dataset.seqs ? el.dataset.seqs + " " + seq : String(seq); }
 
-  // Links in the model's text open in a new tab and cannot reach back into this page.
-  let hooked = false;
-  function markdown(text) {
-    if (!window.marked || !window.DOMPurify) return null;
-    if (!hooked) {
-      window.DOMPurify.addHook("afterSanitizeAttributes", (node) => {
-        if (node.tagName === "A" && node.hasAttribute("href")) {
-          node.setAttribute("target", "_blank");
-          node.setAttribute("rel", "noopener noreferrer");
-        }
-      });
-      hooked = true;
-    }
-    const html = window.marked.parse(String(text), { gfm: true, breaks: true, async: false });
-    return window.DOMPurify.sanitize(html, {
-      USE_PROFILES: { html: true },
-      FORBID_TAGS: ["style", "form", "input", "button", "textarea", "select", "iframe"],
-      FORBID_ATTR: ["style"],
-    });
-  }
   function setMarkdown(el, text) {
-    const clean = markdown(text);
-    if (clean === null) el.textContent = text; // vendor scripts missing: plain text, never raw HTML
-    else el.innerHTML = clean;
+    if (window.MGXUntrusted) window.MGXUntrusted.setMarkdown(el, text);
+    else el.textContent = text; // the script did not load: plain text, never HTML
   }
 
   function Chat(root) {
@@ -613,12 +593,6 @@
         a.href = root.dataset.files + encodeURIComponent(path);
         a.dataset.path = path;
         a.title = "Open " + path + " in the editor";
-        // HTMX swaps the Files tab in and records the URL, as the tab links do.
-        a.setAttribute("hx-get", a.getAttribute("href"));
-        a.setAttribute("hx-target", "#tab-body");
-        a.setAttribute("hx-swap", "innerHTML");
-        a.setAttribute("hx-push-url", "true");
-        if (window.htmx) window.htmx.process(a);
         row.append(a);
       }
       row.append(h("span", "file-change-action", action));
@@ -722,9 +696,15 @@
       autosize();
       els.text.focus();
     }));
-    // A file link swaps in the Files tab: move the tab highlight with it.
+    // A file link swaps in the Files tab and records the URL, as the tab links do, and moves the
+    // tab highlight with it. htmx does not look inside the log (hx-disable), so the request is
+    // made from here; without htmx the link loads the page.
     root.addEventListener("click", (e) => {
-      if (!e.target.closest(".chat-file-link") || e.metaKey || e.ctrlKey || e.shiftKey) return;
+      const link = e.target.closest(".chat-file-link");
+      if (!link || !window.htmx || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey || e.button !== 0) return;
+      e.preventDefault();
+      const href = link.getAttribute("href");
+      window.htmx.ajax("GET", href, { target: "#tab-body", swap: "innerHTML", push: href });
       document.querySelectorAll(".tabs .tab").forEach((t) => {
         const on = t.getAttribute("href") === "?tab=files";
         t.classList.toggle("active", on);
