@@ -12,7 +12,9 @@ _CONTRACT = (
     "(MONGODB_URL, MONGODB_DB, collection users, unique on sub): keep the app's data in that database too. "
     "Traces and logs go to MGX over OpenTelemetry (OTEL_* variables); use the template's logger so errors "
     "reach MGX. MGX sets every variable; never hard-code URLs, secrets or /apps/... paths. The workspace "
-    "README.md says where things go."
+    "README.md says where things go. MGX builds production images from the Dockerfile(s): FROM only "
+    "${{BASE_IMAGE}}, every RUN step runs as the app user (uid 1000), so write only under the WORKDIR, HOME "
+    "or /tmp, and download nothing with ADD (use a RUN step)."
 )
 
 FRAMEWORKS = {
