@@ -36,7 +36,8 @@ def database_name(*, slug: str) -> str:
 
 
 def apps_store() -> pymongo.MongoClient:
-    """A client of the apps' MongoDB as MGX reaches it (the Database tab uses it too)."""
+    """A client of the apps' MongoDB as MGX reaches it (the Database tab uses it too): the
+    embedded store directly on loopback, trusted, never through the apps' guard."""
     timeout = settings.MGX_MONGO_TIMEOUT_MS
     return pymongo.MongoClient(settings.MGX_APPS_MONGO_URL, serverSelectionTimeoutMS=timeout, connectTimeoutMS=timeout)
 
@@ -45,9 +46,22 @@ def app_mongo_password(*, slug: str) -> str:
     return derived_secret("mongo-user", slug)
 
 
+def apps_mongo_authenticates() -> bool:
+    """Apps connect as their own user: through the guard in front of the embedded store (the
+    default), or to a MongoDB elsewhere that enforces authentication (MGX_APPS_MONGO_AUTH)."""
+    return settings.MGX_APPS_MONGO_GUARDED or settings.MGX_APPS_MONGO_AUTH
+
+
+def _store_keeps_app_users() -> bool:
+    """MGX makes (and drops) each app's user on the store itself: a MongoDB elsewhere with
+    MGX_APPS_MONGO_AUTH. The guard knows the apps' users without any (their passwords are derived)."""
+    return settings.MGX_APPS_MONGO_AUTH and not settings.MGX_APPS_MONGO_GUARDED
+
+
 def app_mongo_url(*, slug: str, base_url: str | None = None) -> str:
-    """With MGX_APPS_MONGO_AUTH: the app's connection string, its own user `app_<slug>`
-    authenticating against its own database (no other credentials of the base URL kept)."""
+    """The app's connection string: its own user `app_<slug>` authenticating against its own
+    database (no other credentials of the base URL kept). The guard (databases/guard.py) and a
+    MongoDB with MGX_APPS_MONGO_AUTH both let that user open `app_<slug>` only."""
     name = database_name(slug=slug)
     parts = urlsplit(base_url or settings.MGX_APPS_MONGO_URL_FOR_APPS)
     host = parts.netloc.rsplit("@", 1)[-1]
@@ -76,7 +90,7 @@ def app_database_ensure(*, app) -> AppDatabase:
         try:
             with apps_store() as client:
                 client[db.name]["users"].create_index([("sub", pymongo.ASCENDING)], unique=True)
-                if settings.MGX_APPS_MONGO_AUTH:
+                if _store_keeps_app_users():
                     _app_user_ensure(client[db.name])
         except pymongo.errors.PyMongoError as exc:
             log.warning("the apps' MongoDB did not provision %s: %s", db.name, exc)
@@ -101,7 +115,7 @@ def app_environment(*, app, stage: str) -> dict[str, str]:
         **app_oauth_env(app=app, internal_url=internal_url),
         "MGX_OAUTH_DISCOVERY_URL": f"{internal_url}/oauth2/.well-known/openid-configuration",
         "MGX_SESSION_SECRET": derived_secret("app-session", app.slug),
-        "MONGODB_URL": (app_mongo_url(slug=app.slug) if settings.MGX_APPS_MONGO_AUTH
+        "MONGODB_URL": (app_mongo_url(slug=app.slug) if apps_mongo_authenticates()
                         else settings.MGX_APPS_MONGO_URL_FOR_APPS),
         "MONGODB_DB": database.name,
         "OTEL_SERVICE_NAME": app.slug,
@@ -128,7 +142,7 @@ def app_database_drop(*, app) -> None:
     try:
         with apps_store() as client:
             client.drop_database(name)
-            if settings.MGX_APPS_MONGO_AUTH:
+            if _store_keeps_app_users():
                 client[name].command("dropAllUsersFromDatabase")  # dropping a database keeps its users
     except pymongo.errors.PyMongoError as exc:
         log.warning("the apps' MongoDB did not drop %s: %s", name, exc)
