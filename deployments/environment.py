@@ -84,19 +84,25 @@ def _app_user_ensure(db) -> None:
 def app_database_ensure(*, app) -> AppDatabase:
     """The app's database row, and on the store its `users` collection with the unique index on
     `sub` (idempotent). A store that does not answer leaves the row unprovisioned and logs why:
-    the app still starts, and its login says the database is unreachable."""
+    the app still starts, and its login says the database is unreachable.
+
+    On a store that keeps the apps' users (MGX_APPS_MONGO_AUTH) the app's user is made or
+    re-set every time: an app provisioned before that was switched on (or before MGX's secret
+    key changed) gets the user its MONGODB_URL names at its next start."""
     db, _ = AppDatabase.objects.get_or_create(app=app, defaults={"name": database_name(slug=app.slug)})
-    if db.provisioned_at is None:
+    if db.provisioned_at is None or _store_keeps_app_users():
         try:
             with apps_store() as client:
-                client[db.name]["users"].create_index([("sub", pymongo.ASCENDING)], unique=True)
+                if db.provisioned_at is None:
+                    client[db.name]["users"].create_index([("sub", pymongo.ASCENDING)], unique=True)
                 if _store_keeps_app_users():
                     _app_user_ensure(client[db.name])
         except pymongo.errors.PyMongoError as exc:
             log.warning("the apps' MongoDB did not provision %s: %s", db.name, exc)
             return db
-        db.provisioned_at = timezone.now()
-        db.save(update_fields=["provisioned_at"])
+        if db.provisioned_at is None:
+            db.provisioned_at = timezone.now()
+            db.save(update_fields=["provisioned_at"])
     return db
 
 
