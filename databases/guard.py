@@ -36,8 +36,8 @@ the database, never a payload or a secret.
 Run by `./mgx up` and the test fixtures (`mgx_site.cli.procs`, process `apps-mongo-guard`):
     python -m databases.guard --host 172.17.0.1 --port 27018 --upstream 127.0.0.1:27019
 One asyncio process; each client connection gets its own connection to the store once it has
-authenticated, and messages are passed on as they came (only endSessions and a listDatabases
-reply are rewritten).
+authenticated, and messages are passed on as they came (only endSessions, renameCollection and
+a listDatabases reply are rewritten).
 """
 from __future__ import annotations
 
