@@ -33,8 +33,9 @@ def stack(layout):
 
 @pytest.fixture(scope="session", autouse=True)
 def backing_services(layout, stack):
-    """Redis and the MongoDB wire-protocol stores (MGX's and the apps'), for every test."""
-    results = procs.start_all(layout, [stack["redis"], stack["mongo"], stack["apps-mongo"]])
+    """Redis and the MongoDB wire-protocol stores (MGX's and the apps', with the guard apps reach
+    it through), for every test."""
+    results = procs.start_all(layout, [stack["redis"], stack["mongo"], stack["apps-mongo"], stack["apps-mongo-guard"]])
     yield stack
     procs.stop_started(layout, results)
 

@@ -52,7 +52,7 @@ def main():
     layout = procs.Layout(os.environ["MGX_TEST_RUN_DIR"])
     stack = {p.name: p for p in procs.stack(layout, dict(os.environ))}
     call_command("migrate", verbosity=0)
-    results = procs.start_all(layout, [stack["redis"], stack["mongo"], stack["apps-mongo"]])
+    results = procs.start_all(layout, [stack["redis"], stack["mongo"], stack["apps-mongo"], stack["apps-mongo-guard"]])
     rows = []
     try:
         user = get_user_model().objects.create_user(username="bench", password="bench-password-1")

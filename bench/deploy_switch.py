@@ -87,7 +87,7 @@ def main():
     layout = procs.Layout(os.environ["MGX_TEST_RUN_DIR"])
     stack = {p.name: p for p in procs.stack(layout, dict(os.environ))}
     call_command("migrate", verbosity=0)
-    results = procs.start_all(layout, [stack["redis"], stack["mongo"], stack["apps-mongo"], stack["gateway"]])
+    results = procs.start_all(layout, [stack["redis"], stack["mongo"], stack["apps-mongo"], stack["apps-mongo-guard"], stack["gateway"]])
     try:
         user = get_user_model().objects.create_user(username="bench", password="bench-password-1")
         app = app_create(owner=user, name="Bench switch", framework="nextjs")

@@ -63,8 +63,9 @@ def redis_probe(url: str, *, timeout: float = 1.0) -> Probe:
         return Probe(False, f"no answer at {redact(url)}: {type(exc).__name__}")
 
 
-def mongo_probe(url: str, *, timeout: float = 1.0, client=None) -> Probe:
-    """`client`: a long-lived pymongo client to reuse (the web process keeps one)."""
+def mongo_probe(url: str, *, timeout: float = 1.0, client=None, command: str = "ping") -> Probe:
+    """`client`: a long-lived pymongo client to reuse (the web process keeps one). `command`:
+    "hello" where only the handshake answers before authentication (the apps' guard)."""
     import pymongo
 
     ms = int(timeout * 1000)
@@ -72,7 +73,7 @@ def mongo_probe(url: str, *, timeout: float = 1.0, client=None) -> Probe:
     if own:
         client = pymongo.MongoClient(url, serverSelectionTimeoutMS=ms, connectTimeoutMS=ms)
     try:
-        client.admin.command("ping")
+        client.admin.command(command)
         return Probe(True, redact(url))
     except Exception as exc:
         return Probe(False, f"no answer at {redact(url)}: {type(exc).__name__}")

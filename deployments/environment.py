@@ -36,7 +36,8 @@ def database_name(*, slug: str) -> str:
 
 
 def apps_store() -> pymongo.MongoClient:
-    """A client of the apps' MongoDB as MGX reaches it (the Database tab uses it too)."""
+    """A client of the apps' MongoDB as MGX reaches it (the Database tab uses it too): the
+    embedded store directly on loopback, trusted, never through the apps' guard."""
     timeout = settings.MGX_MONGO_TIMEOUT_MS
     return pymongo.MongoClient(settings.MGX_APPS_MONGO_URL, serverSelectionTimeoutMS=timeout, connectTimeoutMS=timeout)
 
@@ -45,9 +46,22 @@ def app_mongo_password(*, slug: str) -> str:
     return derived_secret("mongo-user", slug)
 
 
+def apps_mongo_authenticates() -> bool:
+    """Apps connect as their own user: through the guard in front of the embedded store (the
+    default), or to a MongoDB elsewhere that enforces authentication (MGX_APPS_MONGO_AUTH)."""
+    return settings.MGX_APPS_MONGO_GUARDED or settings.MGX_APPS_MONGO_AUTH
+
+
+def _store_keeps_app_users() -> bool:
+    """MGX makes (and drops) each app's user on the store itself: a MongoDB elsewhere with
+    MGX_APPS_MONGO_AUTH. The guard knows the apps' users without any (their passwords are derived)."""
+    return settings.MGX_APPS_MONGO_AUTH and not settings.MGX_APPS_MONGO_GUARDED
+
+
 def app_mongo_url(*, slug: str, base_url: str | None = None) -> str:
-    """With MGX_APPS_MONGO_AUTH: the app's connection string, its own user `app_<slug>`
-    authenticating against its own database (no other credentials of the base URL kept)."""
+    """The app's connection string: its own user `app_<slug>` authenticating against its own
+    database (no other credentials of the base URL kept). The guard (databases/guard.py) and a
+    MongoDB with MGX_APPS_MONGO_AUTH both let that user open `app_<slug>` only."""
     name = database_name(slug=slug)
     parts = urlsplit(base_url or settings.MGX_APPS_MONGO_URL_FOR_APPS)
     host = parts.netloc.rsplit("@", 1)[-1]
@@ -70,19 +84,25 @@ def _app_user_ensure(db) -> None:
 def app_database_ensure(*, app) -> AppDatabase:
     """The app's database row, and on the store its `users` collection with the unique index on
     `sub` (idempotent). A store that does not answer leaves the row unprovisioned and logs why:
-    the app still starts, and its login says the database is unreachable."""
+    the app still starts, and its login says the database is unreachable.
+
+    On a store that keeps the apps' users (MGX_APPS_MONGO_AUTH) the app's user is made or
+    re-set every time: an app provisioned before that was switched on (or before MGX's secret
+    key changed) gets the user its MONGODB_URL names at its next start."""
     db, _ = AppDatabase.objects.get_or_create(app=app, defaults={"name": database_name(slug=app.slug)})
-    if db.provisioned_at is None:
+    if db.provisioned_at is None or _store_keeps_app_users():
         try:
             with apps_store() as client:
-                client[db.name]["users"].create_index([("sub", pymongo.ASCENDING)], unique=True)
-                if settings.MGX_APPS_MONGO_AUTH:
+                if db.provisioned_at is None:
+                    client[db.name]["users"].create_index([("sub", pymongo.ASCENDING)], unique=True)
+                if _store_keeps_app_users():
                     _app_user_ensure(client[db.name])
         except pymongo.errors.PyMongoError as exc:
             log.warning("the apps' MongoDB did not provision %s: %s", db.name, exc)
             return db
-        db.provisioned_at = timezone.now()
-        db.save(update_fields=["provisioned_at"])
+        if db.provisioned_at is None:
+            db.provisioned_at = timezone.now()
+            db.save(update_fields=["provisioned_at"])
     return db
 
 
@@ -101,7 +121,7 @@ def app_environment(*, app, stage: str) -> dict[str, str]:
         **app_oauth_env(app=app, internal_url=internal_url),
         "MGX_OAUTH_DISCOVERY_URL": f"{internal_url}/oauth2/.well-known/openid-configuration",
         "MGX_SESSION_SECRET": derived_secret("app-session", app.slug),
-        "MONGODB_URL": (app_mongo_url(slug=app.slug) if settings.MGX_APPS_MONGO_AUTH
+        "MONGODB_URL": (app_mongo_url(slug=app.slug) if apps_mongo_authenticates()
                         else settings.MGX_APPS_MONGO_URL_FOR_APPS),
         "MONGODB_DB": database.name,
         "OTEL_SERVICE_NAME": app.slug,
@@ -128,7 +148,7 @@ def app_database_drop(*, app) -> None:
     try:
         with apps_store() as client:
             client.drop_database(name)
-            if settings.MGX_APPS_MONGO_AUTH:
+            if _store_keeps_app_users():
                 client[name].command("dropAllUsersFromDatabase")  # dropping a database keeps its users
     except pymongo.errors.PyMongoError as exc:
         log.warning("the apps' MongoDB did not drop %s: %s", name, exc)

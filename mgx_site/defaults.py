@@ -15,9 +15,11 @@ MGX_PORT = 8000
 MGX_APPS_PORT = 8080
 MGX_REDIS_URL = "redis://127.0.0.1:6379/0"
 MGX_MONGO_URL = "mongodb://127.0.0.1:27017/mgx"
-# The apps' own store (each app's database app_<slug>): a second embedded server on the Docker
-# bridge address, apart from MGX's, so app containers reach their data and never MGX's.
-MGX_APPS_MONGO_PORT = 27018
+# The apps' own store (each app's database app_<slug>): a second embedded server apart from MGX's,
+# on loopback; app containers reach it through the guard on the Docker bridge address, as the
+# app's own user, so they reach their own data and never another app's nor MGX's.
+MGX_APPS_MONGO_PORT = 27018  # the guard, where apps reach it
+MGX_APPS_MONGO_STORE_PORT = 27019  # the store itself, loopback only
 DOCKER_HOST = "unix:///var/run/docker.sock"
 MGX_VAR_DIR = BASE_DIR / "var"
 # Docker's usual address for the host on its default bridge, when the engine does not say.

@@ -35,6 +35,7 @@ def instance(tmp_path):
         MGX_REDIS_URL=f"redis://127.0.0.1:{_free_port()}/0",
         MGX_MONGO_URL=f"mongodb://127.0.0.1:{_free_port()}/mgx",
         MGX_APPS_MONGO_PORT=str(_free_port()),
+        MGX_APPS_MONGO_STORE_PORT=str(_free_port()),
         MGX_CELERY_CONCURRENCY="1",
         MGX_ENV_FILE="",  # the developer's .env is not this instance's
     )

@@ -32,6 +32,12 @@ def test_the_compose_file_is_valid_and_the_socket_goes_only_where_containers_are
                    if any("docker.sock" in (v if isinstance(v, str) else v.get("source", "")) for v in svc.get("volumes", []))}
     assert with_socket == {"web", "worker"}
     assert services["web"]["environment"]["DATABASE_URL"].startswith("postgres://mgx:change-me-too@postgres:5432/")
+    # The apps' MongoDB, which app containers reach, enforces authentication: each app gets a user.
+    assert services["apps-mongo"]["environment"]["MONGO_INITDB_ROOT_PASSWORD"] == "changeMeThree"
+    for service in ("web", "worker"):
+        env = services[service]["environment"]
+        assert env["MGX_APPS_MONGO_AUTH"] == "true"
+        assert env["MGX_APPS_MONGO_URL"] == "mongodb://mgx:changeMeThree@apps-mongo:27017/?authSource=admin"
 
 
 def test_without_its_secrets_compose_refuses_and_names_the_missing_one(tmp_path):

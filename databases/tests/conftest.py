@@ -49,3 +49,25 @@ def _empty_apps_store(apps_store):
         if name.startswith("app_") or name == "mgx":
             apps_store.drop_database(name)
     yield
+
+
+@pytest.fixture(scope="session")
+def node_driver(layout):
+    """The Node `mongodb` driver the Next.js template pins, installed once per test run, with the
+    probe script beside it; readable by the app user (uid 1000) when mounted into a container."""
+    import os
+    import subprocess
+
+    from .clients import NODE_DRIVER, NODE_PROBE
+
+    target = layout.var_dir / "node-mongodb"
+    if not (target / "node_modules" / "mongodb").is_dir():
+        done = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(target), NODE_DRIVER],
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+    (target / "probe.cjs").write_text(NODE_PROBE)
+    for folder, _, files in os.walk(target):
+        os.chmod(folder, 0o755)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o644)
+    return target

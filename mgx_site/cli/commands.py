@@ -315,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="stop Daphne, the apps gateway, the Celery worker, the MongoDB stores and Redis").set_defaults(func=cmd_down)
     sub.add_parser("status", help="each service: up/down, pid, address").set_defaults(func=cmd_status)
     logs = sub.add_parser("logs", help="show the services' logs")
-    logs.add_argument("service", nargs="?", choices=["redis", "mongo", "apps-mongo", "daphne", "gateway", "celery", "dockerd"])
+    logs.add_argument("service", nargs="?", choices=["redis", "mongo", "apps-mongo", "apps-mongo-guard", "daphne", "gateway",
+                                                      "celery", "dockerd"])
     logs.add_argument("-n", "--lines", type=int, default=40)
     logs.add_argument("-f", "--follow", action="store_true")
     logs.set_defaults(func=cmd_logs)

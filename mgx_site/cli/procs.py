@@ -120,8 +120,8 @@ def redis_answers(url: str) -> bool:
     return redis_probe(url, timeout=0.5).up
 
 
-def mongo_answers(url: str) -> bool:
-    return mongo_probe(url, timeout=0.5).up
+def mongo_answers(url: str, *, command: str = "ping") -> bool:
+    return mongo_probe(url, timeout=0.5, command=command).up
 
 
 def docker_answers(url: str) -> bool:
@@ -318,24 +318,45 @@ def stack(layout: Layout, cfg: dict[str, str]) -> list[Proc]:
         proxied=proxied, i_host=i_host, i_port=i_port)]
 
 
-def apps_store(layout: Layout, cfg: dict[str, str], *, i_host: str) -> Proc | None:
-    """The apps' MongoDB store, unless MGX_APPS_MONGO_URL names one elsewhere. It listens on
-    the Docker bridge address (where app containers reach it as host.docker.internal), not on
-    loopback beside MGX's own store: app code can reach its database and never MGX's."""
+def apps_store(layout: Layout, cfg: dict[str, str]) -> Proc | None:
+    """The apps' MongoDB store, unless MGX_APPS_MONGO_URL names one elsewhere. It has no users, so
+    it listens on loopback only, for MGX itself (provisioning, the Database tab); app containers
+    reach it through `apps_guard`."""
     if cfg.get("MGX_APPS_MONGO_URL"):
         return None
-    port = int(cfg.get("MGX_APPS_MONGO_PORT") or defaults.MGX_APPS_MONGO_PORT)
+    port = int(cfg.get("MGX_APPS_MONGO_STORE_PORT") or defaults.MGX_APPS_MONGO_STORE_PORT)
     data = layout.var_dir / "apps-mongo"
     data.mkdir(parents=True, exist_ok=True)
-    url = f"mongodb://{i_host}:{port}/"
+    url = f"mongodb://127.0.0.1:{port}/"
     return Proc(
         name="apps-mongo", label="Apps' MongoDB store", address=url,
-        argv=[str(BIN_DIR / "nx-27017"), "--data-dir", str(data), "--host", i_host.strip("[]"), "-p", str(port),
+        argv=[str(BIN_DIR / "nx-27017"), "--data-dir", str(data), "--host", "127.0.0.1", "-p", str(port),
               "--log-file", str(layout.logfile("apps-mongo-server")),
               "--pid-file", str(layout.run_dir / "apps-nx-27017.own.pid")],
         marker="nx-27017", answers=lambda: mongo_answers(url),
-        host=i_host.strip("[]"), port=port, port_setting="MGX_APPS_MONGO_PORT",
+        host="127.0.0.1", port=port, port_setting="MGX_APPS_MONGO_STORE_PORT",
         missing_hint="reinstall MGX's Python environment (rm -rf .venv; ./mgx up)",
+    )
+
+
+def apps_guard(layout: Layout, cfg: dict[str, str], *, i_host: str) -> Proc | None:
+    """The guard in front of the apps' store (databases/guard.py), where app containers reach
+    their MongoDB: the Docker bridge address (host.docker.internal to them), not loopback. Each
+    app's own user opens its own database there and nothing else. None when the store is not
+    MGX's own (MGX_APPS_MONGO_URL)."""
+    if cfg.get("MGX_APPS_MONGO_URL"):
+        return None
+    host = i_host.strip("[]")
+    port = int(cfg.get("MGX_APPS_MONGO_PORT") or defaults.MGX_APPS_MONGO_PORT)
+    store_port = int(cfg.get("MGX_APPS_MONGO_STORE_PORT") or defaults.MGX_APPS_MONGO_STORE_PORT)
+    url = f"mongodb://{i_host}:{port}/"
+    return Proc(
+        name="apps-mongo-guard", label="Apps' MongoDB guard", address=url,
+        argv=[str(BIN_DIR / "python"), "-m", "databases.guard", "--host", host, "--port", str(port),
+              "--upstream", f"127.0.0.1:{store_port}"],
+        # Before an app authenticates, only the handshake answers: that is the probe.
+        marker="databases.guard", answers=lambda: mongo_answers(url, command="hello"),
+        host=host, port=port, port_setting="MGX_APPS_MONGO_PORT", start_timeout=45.0,
     )
 
 
@@ -477,7 +498,7 @@ def _stores(layout: Layout, cfg: dict[str, str], *, redis_url: str, mongo_url: s
     mongo_dir = layout.var_dir / "mongo"
     for d in (redis_dir, mongo_dir):
         d.mkdir(parents=True, exist_ok=True)
-    apps = apps_store(layout, cfg, i_host=i_host)
+    apps = [p for p in (apps_store(layout, cfg), apps_guard(layout, cfg, i_host=i_host)) if p is not None]
     pg = postgres_proc(layout, cfg) if postgres_wanted(cfg) else None
     return [
         *([pg] if pg else []),
@@ -497,7 +518,7 @@ def _stores(layout: Layout, cfg: dict[str, str], *, redis_url: str, mongo_url: s
             host=m_host, port=m_port, port_setting="MGX_MONGO_URL", reuse_foreign=True,
             missing_hint="reinstall MGX's Python environment (rm -rf .venv; ./mgx up)",
         ),
-        *([apps] if apps else []),
+        *apps,
     ]
 
 

@@ -42,6 +42,7 @@ if "MGX_TEST_RUN_DIR" not in os.environ:
             "MGX_REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0",
             "MGX_MONGO_URL": f"mongodb://127.0.0.1:{_free_port()}/mgx",
             "MGX_APPS_MONGO_PORT": str(_free_port()),
+            "MGX_APPS_MONGO_STORE_PORT": str(_free_port()),
             # Apps' telemetry goes to MGX's own receiver on the internal listener, as by default.
             "MGX_APPS_OTLP_ENDPOINT": "",
             "MGX_SECRET_KEY": "test-only-secret-key-" + os.path.basename(run_dir),
