@@ -23,8 +23,10 @@ buffer at once, so a client that reads a streamed download slowly made Daphne ho
 download. Here an application's `send` of a body chunk waits while the connection's unsent
 data is over Twisted's buffer size (64 KiB).
 
-Everything else is Daphne's own command line (`daphne --help`); `./mgx` and the test fixtures
-start Daphne through this module (mgx_site.cli.procs).
+Everything else is Daphne's own command line (`daphne --help`); `./mgx`, the test fixtures and
+the compose file start Daphne through this module (mgx_site.cli.procs). The limits hold for
+HTTP/1.x, which is all MGX's listeners speak: Daphne offers HTTP/2 only on TLS endpoints (with
+Twisted's http2 extra), and MGX leaves TLS to the proxy in front of it.
 """
 from __future__ import annotations
 
@@ -65,8 +67,8 @@ def _path_of(target: bytes) -> str:
 def body_limit(path: str) -> int:
     from django.conf import settings
 
-    if path.startswith(OTLP_PREFIX):
-        return min(settings.MGX_OTLP_MAX_BODY_BYTES, settings.MGX_MAX_REQUEST_BYTES)
+    if path.startswith(OTLP_PREFIX):  # the receiver's own limit, whichever is larger
+        return settings.MGX_OTLP_MAX_BODY_BYTES
     return settings.MGX_MAX_REQUEST_BYTES
 
 
