@@ -141,3 +141,22 @@ def test_the_otlp_receiver_has_its_own_smaller_limit(live):
     status, answer = _attack(live.internal_url, "/otlp/v1/traces", length=otlp_limit + 1, send=0,
                              headers={"Authorization": "Bearer mgxi_not-checked-yet"})
     assert status == 413 and f"at most {otlp_limit:,} bytes".encode() in answer, answer[:300]
+
+
+def test_the_largest_legitimate_bodies_still_reach_mgx(live):
+    """An agent's checkpoint (up to 12 MiB, on the internal listener), an upload at
+    MGX_UPLOAD_MAX_BYTES and an OTLP batch at its limit are read and answered by MGX itself
+    (here: refused for want of credentials, which only MGX's views say), never 413 by Daphne."""
+    from agents.internal_api import CHECKPOINT_BODY_LIMIT
+
+    body = b"{" + b" " * (CHECKPOINT_BODY_LIMIT - 2) + b"}"
+    checkpoint = requests.post(f"{live.internal_url}/internal/agent/checkpoints", data=body,
+                               headers={"Content-Type": "application/json"}, timeout=60)
+    assert checkpoint.status_code == 401 and "agent run token" in checkpoint.text
+    upload = requests.post(f"{live.url}/sessions/some-app/files/upload", timeout=60,
+                           files={"file": ("big.bin", b"\0" * settings.MGX_UPLOAD_MAX_BYTES)})
+    assert upload.status_code == 403  # Django's CSRF check: it read the form
+    otlp = requests.post(f"{live.internal_url}/otlp/v1/traces", data=b"\0" * settings.MGX_OTLP_MAX_BODY_BYTES,
+                         headers={"Authorization": "Bearer mgxi_nobody.0", "Content-Type": "application/x-protobuf"},
+                         timeout=60)
+    assert otlp.status_code == 401 and otlp.json()["message"]
