@@ -65,6 +65,7 @@ def logs_download(request, slug, role):
     app = app_for_user(user=request.user, slug=slug)
     source = logs.log_sources(app=app, target=role)[0]
     # in_thread: Django's ASGI handler would read a synchronous iterator whole first (core.streams).
-    response = StreamingHttpResponse(in_thread(logs.log_download(source=source)), content_type="text/plain; charset=utf-8")
+    response = StreamingHttpResponse(in_thread(logs.log_download(source=source)),
+                                     content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{app.slug}-{source.role}.log"'
     return response
