@@ -319,6 +319,8 @@ def main():
 
     if not args.otel:
         os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = ""  # the processes started below read it
+    # Every viewer is the one bench user: past MGX_MAX_SOCKETS_PER_USER most would be refused.
+    os.environ["MGX_MAX_SOCKETS_PER_USER"] = str(args.viewers + 10)
     layout = procs.Layout(os.environ["MGX_TEST_RUN_DIR"])
     stack = {p.name: p for p in procs.stack(layout, dict(os.environ))}
     daphnes = [stack["daphne"]]

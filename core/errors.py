@@ -38,6 +38,11 @@ class Conflict(MgxError):
     kind = "conflict"
 
 
+class LimitReached(Conflict):
+    """A per-user limit (apps, running dev servers; mgx_site/settings/limits.py) is reached: the
+    message names the limit and how to make room. Nothing was changed."""
+
+
 class TooLarge(MgxError):
     kind = "too_large"
 

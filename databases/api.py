@@ -11,6 +11,7 @@ from django.http import StreamingHttpResponse
 from ninja import Field, Router, Schema, Status
 
 from core.api import ApiError, errors
+from core.streams import in_thread
 from sessions_app.selectors import app_for_user
 
 from . import checks, selectors, services
@@ -200,7 +201,8 @@ def index_drop(request, slug: str, name: str, index: str = ""):
 def export(request, slug: str, name: str):
     app = app_for_user(user=request.user, slug=slug)
     lines = selectors.export_lines(app=app, collection=name)
-    response = StreamingHttpResponse(lines, content_type="application/x-ndjson; charset=utf-8")
+    # in_thread: Django's ASGI handler would read a synchronous iterator whole first (core.streams).
+    response = StreamingHttpResponse(in_thread(lines), content_type="application/x-ndjson; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}.jsonl"'
     return response
 

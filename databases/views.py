@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import Invalid, MgxError, TooLarge
+from core.streams import in_thread
 from sessions_app.selectors import app_for_user
 
 from . import checks, selectors, services
@@ -201,6 +202,7 @@ def export(request, slug):
     app = app_for_user(user=request.user, slug=slug)
     name = request.GET.get("collection", "")
     lines = selectors.export_lines(app=app, collection=name)
-    response = StreamingHttpResponse(lines, content_type="application/x-ndjson; charset=utf-8")
+    # in_thread: Django's ASGI handler would read a synchronous iterator whole first (core.streams).
+    response = StreamingHttpResponse(in_thread(lines), content_type="application/x-ndjson; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}.jsonl"'
     return response

@@ -19,6 +19,10 @@ SSH_DIR = "/tmp/mgx-ssh"  # config and authorized_keys (tmpfs: gone with the con
 # writable; only this user exists in the container. ForceCommand puts every session (shell,
 # command, sftp, scp) in /workspace with HOME=/workspace: sshd itself always starts in the
 # passwd home (/home/app), and no other option changes that.
+# No forwarding of any kind (TCP -L/-D/-R, Unix sockets, the agent, X11, tunnels): SSH is a shell
+# in the container, not a proxy from the owner's machine into whatever the container reaches.
+# (The shell can still run programs that connect out, as the app's own code can: the container's
+# network is the boundary; this keeps sshd from being a ready-made tunnel through it.)
 # sshd's own log goes to a file, so the container's log (Logs tab) stays the app's output.
 SSH_START = r"""
 mgx_ssh() {
@@ -47,8 +51,15 @@ PubkeyAuthentication yes
 AuthenticationMethods publickey
 AuthorizedKeysFile __SSH_DIR__/authorized_keys
 StrictModes no
+DisableForwarding yes
+AllowTcpForwarding no
+AllowStreamLocalForwarding no
+AllowAgentForwarding no
 X11Forwarding no
 PermitTunnel no
+GatewayPorts no
+PermitOpen none
+PermitListen none
 PermitUserEnvironment no
 PrintMotd no
 ForceCommand __SSH_DIR__/session.sh

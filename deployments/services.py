@@ -116,6 +116,9 @@ def dev_start(*, app) -> DevEnvironment:
             # from the broker). Queue it again; the boot's claim lets only one task boot it.
             transaction.on_commit(lambda: dev_boot_task.delay(app.pk))
         return dev  # already on its way
+    from .limits import dev_server_room
+
+    dev_server_room(app=app)  # MGX_MAX_DEV_SERVERS_PER_USER: refused before anything changes
     client()  # a clear error now, rather than a failed task later
     # No worker yet: the one that takes the task records itself (a name left from an earlier
     # boot would make a starting worker's reconcile think a live worker follows this one).

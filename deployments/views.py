@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from core.htmx import HtmxHttpRequest
+from core.streams import in_thread
 from sessions_app.selectors import app_for_user
 
 from . import logs, selectors, services
@@ -63,6 +64,8 @@ def logs_download(request, slug, role):
     """The whole log of one container as a text file (the Logs tab's Download)."""
     app = app_for_user(user=request.user, slug=slug)
     source = logs.log_sources(app=app, target=role)[0]
-    response = StreamingHttpResponse(logs.log_download(source=source), content_type="text/plain; charset=utf-8")
+    # in_thread: Django's ASGI handler would read a synchronous iterator whole first (core.streams).
+    response = StreamingHttpResponse(in_thread(logs.log_download(source=source)),
+                                     content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{app.slug}-{source.role}.log"'
     return response

@@ -20,6 +20,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from core.socket_limits import SocketLimit  # noqa: E402
 from deployments.gateway.moved import AppsMovedHTTP, AppsRefusedWebsocket  # noqa: E402
 
 from .routing import websocket_urlpatterns  # noqa: E402
@@ -31,7 +32,9 @@ mgx_application = ProtocolTypeRouter(
         # Static files come straight from the finders: one process to run, no collectstatic.
         "http": AppsMovedHTTP(ASGIStaticFilesHandler(django_asgi_app)),
         # MGX's exact origin (scheme, host and port): the apps origin shares the host name.
-        "websocket": AppsRefusedWebsocket(ExactOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
+        # Then at most MGX_MAX_SOCKETS_PER_USER open sockets per person, counted in Redis.
+        "websocket": AppsRefusedWebsocket(ExactOriginValidator(AuthMiddlewareStack(
+            SocketLimit(URLRouter(websocket_urlpatterns))))),
     }
 )
 

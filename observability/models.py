@@ -1,6 +1,6 @@
 """Each app's ingest key: what its telemetry token is made from, and how long its data is kept.
 
-The token itself is stored nowhere. It is `mgxi_` + HMAC(SECRET_KEY, "otlp-ingest:<slug>:<salt>"):
+The token itself is stored nowhere. It is `mgxi_<slug>.` + HMAC(SECRET_KEY, "otlp-ingest:<slug>:<salt>"):
 MGX must hand the plaintext to every container it starts, so it has to be recoverable, and
 deriving it keeps a copy of the SQL database (a backup, the admin) from yielding any token
 without the secret key as well. Rotating draws a new random salt, so the old token stops

@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import zlib
 
+import bson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -19,6 +20,17 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from core.errors import Invalid, TooLarge
 
 MAX_VALUE_CHARS = 8192  # one attribute value or log body, cut beyond this
+# What one request may make, so a small body cannot become a huge pile of documents in Daphne's
+# memory (8 MiB of empty attributes was 1.5 million of them). The SDKs send 512 spans a batch
+# and keep at most 128 attributes and 128 events a span; beyond that MGX drops the rest, as
+# they do.
+MAX_ITEMS = 10_000  # spans or log records in one request
+MAX_ATTRIBUTES = 128  # in one attribute list (a resource, span, event or log record)
+MAX_EVENTS = 128  # of one span
+MAX_LIST = 1024  # elements of one array or key-value list value
+MAX_KEY_CHARS = 256
+MAX_NANOS = 2**63 - 1  # MongoDB integers are signed 64-bit
+MAX_DOCUMENT_BYTES = 15 * 1024 * 1024  # MongoDB takes 16 MiB a document
 _ID_KEYS = ("traceId", "spanId", "parentSpanId")
 
 
@@ -64,7 +76,8 @@ def _ids_to_b64(node):
 
 
 def parse(body: bytes, *, content_type: str, kind: str):
-    """`kind` is "traces" or "logs". Raises Malformed for anything that is not such a request."""
+    """`kind` is "traces" or "logs". Raises Malformed for anything that is not such a request,
+    TooLarge for one with more than MAX_ITEMS spans or log records."""
     message = ExportTraceServiceRequest() if kind == "traces" else ExportLogsServiceRequest()
     ctype = (content_type or "").split(";")[0].strip().lower()
     if ctype == "application/json":
@@ -73,15 +86,24 @@ def parse(body: bytes, *, content_type: str, kind: str):
             if not isinstance(data, dict):
                 raise ValueError("the body is not a JSON object")
             json_format.ParseDict(_ids_to_b64(data), message, ignore_unknown_fields=True)
-        except (ValueError, json_format.ParseError, TypeError) as exc:
+        except RecursionError:
+            raise Malformed("The body is not OTLP/JSON: it is nested too deeply.") from None
+        except (ValueError, json_format.ParseError, TypeError, AttributeError) as exc:
             raise Malformed(f"The body is not OTLP/JSON: {str(exc)[:200]}") from exc
     elif ctype in ("application/x-protobuf", "application/protobuf", ""):
         try:
             message.ParseFromString(body)
-        except (DecodeError, RuntimeError) as exc:
+        except (DecodeError, RuntimeError, RecursionError) as exc:
             raise Malformed("The body is not an OTLP protobuf message.") from exc
     else:
-        raise Malformed(f"Unsupported Content-Type {ctype!r}: send application/x-protobuf or application/json.")
+        raise Malformed(f"Unsupported Content-Type {ctype[:100]!r}: send application/x-protobuf or application/json.")
+    if kind == "traces":
+        items = sum(len(ss.spans) for rs in message.resource_spans for ss in rs.scope_spans)
+    else:
+        items = sum(len(sl.log_records) for rl in message.resource_logs for sl in rl.scope_logs)
+    if items > MAX_ITEMS:
+        raise TooLarge(f"The request holds {items:,} {'spans' if kind == 'traces' else 'log records'}; "
+                       f"send at most {MAX_ITEMS:,} a request.")
     return message
 
 
@@ -92,9 +114,9 @@ def _value(v):
     if which == "string_value":
         return v.string_value[:MAX_VALUE_CHARS]
     if which == "array_value":
-        return [_value(x) for x in v.array_value.values]
+        return [_value(x) for x in v.array_value.values[:MAX_LIST]]
     if which == "kvlist_value":
-        return {kv.key: _value(kv.value) for kv in v.kvlist_value.values}
+        return {kv.key[:MAX_KEY_CHARS]: _value(kv.value) for kv in v.kvlist_value.values[:MAX_LIST]}
     if which == "bytes_value":
         return base64.b64encode(v.bytes_value).decode()
     if which == "int_value":
@@ -104,7 +126,13 @@ def _value(v):
 
 
 def _attrs(kvs) -> list[dict]:
-    return [{"k": kv.key, "v": _value(kv.value)} for kv in kvs]
+    return [{"k": kv.key[:MAX_KEY_CHARS], "v": _value(kv.value)} for kv in kvs[:MAX_ATTRIBUTES]]
+
+
+def _nanos(ns: int) -> int:
+    if ns > MAX_NANOS:
+        raise Malformed("A time is out of range (nanoseconds since 1970 must fit in a signed 64-bit integer).")
+    return ns
 
 
 def _service(resource_attrs: list[dict]) -> str:
@@ -113,12 +141,6 @@ def _service(resource_attrs: list[dict]) -> str:
 
 def _time(ns: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ns / 1e9, dt.timezone.utc) if ns else dt.datetime.now(dt.timezone.utc)
-
-
-def services_of(message) -> set[str]:
-    """The `service.name` of every resource in the request."""
-    groups = message.resource_spans if isinstance(message, ExportTraceServiceRequest) else message.resource_logs
-    return {_service(_attrs(g.resource.attributes)) for g in groups}
 
 
 def span_documents(message: ExportTraceServiceRequest, *, app: str, received_at: dt.datetime) -> list[dict]:
@@ -134,13 +156,14 @@ def span_documents(message: ExportTraceServiceRequest, *, app: str, received_at:
             for s in ss.spans:
                 if len(s.trace_id) != 16 or len(s.span_id) != 8:
                     raise Malformed("A span has no valid trace id (16 bytes) or span id (8 bytes).")
-                start, end = s.start_time_unix_nano, max(s.end_time_unix_nano, s.start_time_unix_nano)
+                start = _nanos(s.start_time_unix_nano)
+                end = max(_nanos(s.end_time_unix_nano), start)
                 span = {"span_id": s.span_id.hex(), "parent_span_id": s.parent_span_id.hex(), "name": s.name[:500],
                         "kind": int(s.kind), "start_ns": start, "end_ns": end, "duration_ms": (end - start) / 1e6,
                         "status": int(s.status.code), "status_message": s.status.message[:MAX_VALUE_CHARS],
                         "attributes": _attrs(s.attributes), "scope": scope,
-                        "events": [{"name": e.name, "time_ns": e.time_unix_nano, "attributes": _attrs(e.attributes)}
-                                   for e in s.events]}
+                        "events": [{"name": e.name[:500], "time_ns": _nanos(e.time_unix_nano),
+                                    "attributes": _attrs(e.attributes)} for e in s.events[:MAX_EVENTS]]}
                 trace_id = s.trace_id.hex()
                 group = groups.get(trace_id)
                 if group is None:
@@ -177,7 +200,7 @@ def log_documents(message: ExportLogsServiceRequest, *, app: str, received_at: d
         service = _service(resource)
         for sl in rl.scope_logs:
             for r in sl.log_records:
-                ns = r.time_unix_nano or r.observed_time_unix_nano
+                ns = _nanos(r.time_unix_nano or r.observed_time_unix_nano)
                 docs.append({
                     "app": app, "time": _time(ns), "time_ns": ns or int(received_at.timestamp() * 1e9),
                     "severity_number": int(r.severity_number), "severity_text": r.severity_text[:40],
@@ -188,4 +211,16 @@ def log_documents(message: ExportLogsServiceRequest, *, app: str, received_at: d
     return docs
 
 
-__all__ = ["parse", "decompress", "span_documents", "log_documents", "services_of", "Malformed"]
+def check_storable(docs: list[dict]) -> None:
+    """Refuse, before anything is written, documents MongoDB would refuse half-way through an
+    insert (too large a document, a value BSON cannot hold)."""
+    for doc in docs:
+        try:
+            size = len(bson.encode(doc))
+        except (OverflowError, bson.errors.InvalidDocument) as exc:
+            raise Malformed(f"The request holds a value that cannot be stored: {str(exc)[:200]}") from exc
+        if size > MAX_DOCUMENT_BYTES:
+            raise TooLarge("One trace in the request is too large to store; send fewer or smaller spans a request.")
+
+
+__all__ = ["parse", "decompress", "span_documents", "log_documents", "check_storable", "Malformed"]

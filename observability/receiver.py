@@ -2,8 +2,11 @@
 
 Served on both of Daphne's listeners: the internal one (host.docker.internal from the apps'
 containers, mgx_site.asgi.INTERNAL_ALSO) and the public one (collectors and apps elsewhere,
-and MGX itself). Refusals: 401 without a token or with another app's, 404 for an unknown app,
-413 for an oversize body, 400 for a malformed one; nothing is stored from a refused request.
+and MGX itself). Refusals: 401 without a token, with another app's or for an app that does not
+exist (one answer, so nobody learns which apps exist), 413 for an oversize body, 400 for a
+malformed one; nothing is stored from a refused request. The token is checked before the body
+is looked at; Daphne itself (mgx_site.daphne_server) answers a body that comes without any
+ingest token, or over MGX_OTLP_MAX_BODY_BYTES, before reading it.
 """
 import json
 

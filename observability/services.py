@@ -18,7 +18,7 @@ from core.errors import Invalid, MgxError, NotFound, TooLarge  # noqa: F401 (the
 from . import otlp
 from .documents import MGX_APP, logs, spans
 from .models import IngestKey
-from .tokens import derive, mgx_ingest_token
+from .tokens import PREFIX, app_of, derive, derive_unnamed
 
 
 class Unauthorized(MgxError):
@@ -52,48 +52,54 @@ def _bearer(authorization: str) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-def _app_for_ingest(slug: str, token: str):
-    """The app `slug` names, if `token` is its token. Unknown app: NotFound; wrong token: Unauthorized."""
+def _app_for_ingest(*, token: str, app_header: str) -> str:
+    """The app the request is for, once `token` is shown to be that app's: the app the token
+    names, or (a token made before tokens named their app) the X-MGX-App header. Raises
+    Unauthorized otherwise; an app that does not exist gets the same answer as a wrong token,
+    so the receiver tells nobody which apps exist."""
     from sessions_app.models import App
 
+    named, header = app_of(token), app_header.strip()
+    if named and header and header != named:
+        raise Unauthorized(f"This ingest token is for app {named!r}, not {header[:50]!r}.")
+    slug = named or header
+    if not slug:
+        raise Unauthorized("This ingest token does not name its app: send X-MGX-App: <app> with it, "
+                           "or use the app's current token (its Traces tab).")
+    refused = Unauthorized(f"This is not an ingest token of app {slug[:50]!r}.")
     if slug == MGX_APP:
-        if hmac.compare_digest(token, mgx_ingest_token()):
-            return MGX_APP
-        raise Unauthorized("This ingest token is not MGX's.")
-    app = App.objects.filter(slug=slug).first()
-    if app is None:
-        raise NotFound(f"No app {slug!r}.")
-    if not hmac.compare_digest(token, app_ingest_token(app=app)):
-        raise Unauthorized(f"This ingest token is not the token of app {slug!r}.")
-    return app.slug
+        salt = ""
+    else:
+        app = App.objects.filter(slug=slug).first()
+        if app is None:
+            raise refused
+        salt = ingest_key(app=app).salt
+    valid = derive(slug, salt) if named else derive_unnamed(slug, salt)
+    if not hmac.compare_digest(token.encode(), valid.encode()):
+        raise refused
+    return slug
 
 
 def ingest(*, kind: str, body: bytes, content_type: str, content_encoding: str, authorization: str,
            app_header: str = "") -> int:
     """Store one OTLP/HTTP export request of `kind` ("traces" or "logs"); returns how many spans
-    or log records were stored. The app is the `X-MGX-App` header, or else the `service.name`
-    of the request's resources (one app a request). Raises Unauthorized (no token, or another
-    app's), NotFound (no such app), TooLarge, otlp.Malformed; each before anything is written."""
+    or log records were stored. The token is checked first (it names its app, or the
+    `X-MGX-App` header does): nothing of the body is looked at for a request without its app's
+    token. Raises Unauthorized, TooLarge or otlp.Malformed, each before anything is written."""
     token = _bearer(authorization)
     if not token:
         raise Unauthorized("An ingest token is required: Authorization: Bearer <token>.")
-    if not token.startswith("mgxi_"):  # an MGX or OAuth token, say: refused before any decoding
+    if not token.startswith(PREFIX):  # an MGX or OAuth token, say
         raise Unauthorized("This is not an ingest token.")
-    slug = app_header.strip()
-    if slug:
-        slug = _app_for_ingest(slug, token)
+    slug = _app_for_ingest(token=token, app_header=app_header)
     raw = otlp.decompress(body, encoding=content_encoding, limit=settings.MGX_OTLP_MAX_BODY_BYTES)
     message = otlp.parse(raw, content_type=content_type, kind=kind)
-    if not slug:
-        named = otlp.services_of(message) - {""}
-        if len(named) != 1:
-            raise otlp.Malformed("Name the app: an X-MGX-App header, or one service.name for the whole request.")
-        slug = _app_for_ingest(named.pop(), token)
     now = dt.datetime.now(dt.timezone.utc)
     if kind == "traces":
         docs, collection = otlp.span_documents(message, app=slug, received_at=now), spans()
     else:
         docs, collection = otlp.log_documents(message, app=slug, received_at=now), logs()
+    otlp.check_storable(docs)
     if docs:
         collection.insert_many(docs, ordered=False)
     return len(docs)

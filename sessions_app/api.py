@@ -45,10 +45,11 @@ def sessions_list(request):
     return {"sessions": [selectors.app_summary(app=a) for a in selectors.apps_for_user(user=request.user)]}
 
 
-@router.post("/sessions", response={201: SessionOut, **errors(400, 422)}, url_name="sessions_create",
+@router.post("/sessions", response={201: SessionOut, **errors(400, 409, 422)}, url_name="sessions_create",
              summary="Create an app",
              description="Its workspace is copied from the framework's template and committed. 400 names the "
-                         "field the service refused (a reserved or taken slug).")
+                         "field the service refused (a reserved or taken slug); 409 when the caller owns "
+                         "MGX_MAX_APPS_PER_USER apps already.")
 def sessions_create(request, payload: SessionIn):
     app = services.app_create(owner=request.user, **payload.dict())
     return Status(201, selectors.app_summary(app=app))

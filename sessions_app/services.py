@@ -3,13 +3,14 @@ from functools import partial
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from accounts.services import app_client_register
 from core.announce import announce
-from core.errors import Conflict
+from core.errors import Conflict, LimitReached
 from workspaces.services import workspace_create, workspace_delete, workspace_for
 
 from .models import App, validate_slug
@@ -22,12 +23,30 @@ def slug_suggest(name: str) -> str:
     return re.sub(r"-{2,}", "-", slugify(name).replace("_", "-"))[:40].strip("-")
 
 
+def _apps_room(owner, *, lock: bool = False) -> None:
+    """LimitReached when `owner` owns MGX_MAX_APPS_PER_USER apps already (admins too: a limit is
+    raised for everyone, in the settings). `lock`: inside the creating transaction, the owner's
+    row is locked first, so two creations at once by one person are counted one after the
+    other (on PostgreSQL; SQLite has no row locks, and lets such a pair through)."""
+    limit = settings.MGX_MAX_APPS_PER_USER
+    if not limit:
+        return
+    if lock:
+        get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+    owned = App.objects.filter(owner=owner).count()
+    if owned >= limit:
+        raise LimitReached(f"{owner.get_username()} owns {owned} apps, the most one person may own "
+                           f"(MGX_MAX_APPS_PER_USER = {limit}). Delete one to make room; nothing was created.")
+
+
 def app_create(*, owner, name: str, framework: str, description: str = "", slug: str = "") -> App:
     """Create the app and its workspace (template copied, first commit), or neither. A
     description becomes the team's first message once the app is committed (its first run).
 
-    Raises ValidationError with a message per field; nothing is created then.
+    Raises LimitReached when the owner has MGX_MAX_APPS_PER_USER apps already, ValidationError
+    with a message per field; nothing is created then.
     """
+    _apps_room(owner)
     name = (name or "").strip()
     slug = (slug or "").strip().lower() or slug_suggest(name)
     errors: dict[str, list[str]] = {}
@@ -51,6 +70,7 @@ def app_create(*, owner, name: str, framework: str, description: str = "", slug:
         raise ValidationError(errors)
     try:
         with transaction.atomic():
+            _apps_room(owner, lock=True)
             app.save()
             # The app's OAuth2 client (its users log in through MGX) comes with it.
             app_client_register(app=app)
@@ -58,6 +78,8 @@ def app_create(*, owner, name: str, framework: str, description: str = "", slug:
             workspace_create(app=app, template_dir=TEMPLATES_DIR / framework, author=owner.get_username())
     except IntegrityError:
         raise ValidationError({"slug": [f"The address “{slug}” is taken; choose another."]})
+    except LimitReached:
+        raise  # refused before anything was made: no workspace of this app to remove
     except Exception:
         workspace_delete(app=app)
         raise

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods
 from accounts.views import app_users_context
 from agents import selectors as agent_selectors
 from deployments.selectors import dev_for_app, output_targets, ssh_access
+from core.errors import LimitReached
 from core.health import may_see_health_details, system_health
 from core.htmx import HtmxHttpRequest
 from databases.views import panel_context as database_panel_context
@@ -44,19 +45,23 @@ def system_status(request):
 def session_new(request):
     values = {"name": "", "slug": "", "framework": App.Framework.NEXTJS, "description": ""}
     errors = {}
+    refused = ""  # a refusal that is about no field (a per-user limit)
     if request.method == "POST":
         values = {k: request.POST.get(k, "") for k in values}
         try:
             app = services.app_create(owner=request.user, **values)
         except ValidationError as exc:
             errors = exc.message_dict
+        except LimitReached as exc:
+            refused = str(exc)
         else:
             return redirect("sessions_app:detail", slug=app.slug)
     return render(
         request,
         "sessions_app/new.html",
-        {"nav": "apps", "values": values, "errors": errors, "frameworks": App.Framework.choices},
-        status=422 if errors else 200,
+        {"nav": "apps", "values": values, "errors": errors, "refused": refused,
+         "frameworks": App.Framework.choices},
+        status=409 if refused else 422 if errors else 200,
     )
 
 

@@ -24,7 +24,10 @@ class Upstream:
             ws = web.WebSocketResponse(protocols=("vite-hmr",))
             await ws.prepare(request)
             async for msg in ws:
-                if msg.type == WSMsgType.TEXT:
+                if msg.type == WSMsgType.TEXT and msg.data.startswith("flood:"):
+                    # An app that sends one enormous message (what a hostile app's code can do).
+                    await ws.send_bytes(bytes(int(msg.data.split(":", 1)[1])))
+                elif msg.type == WSMsgType.TEXT:
                     await ws.send_str(f"upstream got: {msg.data}")
                 elif msg.type == WSMsgType.BINARY:
                     await ws.send_bytes(msg.data[::-1])

@@ -555,28 +555,10 @@ class Workspace:
         return fd, st
 
     def zip_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        root_fd = self._open_root()
-        try:
-            with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-                for rel, dir_fd, entry in self._tree(root_fd, "", ZIP_SKIP_DIRS):
-                    opened = self._open_tree_file(rel, dir_fd, entry)
-                    if opened is None:
-                        continue  # links leading outside are not followed into the archive
-                    fd, st = opened
-                    try:
-                        data = self._read_fd(fd, rel, None)
-                    finally:
-                        os.close(fd)
-                    # The app sets its files' times; zip can only hold 1980–2107.
-                    stamp = min(max(time.localtime(st.st_mtime)[:6], (1980, 1, 1, 0, 0, 0)), (2107, 12, 31, 23, 59, 58))
-                    info = zipfile.ZipInfo(rel, date_time=stamp)
-                    info.external_attr = (st.st_mode & 0xFFFF) << 16
-                    info.compress_type = zipfile.ZIP_DEFLATED
-                    zf.writestr(info, data)
-        finally:
-            os.close(root_fd)
-        return buf.getvalue()
+        """The whole archive in memory, without a cap (downloads stream: workspaces.archive)."""
+        from .archive import zip_stream
+
+        return b"".join(zip_stream(self, cap=None))
 
     def walk_files(self) -> Iterator[str]:
         root_fd = self._open_root()

@@ -1,4 +1,6 @@
-from . import git, quota
+from django.conf import settings
+
+from . import archive, git, quota
 from .fs import Entry, FileContent, WorkspaceError
 from .services import workspace_for
 
@@ -22,6 +24,14 @@ def workspace_usage(*, app) -> quota.Usage:
 
 def workspace_zip(*, app) -> bytes:
     return workspace_for(app).zip_bytes()
+
+
+def workspace_zip_stream(*, app):
+    """The workspace's .zip as it is made (workspaces.archive). Refuses with WorkspaceTooLarge,
+    before anything is read, when its files add up to more than MGX_WORKSPACE_ZIP_MAX_BYTES."""
+    ws = workspace_for(app)
+    archive.zip_check(ws, cap=settings.MGX_WORKSPACE_ZIP_MAX_BYTES)
+    return archive.zip_stream(ws, cap=settings.MGX_WORKSPACE_ZIP_MAX_BYTES)
 
 
 def history_list(*, app, limit: int = 50, path: str | None = None) -> list[git.Commit]:

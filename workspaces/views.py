@@ -2,13 +2,14 @@
 tree, downloads, history with diffs and restore. The editor itself talks to the JSON API."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import http_status
 from core.htmx import HtmxHttpRequest
+from core.streams import in_thread
 from sessions_app.selectors import app_for_user
 
 from . import selectors, services
@@ -108,14 +109,20 @@ def download(request, slug):
         fh = selectors.file_open(app=app, path=path)
     except WorkspaceError as exc:
         return HttpResponse(str(exc), status=http_status(exc), content_type="text/plain; charset=utf-8")
-    return FileResponse(fh, as_attachment=True, filename=path.rsplit("/", 1)[-1])
+    response = FileResponse(fh, as_attachment=True, filename=path.rsplit("/", 1)[-1])
+    # FileResponse's own iterator is synchronous, which Django's ASGI handler reads whole before
+    # sending: the file goes out a piece at a time instead, at the client's pace (core.streams).
+    response.streaming_content = in_thread(iter(lambda: fh.read(1 << 20), b""))
+    return response
 
 
 @login_required
 @require_GET
 def download_zip(request, slug):
     app = app_for_user(user=request.user, slug=slug)
-    response = HttpResponse(selectors.workspace_zip(app=app), content_type="application/zip")
+    # Over MGX_WORKSPACE_ZIP_MAX_BYTES: WorkspaceTooLarge, shown as a 413 page that says why.
+    chunks = selectors.workspace_zip_stream(app=app)
+    response = StreamingHttpResponse(in_thread(chunks), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{app.slug}.zip"'
     return response
 

@@ -94,7 +94,7 @@ def test_export_and_import_through_the_page(client, ledger, apps_store):
 
     apps_store["app_ledger"]["src"].insert_many([{"n": i, "id": ObjectId()} for i in range(3)])
     exported = client.get(f"/sessions/{ledger.slug}/db/export?collection=src")
-    body = b"".join(exported.streaming_content)
+    body = b"".join(exported)  # (an asynchronous stream: core.streams)
     assert exported.status_code == 200 and body.count(b"\n") == 3
     post(client, ledger, "collections/new", name="dst")
     bad = body + b'{"oops": \n'

@@ -43,6 +43,10 @@ WS_SKIP = HOP_BY_HOP | {b"sec-websocket-key", b"sec-websocket-version", b"sec-we
 ROUTE_TTL = 1.0  # only while the change listener is not subscribed (Redis away or starting)
 ROUTE_TTL_LISTENING = 60.0  # subscribed: changes are pushed; this only bounds a lost message
 SEEN_EVERY = 10.0
+# The largest websocket message relayed from an app (uvicorn's own limit the other way, from
+# browsers, is the same 16 MiB): a bigger one closes that socket. Unbounded, one app's code could
+# make the gateway, which every app's preview goes through, hold a message of any size.
+WS_MAX_MESSAGE = 16 * 1024 * 1024
 SEEN_KEY = "mgx:dev:seen:{slug}"
 
 
@@ -476,7 +480,8 @@ class Gateway:
         client = await STATE.client()
         try:
             upstream_ws = await client.ws_connect(url, headers=_forward_headers(scope, WS_SKIP),
-                                                  protocols=scope.get("subprotocols") or (), autoping=True, max_msg_size=0)
+                                                  protocols=scope.get("subprotocols") or (), autoping=True,
+                                                  max_msg_size=WS_MAX_MESSAGE)
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
             await send({"type": "websocket.close", "code": 4502})
             return

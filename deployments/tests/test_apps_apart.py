@@ -113,11 +113,15 @@ def test_an_apps_code_cannot_reach_another_apps_dev_server_release_or_build(live
     assert build.status == "succeeded", log
     assert "dev-server-CLOSED release-CLOSED" in log, log
 
-    # Deleting an app takes its network with it.
+    # Deleting an app takes its network, its images and every build container with it.
     services.dev_stop(app=mine)
     app_delete(app=mine)
+    engine = docker.from_env()
     with pytest.raises(docker.errors.NotFound):
-        docker.from_env().networks.get(app_network_name(slug=mine.slug))
+        engine.networks.get(app_network_name(slug=mine.slug))
+    with pytest.raises(docker.errors.ImageNotFound):
+        engine.images.get(build.images["app"]["id"])
+    assert not engine.containers.list(all=True, filters={"label": [f"mgx.instance={instance_id()}", f"mgx.app={mine.slug}"]})
     production.prod_stop(app=theirs)
     services.dev_stop(app=theirs)
 

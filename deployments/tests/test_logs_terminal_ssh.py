@@ -285,3 +285,73 @@ def _try(call):
         return call()
     except (asyncssh.PermissionDenied, asyncssh.DisconnectError, OSError):
         return None
+
+
+UNIX_SOCKET = "/tmp/mgx-test-listener.sock"
+UNIX_LISTENER = (f"setsid python3 -c \"import socket; s = socket.socket(socket.AF_UNIX); s.bind('{UNIX_SOCKET}'); "
+                 f"s.listen(); [s.accept() for _ in range(100)]\" >/dev/null 2>&1 < /dev/null & "
+                 f"for i in $(seq 50); do [ -S {UNIX_SOCKET} ] && exit 0; sleep 0.1; done; exit 1")
+
+
+def test_ssh_refuses_every_kind_of_forwarding(dev_app):
+    """SSH gives a shell in the container, not a way through it: local (-L) and dynamic (-D)
+    forwarding, remote (-R), Unix-socket forwarding both ways, tunnels, the agent and X11 are
+    all refused by sshd, while commands still run."""
+    owner = dev_app.owner
+    key, public = _keypair()
+    ssh_key_add(user=owner, public_key=public, title="laptop")
+    port = DevEnvironment.objects.get(app=dev_app).ssh_port
+    deadline_poll(lambda: _try(lambda: _ssh(port=port, key=key)), what="the owner's key to be accepted")
+
+    # A Unix socket listening in the container, for the Unix-socket forward to reach.
+    listening = services.dev_exec(app=dev_app, command=["sh", "-c", UNIX_LISTENER])
+    assert listening.exit_code == 0, listening.stderr
+
+    async def attempts():
+        allowed, refused = [], []
+        options = dict(host="127.0.0.1", port=port, username="app", known_hosts=None, connect_timeout=15,
+                       client_keys=[key], agent_path="/nonexistent/agent.sock", agent_forwarding=True)
+        async with asyncssh.connect(**options) as conn:
+            # (name, attempt, whether only "administratively prohibited" counts as refused: sshd
+            # says that for TCP; for the others it says "open failed", as it does when the target
+            # is missing, so those targets are made to exist, or cannot exist for this user: a
+            # tunnel device needs root, and `sshd -T` below shows PermitTunnel is off anyway).
+            tries = [
+                # -L and -D both open direct-tcpip channels: to the dev server inside, and beyond it.
+                ("-L to the dev server", lambda: conn.open_connection("127.0.0.1", 3000), True),
+                ("-D to the host", lambda: conn.open_connection("host.docker.internal", 80), True),
+                ("-R", lambda: conn.forward_remote_port("127.0.0.1", 0, "127.0.0.1", 9), False),
+                ("-L to a Unix socket", lambda: conn.open_unix_connection(UNIX_SOCKET), False),
+                ("-R of a Unix socket", lambda: conn.forward_remote_path("/tmp/mgx-fwd.sock", "/tmp/local.sock"), False),
+                ("a tunnel (-w)", lambda: conn.open_tun(), False),
+            ]
+            for name, attempt, prohibited_only in tries:
+                try:
+                    opened = await asyncio.wait_for(attempt(), 20)
+                except asyncssh.ChannelOpenError as exc:
+                    if prohibited_only and exc.code != asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED:
+                        allowed.append(f"{name} (then: {exc.reason})")
+                    else:
+                        refused.append(name)
+                    continue
+                except asyncssh.ChannelListenError:
+                    refused.append(name)
+                    continue
+                allowed.append(name)
+                closer = opened[1] if isinstance(opened, tuple) else opened
+                closer.close()
+            # The agent was asked for with the session: it is not there.
+            said = await conn.run('echo "agent=${SSH_AUTH_SOCK:-none} display=${DISPLAY:-none}"; pwd', check=False,
+                                  timeout=30)
+        return allowed, refused, said.stdout
+
+    allowed, refused, said = async_to_sync(attempts)()
+    assert allowed == [], f"sshd allowed: {allowed}"
+    assert len(refused) == 6
+    assert said.splitlines() == ["agent=none display=none", "/workspace"]
+    # And sshd says so itself, for the kinds a client here cannot ask for (X11 needs a display).
+    effective = services.dev_exec(app=dev_app, command=["/usr/sbin/sshd", "-T", "-f", "/tmp/mgx-ssh/sshd_config"])
+    settings_said = set(effective.stdout.splitlines())
+    for line in ("disableforwarding yes", "allowtcpforwarding no", "allowstreamlocalforwarding no",
+                 "allowagentforwarding no", "x11forwarding no", "permittunnel no", "gatewayports no"):
+        assert line in settings_said, f"{line!r} not in sshd -T: {effective.stderr[:300]}"

@@ -554,8 +554,9 @@ def _web(layout: Layout, cfg: dict[str, str], *, redis_url: str, d_host: str, d_
             # X-Forwarded-For is trusted only behind a proxy that sets it (MGX_PROXY_HEADERS);
             # otherwise any client could pick the address the login lockout counts against.
             # A second endpoint for agent containers on the Docker bridge; mgx_site.asgi answers
-            # only the internal agent API there.
-            argv=[str(BIN_DIR / "daphne"), "-b", d_host, "-p", str(d_port),
+            # only the internal agent API there. Daphne runs through mgx_site.daphne_server (its
+            # own command line), which refuses bodies over the limits before they are read.
+            argv=[sys.executable, "-m", "mgx_site.daphne_server", "-b", d_host, "-p", str(d_port),
                   "-e", f"tcp:port={i_port}:interface={twisted_host}",
                   *(["--proxy-headers"] if proxied else []),
                   "mgx_site.asgi:application"],

@@ -7,6 +7,7 @@ from .channels import *  # noqa: F401,F403
 from .mongo import *  # noqa: F401,F403
 from .oauth import *  # noqa: F401,F403
 from .otel import *  # noqa: F401,F403
+from .limits import *  # noqa: F401,F403
 
 SECRET_KEY = secret_key()
 DEBUG = env.bool("MGX_DEBUG", default=False)

@@ -26,6 +26,7 @@
       try { msg = JSON.parse(ev.data); } catch (e) { return; }
       alive(ws, msg.kind === "heartbeat" && msg.data ? msg.data.interval : undefined);
       if (msg.kind === "heartbeat") return;
+      if (msg.kind === "refused") { delay = 15000; return; } // too many sockets: try again later
       const name = "mgx:" + msg.kind.split(".")[0];
       document.body.dispatchEvent(new CustomEvent(name, { detail: msg.data }));
       // The full kind too ("build.log" -> "mgx:build-log"): a panel can follow one kind only.

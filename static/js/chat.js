@@ -89,7 +89,7 @@
     els.log.querySelectorAll(".chat-run, .chat-typing").forEach((n) => n.remove());
     root.classList.remove("has-events");
 
-    let lastSeq = 0, ws = null, delay = 500, timer = null, watchdog = null, destroyed = false;
+    let lastSeq = 0, ws = null, delay = 500, timer = null, watchdog = null, destroyed = false, refusedWith = "";
     let running = "", stick = true, turn = null, lastMsg = null, seenSnapshotRun = false;
     const runs = new Map(), messages = new Map(), tools = new Map(), interrupts = new Map();
     const dirty = new Set();
@@ -617,13 +617,17 @@
         try { data = JSON.parse(msg.data); } catch (e) { return; }
         alive(data && data.kind === "heartbeat" && data.data ? data.data.interval : undefined);
         if (data && data.kind === "agent.event" && data.data) handle(data.data);
+        // Too many sockets open (MGX_MAX_SOCKETS_PER_USER): say so, and try again later.
+        if (data && data.kind === "refused" && data.data) { refusedWith = String(data.data.message || ""); delay = 15000; }
       };
       sock.onclose = (ev) => {
         clearTimeout(watchdog);
         if (ws === sock) ws = null;
         if (destroyed) return;
         if (ev.code === 4403) { setConn("refused", "Not allowed"); return; } // retrying will not help
-        setConn("reconnecting", "Reconnecting…");
+        if (ev.code === 4429 && refusedWith) setConn("refused", refusedWith);
+        else setConn("reconnecting", "Reconnecting…");
+        refusedWith = "";
         timer = setTimeout(connect, delay);
         delay = Math.min(delay * 2, 15000);
       };

@@ -14,7 +14,7 @@
   // One socket to one role; reconnects with backoff while the view is on the page. `onEnd`
   // is told when the container stopped (no reconnect then until the user picks again).
   function follow(base, role, tail, handlers) {
-    let ws = null, closed = false, delay = 1000, ended = false;
+    let ws = null, closed = false, delay = 1000, ended = false, refusedWith = "";
     function connect() {
       ws = new WebSocket(wsUrl(base + encodeURIComponent(role) + "/?tail=" + tail));
       ws.onopen = () => { delay = 1000; handlers.state("Live", "ok"); };
@@ -23,11 +23,13 @@
         try { msg = JSON.parse(ev.data); } catch (e) { return; }
         if (msg.kind === "lines") handlers.lines(msg.data.lines, msg.data.replay);
         else if (msg.kind === "end") { ended = true; handlers.state(msg.data.message, "end"); }
+        else if (msg.kind === "refused") { refusedWith = String(msg.data.message || ""); delay = 15000; }
       };
       ws.onclose = (ev) => {
         if (closed || ended) return;
         if (ev.code === 4403) { handlers.state("You may not see this app's output.", "end"); return; }
-        handlers.state("Disconnected; reconnecting…", "bad");
+        handlers.state(ev.code === 4429 && refusedWith ? refusedWith : "Disconnected; reconnecting…", "bad");
+        refusedWith = "";
         setTimeout(connect, delay);
         delay = Math.min(delay * 2, 15000);
       };

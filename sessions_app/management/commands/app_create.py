@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from accounts.management.commands.oauth_client_register import one_line
 from accounts.selectors import is_app_only
+from core.errors import LimitReached
 from sessions_app import services
 from sessions_app.models import App
 
@@ -29,6 +30,8 @@ class Command(BaseCommand):
             app = services.app_create(owner=user, name=name, framework=framework, slug=slug, description=description)
         except ValidationError as exc:
             raise CommandError(f"{one_line(exc)} Nothing was created.") from None
+        except LimitReached as exc:  # its message says nothing was created
+            raise CommandError(str(exc)) from None
         self.stdout.write(f"Created app “{app.name}” ({app.get_framework_display()}) at /apps/{app.slug}/ "
                           f"for {user.get_username()}: {settings.MGX_PUBLIC_URL}{reverse('sessions_app:detail', args=[app.slug])}")
         if app.description:
