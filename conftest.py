@@ -190,7 +190,7 @@ def _remove_containers_of_this_run():
     label) go with it, and so do the apps' networks, cache volumes and images."""
     import docker
 
-    from deployments.docker_client import instance_id
+    from containers.docker_client import instance_id
 
     mine = {"label": f"mgx.instance={instance_id()}"}
     try:
@@ -226,7 +226,7 @@ def user_factory(django_user_model):
 @pytest.fixture
 def app_factory(user_factory):
     """Apps made the way a user makes them: App row, workspace from the template, first commit."""
-    from sessions_app.services import app_create
+    from studio.services import app_create
 
     def make(owner=None, name="Todo App", framework="nextjs", **extra):
         owner = owner or user_factory(username=f"owner-{name.lower().replace(' ', '-')}")
@@ -291,9 +291,9 @@ IMAGE_BUILD_TIMEOUT = 1800  # seconds: a cold base + runtime build takes 1–3 m
 
 @pytest.fixture(scope="session")
 def runtime_image(pytestconfig):
-    """The runtime image's name, made by deployments.images when missing or out of date (once
+    """The runtime image's name, made by containers.images when missing or out of date (once
     per machine: the images stay in the Docker engine). Progress goes to the terminal."""
-    from deployments.images import images_ensure
+    from containers.images import images_ensure
 
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
     with capture.global_and_fixture_disabled():

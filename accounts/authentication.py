@@ -4,6 +4,8 @@ from dataclasses import dataclass
 from django.middleware.csrf import CsrfViewMiddleware
 from ninja.security.base import AuthBase
 
+from core.api import ApiError
+
 from . import selectors
 from .tokens import TokenRejected, access_token_verify
 
@@ -91,8 +93,6 @@ class ApiAuth(AuthBase):
     openapi_bearerFormat = "JWT"
 
     def __call__(self, request):
-        from core.api import ApiError
-
         raw = _bearer(request)
         if raw is not None:
             verified, refused = _bearer_verify(raw, method=request.method)

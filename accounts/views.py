@@ -15,7 +15,13 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import selectors, services
-from .forms import AppMemberForm, ExternalClientForm, LoginForm, ProfilePasswordForm, SSHKeyForm
+from .forms import (
+    AppMemberForm,
+    ExternalClientForm,
+    LoginForm,
+    ProfilePasswordForm,
+    SSHKeyForm,
+)
 
 REVEAL_KEY = "_mgx_reveal"
 
@@ -235,7 +241,7 @@ def _reveal(request, slug: str, title: str, secret: str) -> None:
 def app_users_context(request, app):
     """Everything `accounts/app_users.html#panel` needs; the session page's Users tab renders
     the same partial with this context. Reads only: the app's OAuth client comes with the app
-    (`sessions_app.services.app_create`; older apps got theirs in migration 0004)."""
+    (`studio.services.app_create`; older apps got theirs in migration 0004)."""
     client = selectors.app_client_get(app=app)
     reveal = request.session.get(REVEAL_KEY)
     if reveal and reveal.get("slug") == app.slug:

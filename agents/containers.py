@@ -2,13 +2,13 @@
 
 - Mounts: MGX's code directories one by one, read-only (`AGENT_CODE`; never `var/`, `.venv`,
   `.git` or the base directory as a whole), and this app's workspace at /workspaces/<slug>.
-- Network: its app's own network (deployments.sandbox), where no other app's container is.
+- Network: its app's own network (containers.sandbox), where no other app's container is.
   Its only way to MGX is `host.docker.internal` (the host's docker0 address), where Daphne's
   internal listener answers the internal agent API and nothing else. Redis, MongoDB and
   Daphne's public port listen on loopback, which a bridged container cannot reach.
 - Environment: the run's token and the model's key are the only secrets; Django gets a
   throwaway SECRET_KEY and a var dir on the container's tmpfs.
-- Process: the one sandbox recipe (deployments.sandbox): the app user (uid 1000, as the dev
+- Process: the one sandbox recipe (containers.sandbox): the app user (uid 1000, as the dev
   container, so files it writes belong to the same user), no capabilities, no-new-privileges,
   read-only root filesystem with a tmpfs /tmp (HOME), MGX_AGENT_* limits.
 """
@@ -22,18 +22,23 @@ from urllib.parse import urlsplit, urlunsplit
 import docker
 from django.conf import settings
 
-from deployments.docker_client import DockerUnavailable, client, container_name, instance_id, labels
-from deployments.sandbox import app_network_ensure, sandbox
+from containers.docker_client import (
+    DockerUnavailable,
+    client,
+    container_name,
+    instance_id,
+    labels,
+)
+from containers.sandbox import CONTAINER_HOST, app_network_ensure, sandbox
 
 log = logging.getLogger(__name__)
 
 # What `manage.py run_agent` imports: Django loads every installed app's models.
-AGENT_CODE = ("manage.py", "mgx_site", "core", "accounts", "sessions_app", "workspaces", "deployments", "agents",
-              "databases", "observability")  # every app in INSTALLED_APPS: Django imports them all at start
+AGENT_CODE = ("manage.py", "mgx_site", "core", "containers", "accounts", "sessions_app", "workspaces", "deployments",
+              "agents", "databases", "observability", "studio")  # every app in INSTALLED_APPS: Django imports them all at start
 CODE_ROOT = "/srv/mgx"
 WORKSPACES = "/workspaces"
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-CONTAINER_HOST = "host.docker.internal"
 
 
 class AgentConfigError(Exception):

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from core.errors import Invalid, MgxError, http_status
 from deployments import selectors as dev_selectors
 from deployments import services as dev_services
+from observability.selectors import problems_for_agent, traces_for_agent
 from workspaces.selectors import workspace_changes
 
 from . import selectors, services
@@ -275,8 +276,6 @@ def preview(request):
 @agent_token_required
 @require_GET
 def logs(request):
-    from observability.selectors import problems_for_agent
-
     return JsonResponse({"text": dev_services.dev_logs(app=request.agent_app, lines=200),
                          "telemetry": problems_for_agent(app=request.agent_app.slug)})
 
@@ -284,6 +283,4 @@ def logs(request):
 @agent_token_required
 @require_GET
 def traces(request):
-    from observability.selectors import traces_for_agent
-
     return JsonResponse({"text": traces_for_agent(app=request.agent_app.slug)})

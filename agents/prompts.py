@@ -1,4 +1,5 @@
 """What each role is told. Kept short: the tools' own descriptions carry the mechanics."""
+from containers.frameworks import DESCRIPTORS, framework
 from core.frameworks import FRAMEWORK_LABELS
 from core.markdown import md_code, md_code_block, md_text
 
@@ -18,22 +19,12 @@ _CONTRACT = (
     "or /tmp, and download nothing with ADD (use a RUN step)."
 )
 
-FRAMEWORKS = {
-    "nextjs": (
-        "Next.js 15 (App Router, TypeScript) in one container. Pages live in app/, logic in lib/*.mjs "
-        "(tested with `npm test`), the dev server runs on port 3000, and next.config.mjs takes basePath from "
-        "MGX_BASE_PATH, so plain links, forms and fetches must prefix it. Who is logged in: currentUser() from "
-        "@/lib/current-user; the database: getDb() from @/lib/db.mjs. "
-        + _CONTRACT.format(health="healthz")
-    ),
-    "fastapi_vite": (
-        "A FastAPI backend in backend/ (backend/app/main.py, root_path from MGX_BASE_PATH, requirements in "
-        "backend/requirements.txt, tests with pytest) and a React frontend built with Vite 5 in frontend/ (base "
-        "from MGX_BASE_PATH; api/ and auth/ are proxied to the backend). Who is logged in: current_user(request) "
-        "from backend/app/sessions.py; the database: database(settings) from backend/app/db.py. "
-        + _CONTRACT.format(health="api/healthz")
-    ),
-}
+def framework_text(framework_id: str) -> str:
+    """What the team is told about its template: the descriptor's words, then the contract."""
+    if framework_id not in DESCRIPTORS:
+        return ""
+    described = framework(framework_id)
+    return described.team + _CONTRACT.format(health=described.health_path)
 
 TEAM = (
     "You are part of the MGX agent team building the web app \"{app_name}\" ({framework_name}) in its "
@@ -81,7 +72,7 @@ FRAMEWORK_NAMES = FRAMEWORK_LABELS
 
 def system_prompt(*, role: str, app_name: str, framework: str) -> str:
     team = TEAM.format(app_name=app_name, framework=framework, framework_name=FRAMEWORK_NAMES.get(framework, framework),
-                       framework_text=FRAMEWORKS.get(framework, ""))
+                       framework_text=framework_text(framework))
     return f"{ROLES[role]}\n\n{team}"
 
 

@@ -27,20 +27,42 @@ from django.conf import settings
 from django.db import transaction
 from pymongo import ReturnDocument
 
+from containers.docker_client import DockerUnavailable
 from core.announce import announce
 from core.errors import Conflict, Invalid
 from core.markdown import md_code_block, md_text
-from deployments.docker_client import DockerUnavailable
-from deployments.selectors import dev_for_app
+from core.owner import own_tree
+from core.telemetry import model_call_span
+from core.workers import taken_in_present_life, workers_alive
+from deployments.selectors import dev_for_app, dev_running_apps
 from sessions_app.selectors import app_by_slug
-from workspaces.owner import own_tree
-from workspaces.services import workspace_commit, workspace_for
+from workspaces.services import (
+    workspace_commit,
+    workspace_commit_outside,
+    workspace_for,
+)
 
-from .containers import (AgentConfigError, ContainerError, agent_container_kill, agent_container_logs,
-                         agent_container_remove, agent_container_start, agent_container_state, agent_containers_all)
-from .documents import (EVENT_TYPES, AgentEvent, AgentRun, CheckpointBlob, CheckpointWrite, EventCounter, UsageRecord,
-                        token_hash)
-from .selectors import interrupt_waiting
+from .containers import (
+    AgentConfigError,
+    ContainerError,
+    agent_container_kill,
+    agent_container_logs,
+    agent_container_remove,
+    agent_container_start,
+    agent_container_state,
+    agent_containers_all,
+)
+from .documents import (
+    EVENT_TYPES,
+    AgentEvent,
+    AgentRun,
+    CheckpointBlob,
+    CheckpointWrite,
+    EventCounter,
+    UsageRecord,
+    token_hash,
+)
+from .selectors import interrupt_waiting, runs_for_session
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +100,6 @@ def usage_record(*, session: str, run: str, role: str, model: str, prompt_tokens
     record.save()
     AgentRun.objects(run_id=run).update_one(inc__prompt_tokens=prompt_tokens, inc__completion_tokens=completion_tokens,
                                             inc__cost=cost)
-    from core.telemetry import model_call_span
 
     model_call_span(app=session, run=run, role=role, model=model, prompt_tokens=prompt_tokens,
                     completion_tokens=completion_tokens, cost=cost, started_at=started_at, duration_ms=duration_ms)
@@ -384,7 +405,6 @@ def runs_reconcile(*, worker: str = "", since: float | None = None) -> list[str]
     worker lives. Containers of the runs left alone are left alone too. Each run is failed only
     if it is still as it was read (a worker may take it meanwhile). Safe to repeat: a second
     pass finds nothing left to end. Raises DockerUnavailable when the engine does not answer."""
-    from core.workers import taken_in_present_life, workers_alive
 
     ended = []
     stray = agent_containers_all()  # first: an engine that does not answer changes nothing
@@ -426,3 +446,20 @@ def session_purge(*, slug: str) -> None:
     for document in (AgentEvent, AgentRun, UsageRecord):
         document.objects(session=slug).delete()
     EventCounter.objects(session=slug).delete()
+
+
+def dev_changes_commit() -> list[str]:
+    """Put what changed inside running dev containers (edits over SSH, a dev server's own
+    writes) into each app's History, as "dev container". Run every few seconds by Celery beat.
+    Apps whose team is working are left alone: a run commits its own work with its own messages.
+    The slugs committed."""
+    committed = []
+    for app in dev_running_apps():
+        if any(run.status in ("queued", "running", "waiting") for run in runs_for_session(session=app.slug, limit=3)):
+            continue
+        try:
+            if workspace_commit_outside(app=app) is not None:
+                committed.append(app.slug)
+        except Exception as exc:  # one broken workspace must not stop the others' history
+            log.warning("committing dev-container changes of %s failed: %s", app.slug, exc)
+    return committed

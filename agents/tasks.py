@@ -4,6 +4,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 
 from core.errors import Unavailable
+from core.workers import life_started
 
 from . import services
 
@@ -26,10 +27,14 @@ def runs_reconcile_task(worker: str = "", since: float | None = None) -> list[st
     return services.runs_reconcile(worker=worker, since=since)
 
 
+# Edits made over SSH reach History within MGX_DEV_COMMIT_INTERVAL seconds (Celery beat).
+@shared_task(name="agents.dev_changes_commit")
+def dev_changes_commit_task() -> list[str]:
+    return services.dev_changes_commit()
+
+
 @worker_ready.connect(weak=False)
 def _reconcile_on_start(sender=None, **_kwargs):
     # Any worker may pick the task up, maybe only after this one has taken new runs: it ends the
     # runs the one that started (by name) took before `since`.
-    from core.workers import life_started
-
     runs_reconcile_task.delay(worker=sender.hostname, since=life_started())

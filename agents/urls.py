@@ -2,7 +2,7 @@ from django.urls import path
 
 from . import views
 
-# Included under /sessions/<slug>/ by sessions_app.urls.
+# Included under /sessions/<slug>/ by studio.urls.
 urlpatterns = [
     path("agent/messages", views.message, name="agent_message"),
     path("agent/runs/<str:run_id>/resume", views.resume, name="agent_resume"),

@@ -27,7 +27,7 @@ django.setup()
 import pymongo  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from deployments.environment import app_mongo_url  # noqa: E402
+from databases.provisioning import app_mongo_url  # noqa: E402
 from mgx_site.cli import procs  # noqa: E402
 
 

@@ -26,9 +26,9 @@ django.setup()
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
-from deployments import builds  # noqa: E402
+from deployments import builds, selectors  # noqa: E402
 from mgx_site.cli import procs  # noqa: E402
-from sessions_app.services import app_create  # noqa: E402
+from studio.services import app_create  # noqa: E402
 from workspaces.services import file_write, workspace_for  # noqa: E402
 
 # The one line changed per framework: a file of the app's own code (not its dependencies).
@@ -41,7 +41,7 @@ def timed_build(app, user, *, nocache):
     build = builds.build_run(build=build, nocache=nocache)
     elapsed = time.monotonic() - started
     if build.status != "succeeded":
-        raise SystemExit(f"build failed: {build.message}\n" + "\n".join(builds.build_log_lines(build=build)[-20:]))
+        raise SystemExit(f"build failed: {build.message}\n" + "\n".join(selectors.build_log_lines(build=build)[-20:]))
     return elapsed
 
 

@@ -33,7 +33,7 @@ from django.core.management import call_command  # noqa: E402
 
 from deployments import builds, production  # noqa: E402
 from mgx_site.cli import procs  # noqa: E402
-from sessions_app.services import app_create  # noqa: E402
+from studio.services import app_create  # noqa: E402
 from workspaces.services import file_write  # noqa: E402
 
 DOCKERFILE = """\

@@ -27,13 +27,13 @@ import django  # noqa: E402
 django.setup()
 
 import requests  # noqa: E402
+from _login import bench_login  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
 from core.frameworks import FRAMEWORKS  # noqa: E402
 from deployments import services  # noqa: E402
-from _login import bench_login  # noqa: E402
 from mgx_site.cli import procs  # noqa: E402
-from sessions_app.services import app_create  # noqa: E402
+from studio.services import app_create  # noqa: E402
 
 
 def first_200(http, url, timeout=300):

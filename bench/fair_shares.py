@@ -35,12 +35,12 @@ import django  # noqa: E402
 
 django.setup()
 
+from _login import bench_login  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
-from _login import bench_login  # noqa: E402
 from mgx_site.cli import procs  # noqa: E402
-from sessions_app.services import app_create  # noqa: E402
+from studio.services import app_create  # noqa: E402
 
 MIB = 1024 * 1024
 

@@ -2,7 +2,7 @@
 
 Starts a private Redis and the gateway process (mgx_site.procs, exactly what `./mgx up` and the
 tests start: uvicorn + uvloop + httptools), a uvicorn hello-world upstream (h11, asyncio loop:
-the baseline DESIGN.md measured against), routes /apps/bench/prod/ to it, and loads both with
+the baseline MGX measured against, docs/architecture.md), routes /apps/bench/prod/ to it, and loads both with
 wrk. Also loads a route-less /apps/ URL, which the gateway answers itself without any upstream:
 the ceiling of the gateway process. Prints the ratios; the targets are >= 0.6x direct
 throughput and <= 2 ms added p50.

@@ -3,7 +3,7 @@ stream of file reads. Prints what it measured; asserts nothing (these machines a
 
 Private stack like the tests (mgx_site.settings.test picks a run directory and free ports;
 real Redis, MongoDB store and Daphne, started by procs.start_all and stopped at the end). One
-user logs in over HTTP; one app is made the way a user makes it (sessions_app.services.app_create:
+user logs in over HTTP; one app is made the way a user makes it (studio.services.app_create:
 workspace from the template, first commit).
 
 1. Viewers: `--viewers` (200) websocket clients on the same /ws/apps/<slug>/agent/ socket URL, as
@@ -64,15 +64,15 @@ import django  # noqa: E402
 django.setup()
 
 import aiohttp  # noqa: E402
+from _login import bench_login  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
 from agents.services import event_append  # noqa: E402
-from _login import bench_login  # noqa: E402
 from core.probes import tcp_open  # noqa: E402
 from mgx_site.cli import procs  # noqa: E402
 from mgx_site.settings.test import _free_port  # noqa: E402
-from sessions_app.services import app_create  # noqa: E402
+from studio.services import app_create  # noqa: E402
 from workspaces import selectors as ws_selectors  # noqa: E402
 
 P99_TARGET_MS = 50.0

@@ -8,7 +8,7 @@ lists it in its `kinds`."""
 from __future__ import annotations
 
 import logging
-from typing import Literal, TypedDict, get_type_hints
+from typing import Any, Callable, Literal, TypedDict, get_type_hints
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -80,7 +80,36 @@ class ReleaseStatus(TypedDict):
     message: str
 
 
-Kind = Literal["dev.status", "build.log", "build.status", "release.status", "agent.event", "run.status", "workspace.changed", "app.created", "app.deleted"]
+class DatabaseChanged(TypedDict):
+    """The app's own database changed through MGX (the Database tab or API): what, and where."""
+
+    action: str  # collection_created, collection_dropped, document_inserted, …
+    collection: str
+
+
+class MembersChanged(TypedDict):
+    """The app's users or its OAuth client changed (the Users tab)."""
+
+    action: str  # member_created, member_activated, member_deactivated, password_reset, …
+    username: str
+
+
+class TelemetryReceived(TypedDict):
+    """The app sent spans or log records (the Traces tab and the Logs tab's OTel view)."""
+
+    spans: int
+    logs: int
+
+
+class TelemetrySettings(TypedDict):
+    """The app's ingest token was rotated or its retention changed."""
+
+    action: str  # token_rotated, retention_set
+
+
+Kind = Literal["dev.status", "build.log", "build.status", "release.status", "agent.event", "run.status",
+               "workspace.changed", "app.created", "app.deleted", "database.changed", "members.changed",
+               "telemetry.received", "telemetry.settings"]
 
 PAYLOADS: dict[str, type] = {
     "dev.status": DevStatus,
@@ -92,6 +121,10 @@ PAYLOADS: dict[str, type] = {
     "workspace.changed": WorkspaceChanged,
     "app.created": AppLifecycle,
     "app.deleted": AppLifecycle,
+    "database.changed": DatabaseChanged,
+    "members.changed": MembersChanged,
+    "telemetry.received": TelemetryReceived,
+    "telemetry.settings": TelemetrySettings,
 }
 
 
@@ -127,3 +160,14 @@ def announce(*, slug: str, kind: Kind, data: dict) -> None:
         async_to_sync(layer.group_send)(app_group(slug), {"type": "app.event", "kind": kind, "data": data})
     except Exception as exc:  # a missed live update must never break the work that caused it
         log.warning("announce %s for %s failed: %s", kind, slug, exc)
+
+
+def model_update(instance, *, announced: Callable[[Any], None], **changes):
+    """Write, then send (zulip's `do_*` actions; HackSoft's `model_update`): set `changes` on the
+    row, save it, and announce the row as it now is with `announced(instance)`, so no state
+    change is made that the pages cannot hear about. Returns the instance."""
+    for key, value in changes.items():
+        setattr(instance, key, value)
+    instance.save()
+    announced(instance)
+    return instance

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection
 
@@ -68,10 +69,9 @@ def _celery(redis_state: ServiceState) -> ServiceState:
     if not redis_state.up:
         # A ping through a dead broker would only hang in kombu's reconnect loop.
         return ServiceState("celery", False, "cannot reach workers: the Redis broker is down")
-    from mgx_site.celery import app  # the one Celery app (site wiring); imported late
-
     try:
-        replies = app.control.ping(timeout=1.0) or []
+        # The one Celery app, which mgx_site makes current as it loads (core imports no app).
+        replies = current_app.control.ping(timeout=1.0) or []
     except Exception as exc:
         return ServiceState("celery", False, f"ping failed: {type(exc).__name__}")
     if not replies:

@@ -1,32 +1,29 @@
-"""The app databases in the Django admin: each `AppDatabase` row beside its app (name, owner,
+"""The app databases in the Django admin: each `AppDatabase` row, read-only (MGX names and makes
+the database; the row is a record of that, not a setting), beside its app (name, owner,
 framework, the session page), and an admin page listing the database's collections with links
-to the app's Database tab. deployments.admin registers the read-only row (loaded first, as
-INSTALLED_APPS lists it); this extends that registration rather than editing it."""
+to the app's Database tab."""
+from urllib.parse import urlencode
+
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
-from urllib.parse import urlencode
 
 from core.errors import MgxError
-from deployments.admin import AppDatabaseAdmin as ReadOnlyAppDatabaseAdmin
-from deployments.models import AppDatabase
 
 from . import selectors
-
-if admin.site.is_registered(AppDatabase):
-    admin.site.unregister(AppDatabase)
+from .models import AppDatabase
 
 
 def database_tab_url(app, collection: str = "") -> str:
     query = {"tab": "database", **({"collection": collection} if collection else {})}
-    return reverse("sessions_app:detail", args=[app.slug]) + "?" + urlencode(query)
+    return reverse("studio:detail", args=[app.slug]) + "?" + urlencode(query)
 
 
 @admin.register(AppDatabase)
-class AppDatabaseAdmin(ReadOnlyAppDatabaseAdmin):
+class AppDatabaseAdmin(admin.ModelAdmin):
     list_display = ("name", "app_name", "app_owner", "app_framework", "provisioned_at", "collections_link")
     list_select_related = ("app", "app__owner")
     readonly_fields = ("app", "name", "app_name", "app_owner", "app_framework", "provisioned_at", "created_at",
@@ -34,7 +31,7 @@ class AppDatabaseAdmin(ReadOnlyAppDatabaseAdmin):
 
     @admin.display(description="app", ordering="app__name")
     def app_name(self, obj):
-        return format_html('<a href="{}">{}</a> <code>{}</code>', reverse("sessions_app:detail", args=[obj.app.slug]),
+        return format_html('<a href="{}">{}</a> <code>{}</code>', reverse("studio:detail", args=[obj.app.slug]),
                            obj.app.name, obj.app.slug)
 
     @admin.display(description="owner", ordering="app__owner__username")
@@ -48,12 +45,12 @@ class AppDatabaseAdmin(ReadOnlyAppDatabaseAdmin):
     @admin.display(description="collections")
     def collections_link(self, obj):
         return format_html('<a href="{}">Collections</a> · <a href="{}">Database tab</a>',
-                           reverse("admin:deployments_appdatabase_collections", args=[obj.pk]),
+                           reverse("admin:databases_appdatabase_collections", args=[obj.pk]),
                            database_tab_url(obj.app))
 
     def get_urls(self):
         own = [path("<int:pk>/collections/", self.admin_site.admin_view(self.collections_view),
-                    name="deployments_appdatabase_collections")]
+                    name="databases_appdatabase_collections")]
         return own + super().get_urls()
 
     def collections_view(self, request, pk):

@@ -21,6 +21,8 @@ from bson.regex import Regex
 
 from core.errors import Invalid
 
+IMPORT_MAX_BYTES = 2 * 1024 * 1024  # below Django's 2.5 MB request-body limit, so the API says it first
+
 COLLECTION_MAX = 120
 # No dots at all: a dot is how a namespace names its database (`app_x.$cmd`, `mgx.users`), and
 # the apps' embedded store refuses them anyway. Collections with dots made by an app's own code

@@ -5,7 +5,7 @@ The embedded store (nx-27017, a MongoDB wire-protocol server on SQLite files) ha
 client that reaches it may open every database. So it listens on loopback only, for MGX (the
 Database tab, provisioning), and app containers reach this guard instead, where they reached the
 store before (the Docker bridge address, `host.docker.internal:$MGX_APPS_MONGO_PORT`). With the
-URL MGX hands an app (`deployments.environment.app_mongo_url`: user `app_<slug>`, its password
+URL MGX hands an app (`databases.provisioning.app_mongo_url`: user `app_<slug>`, its password
 derived from MGX's secret key, authSource `app_<slug>`), a connection opens `app_<slug>` and
 nothing else:
 
@@ -851,7 +851,9 @@ def main(argv: list[str] | None = None) -> None:
     django.setup()
     from django.conf import settings
 
-    from deployments.environment import app_mongo_password
+    from .provisioning import (
+        app_mongo_password,  # after django.setup(): the settings give the secret key
+    )
 
     host, _, port = args.upstream.rpartition(":")
     guard = Guard(upstream=(host.strip("[]"), int(port)), password_for=lambda slug: app_mongo_password(slug=slug),

@@ -9,17 +9,16 @@ hands out the same one.
 The embedded store (nx-27017) has no users or roles: there the switch stays off and the
 isolation is the app's database name only (see databases/tests/test_isolation.py).
 
-Wired into deployments.environment: `app_database_ensure` makes the user, `app_environment`
-hands the app `app_mongo_url`, `app_database_drop` drops the user with the database. This
-module keeps the names the Database tab and its tests use."""
+Wired in databases.provisioning: `app_database_ensure` makes the user, `app_mongo_url` is what
+deployments.environment hands the app, `app_database_drop` drops the user with the database.
+This module keeps the names the Database tab and its tests use."""
 from __future__ import annotations
 
 from django.conf import settings
 
-from deployments.environment import _app_user_ensure
-from deployments.environment import app_mongo_password as _password
-from deployments.environment import app_mongo_url as _url
-
+from .provisioning import app_mongo_password as _password
+from .provisioning import app_mongo_url as _url
+from .provisioning import app_user_ensure as _app_user_ensure
 from .store import app_database, app_database_name
 
 

@@ -4,14 +4,16 @@ indexes, an export. Every function takes the app (already checked by the caller 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import urlencode
 
 from bson import json_util
 from pymongo.errors import OperationFailure
 
-from core.errors import NotFound
+from core.errors import MgxError, NotFound
 
 from . import checks
-from .store import app_database
+from .checks import IMPORT_MAX_BYTES
+from .store import app_database, app_database_name
 
 PAGE_DEFAULT = 20
 PAGE_MAX = 100
@@ -108,3 +110,53 @@ def export_lines(*, app, collection: str) -> Iterator[str]:
                 yield json_util.dumps(doc, json_options=CANONICAL) + "\n"
 
     return lines()
+
+
+# ------------------------------------------------------------------ the Database tab
+
+QUERY_KEYS = ("collection", "filter", "sort", "projection", "skip", "limit")
+
+
+def database_query(source) -> dict:
+    """The Database tab's query (collection, filter, sort, projection, skip, limit) from a
+    request's GET or POST, stripped."""
+    return {key: (source.get(key) or "").strip() for key in QUERY_KEYS}
+
+
+def database_tab(*, app, query: dict, error=None, notice=None, drafts=None) -> dict:
+    """What `databases/panel.html#panel` needs (the session page's Database tab and this app's
+    own endpoints): the collections, the page of documents the query asks for, the indexes. A
+    refusal while reading (a bad filter, the store down) is shown in the panel."""
+    context = {"app": app, "q": query, "error": error, "notice": notice, "drafts": drafts or {},
+               "database": app_database_name(app=app), "collections": [], "page": None, "indexes": [],
+               "page_max": PAGE_MAX, "rule": checks.COLLECTION_RULE,
+               "import_max": IMPORT_MAX_BYTES}
+    try:
+        context["collections"] = collections_list(app=app)
+        name = query.get("collection")
+        if name:
+            page = documents_list(app=app, collection=name, filter=query["filter"], sort=query["sort"],
+                                 projection=query["projection"], limit=_int(query["limit"], 20),
+                                 skip=_int(query["skip"], 0))
+            page["rows"] = [{"id": checks.id_text(d.get("_id")) if "_id" in d else "",
+                             "json": as_json({"_id": d["_id"], **d} if "_id" in d else d, indent=2)} for d in page["documents"]]
+            page["first"] = page["skip"] + 1 if page["rows"] else 0
+            page["last"] = page["skip"] + len(page["rows"])
+            page["prev"] = max(0, page["skip"] - page["limit"]) if page["skip"] else None
+            page["next"] = page["last"] if page["last"] < page["total"] else None
+            for key in ("prev", "next"):
+                if page[key] is not None:
+                    page[f"{key}_qs"] = urlencode({k: v for k, v in {**query, "skip": page[key]}.items() if v != ""})
+            context["page"] = page
+            context["indexes"] = indexes_list(app=app, collection=name)
+    except MgxError as exc:
+        context["error"] = context["error"] or str(exc)
+        context["read_failed"] = True
+    return context
+
+
+def _int(text, default):
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return default

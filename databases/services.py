@@ -8,15 +8,21 @@ from dataclasses import dataclass, field
 from bson.objectid import ObjectId
 from pymongo.errors import BulkWriteError, CollectionInvalid, OperationFailure
 
+from core.announce import announce
 from core.errors import Conflict, Invalid, NotFound, TooLarge
 
 from . import checks
+from .checks import IMPORT_MAX_BYTES
 from .selectors import _collection, index_names
 from .store import _server_message, app_database
 
-IMPORT_MAX_BYTES = 2 * 1024 * 1024  # below Django's 2.5 MB request-body limit, so the API says it first
 IMPORT_MAX_LINES = 20_000
 TTL_MAX = 10 * 365 * 24 * 3600
+
+
+def _changed(app, *, action: str, collection: str) -> None:
+    """Write, then send: the open Database tab (and anyone watching the app) hears of it."""
+    announce(slug=app.slug, kind="database.changed", data={"action": action, "collection": collection})
 
 
 def collection_create(*, app, name: str) -> None:
@@ -28,6 +34,7 @@ def collection_create(*, app, name: str) -> None:
             db.create_collection(name)
         except CollectionInvalid:
             raise Conflict(f"A collection named “{name}” already exists.", field="collection") from None
+    _changed(app, action="collection_created", collection=name)
 
 
 def collection_drop(*, app, name: str, confirm: str) -> None:
@@ -38,13 +45,16 @@ def collection_drop(*, app, name: str, confirm: str) -> None:
     with app_database(app=app) as db:
         _collection(db, name)
         db.drop_collection(name)
+    _changed(app, action="collection_dropped", collection=name)
 
 
 def document_insert(*, app, collection: str, document) -> object:
     """Inserts one document (Extended JSON text or a dict); returns its `_id`."""
     doc = checks.document(document)
     with app_database(app=app) as db:
-        return _collection(db, collection).insert_one(doc).inserted_id
+        inserted = _collection(db, collection).insert_one(doc).inserted_id
+    _changed(app, action="document_inserted", collection=collection)
+    return inserted
 
 
 def document_replace(*, app, collection: str, document_id, document) -> dict:
@@ -58,13 +68,16 @@ def document_replace(*, app, collection: str, document_id, document) -> dict:
         coll = _collection(db, collection)
         if coll.replace_one({"_id": document_id}, doc).matched_count == 0:
             raise NotFound("There is no document with that _id (it may have been deleted).")
-        return coll.find_one({"_id": document_id})
+        saved = coll.find_one({"_id": document_id})
+    _changed(app, action="document_replaced", collection=collection)
+    return saved
 
 
 def document_delete(*, app, collection: str, document_id) -> None:
     with app_database(app=app) as db:
         if _collection(db, collection).delete_one({"_id": document_id}).deleted_count == 0:
             raise NotFound("There is no document with that _id (it may have been deleted).")
+    _changed(app, action="document_deleted", collection=collection)
 
 
 def index_keys(spec) -> list[tuple[str, int]]:
@@ -110,13 +123,15 @@ def index_create(*, app, collection: str, keys, unique: bool = False, ttl_second
     with app_database(app=app) as db:
         coll = _collection(db, collection)
         try:
-            return coll.create_index(pairs, **options)
+            made = coll.create_index(pairs, **options)
         except (OperationFailure,) as exc:
             message = _server_message(exc)
             if unique and ("unique" in message.lower() or "duplicate" in message.lower() or exc.code == 11000):
                 raise Conflict(f"Existing documents break the unique index; the server said: {message}",
                                field="keys") from None
             raise
+    _changed(app, action="index_created", collection=collection)
+    return made
 
 
 def index_drop(*, app, collection: str, name: str) -> None:
@@ -128,6 +143,7 @@ def index_drop(*, app, collection: str, name: str) -> None:
         raise NotFound(f"There is no index “{name}” on this collection.")
     with app_database(app=app) as db:
         db[collection].drop_index(name)
+    _changed(app, action="index_dropped", collection=collection)
 
 
 @dataclass
@@ -200,4 +216,6 @@ def documents_import(*, app, collection: str, data: bytes, skip_bad: bool = Fals
                 raise ImportRefused(refused) from None
             result.imported = len(docs) - len(failed)
             result.skipped = sorted(result.skipped + refused)
+    if result.imported:
+        _changed(app, action="documents_imported", collection=collection)
     return result

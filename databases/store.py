@@ -13,7 +13,8 @@ from django.conf import settings
 from pymongo import uri_parser
 
 from core.errors import Conflict, Invalid, Unavailable
-from deployments.environment import apps_store, database_name
+
+from .provisioning import apps_store, database_name
 
 _APP_DB = re.compile(r"app_[a-z0-9][a-z0-9-]{0,62}")
 NEVER = frozenset({"admin", "local", "config", "mgx"})

@@ -1,4 +1,4 @@
-"""The Database tab's endpoints, included under /sessions/<slug>/ by sessions_app.urls. The
+"""The Database tab's endpoints, included under /sessions/<slug>/ by studio.urls. The
 collection travels as a form or query field, checked by `checks.collection_name`."""
 from django.urls import path
 

@@ -18,62 +18,16 @@ from core.streams import in_thread
 from sessions_app.selectors import app_for_user
 
 from . import checks, selectors, services
-from .store import app_database_name
-
-QUERY_KEYS = ("collection", "filter", "sort", "projection", "skip", "limit")
-
-
-def _query(source) -> dict:
-    return {key: (source.get(key) or "").strip() for key in QUERY_KEYS}
-
-
-def panel_context(request, app, *, query=None, error=None, notice=None, drafts=None) -> dict:
-    """What `databases/panel.html#panel` needs; the session page's Database tab uses it too.
-    A refusal while reading (a bad filter, the store down) is shown in the panel."""
-    query = query if query is not None else _query(request.GET)
-    context = {"app": app, "q": query, "error": error, "notice": notice, "drafts": drafts or {},
-               "database": app_database_name(app=app), "collections": [], "page": None, "indexes": [],
-               "page_max": selectors.PAGE_MAX, "rule": checks.COLLECTION_RULE,
-               "import_max": services.IMPORT_MAX_BYTES}
-    try:
-        context["collections"] = selectors.collections_list(app=app)
-        name = query.get("collection")
-        if name:
-            page = selectors.documents_list(app=app, collection=name, filter=query["filter"], sort=query["sort"],
-                                            projection=query["projection"], limit=_int(query["limit"], 20),
-                                            skip=_int(query["skip"], 0))
-            page["rows"] = [{"id": checks.id_text(d.get("_id")) if "_id" in d else "",
-                             "json": selectors.as_json({"_id": d["_id"], **d} if "_id" in d else d, indent=2)} for d in page["documents"]]
-            page["first"] = page["skip"] + 1 if page["rows"] else 0
-            page["last"] = page["skip"] + len(page["rows"])
-            page["prev"] = max(0, page["skip"] - page["limit"]) if page["skip"] else None
-            page["next"] = page["last"] if page["last"] < page["total"] else None
-            for key in ("prev", "next"):
-                if page[key] is not None:
-                    page[f"{key}_qs"] = urlencode({k: v for k, v in {**query, "skip": page[key]}.items() if v != ""})
-            context["page"] = page
-            context["indexes"] = selectors.indexes_list(app=app, collection=name)
-    except MgxError as exc:
-        context["error"] = context["error"] or str(exc)
-        context["read_failed"] = True
-    return context
-
-
-def _int(text, default):
-    try:
-        return int(text)
-    except (TypeError, ValueError):
-        return default
 
 
 def _tab_url(app, query: dict) -> str:
     kept = {k: v for k, v in query.items() if v}
-    return reverse("sessions_app:detail", args=[app.slug]) + "?" + urlencode({"tab": "database", **kept})
+    return reverse("studio:detail", args=[app.slug]) + "?" + urlencode({"tab": "database", **kept})
 
 
 def _answer(request, app, *, query, error=None, notice=None, drafts=None, status=200):
     if request.htmx:
-        context = panel_context(request, app, query=query, error=error, notice=notice, drafts=drafts)
+        context = selectors.database_tab(app=app, query=query, error=error, notice=notice, drafts=drafts)
         return render(request, "databases/panel.html#panel", context, status=status)
     if error:
         messages.error(request, error)
@@ -84,7 +38,7 @@ def _answer(request, app, *, query, error=None, notice=None, drafts=None, status
 
 def _act(request, slug, action, *, notice, drafts=None, query_update=None):
     app = app_for_user(user=request.user, slug=slug)
-    query = _query(request.POST)
+    query = selectors.database_query(request.POST)
     try:
         result = action(app, query)
     except MgxError as exc:
@@ -100,7 +54,7 @@ def _act(request, slug, action, *, notice, drafts=None, query_update=None):
 @require_GET
 def panel(request, slug):
     app = app_for_user(user=request.user, slug=slug)
-    context = panel_context(request, app)
+    context = selectors.database_tab(app=app, query=selectors.database_query(request.GET))
     return render(request, "databases/panel.html#panel", context,
                   status=422 if context.get("read_failed") and context["q"]["collection"] else 200)
 

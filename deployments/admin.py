@@ -3,7 +3,7 @@ services as `POST /api/sandbox/destroy` and `/destroy_all`)."""
 from django.contrib import admin, messages
 
 from . import services
-from .models import AppDatabase, DevEnvironment
+from .models import DevEnvironment
 
 
 @admin.register(DevEnvironment)
@@ -42,14 +42,3 @@ class DevEnvironmentAdmin(admin.ModelAdmin):
             return
         self.message_user(request, f"Stopped {len(stopped)} idle dev container{'s' if len(stopped) != 1 else ''}"
                           + (f": {', '.join(stopped)}." if stopped else "."), messages.SUCCESS)
-
-
-@admin.register(AppDatabase)
-class AppDatabaseAdmin(admin.ModelAdmin):
-    list_display = ("name", "app", "provisioned_at", "created_at")
-    search_fields = ("name", "app__slug", "app__name", "app__owner__username")
-    # MGX names and makes the database; the row is a record of that, not a setting.
-    readonly_fields = ("app", "name", "provisioned_at", "created_at")
-
-    def has_add_permission(self, request):
-        return False

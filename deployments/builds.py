@@ -1,5 +1,5 @@
 """Production builds: the app's image(s) made from one commit of its workspace by MGX's own
-builder (deployments.builder): every step of the app's Dockerfile runs inside the app's sandbox
+builder (containers.builder): every step of the app's Dockerfile runs inside the app's sandbox
 (uid 1000, no capabilities, its own network, MGX_BUILD_* limits), never in the engine's builder.
 An image whose folder did not change since the last successful build is used again.
 
@@ -29,17 +29,24 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from core.announce import announce
-from core.errors import Conflict, NotFound
+from containers import builder
+from containers.docker_client import (
+    DockerUnavailable,
+    client,
+    container_name,
+    instance_id,
+    labels,
+)
+from containers.frameworks import framework
+from containers.sandbox import app_network_ensure, sandbox
+from core.announce import announce, model_update
+from core.errors import Conflict
 from workspaces import git
 from workspaces.services import workspace_for
 
-from . import builder
-from .docker_client import DockerUnavailable, client, container_name, instance_id, labels
 from .documents import BuildLog
 from .envvars import mask, secret_values
 from .models import Build
-from .sandbox import app_network_ensure, sandbox
 
 log = logging.getLogger(__name__)
 Status = Build.Status
@@ -61,24 +68,13 @@ def image_repository(*, slug: str, role: str) -> str:
     return f"mgx-app/{slug}" if role == "app" else f"mgx-app/{slug}-{role}"
 
 
-def build_plan(*, app) -> list[tuple[str, str]]:
-    """(role, folder of the workspace holding its Dockerfile) for each image of the app."""
-    if app.framework == "fastapi_vite":
-        return [("backend", "backend"), ("frontend", "frontend")]
-    return [("app", "")]
-
-
 def _announce(build: Build) -> None:
     announce(slug=build.app.slug, kind="build.status",
              data={"build": build.pk, "number": build.number, "status": build.status, "message": build.message})
 
 
 def _save(build: Build, **changes) -> Build:
-    for key, value in changes.items():
-        setattr(build, key, value)
-    build.save()
-    _announce(build)
-    return build
+    return model_update(build, announced=_announce, **changes)
 
 
 def build_request(*, app, user=None) -> Build:
@@ -256,7 +252,7 @@ def build_run(*, build: Build, nocache: bool = False) -> Build:
             except docker.errors.ImageNotFound:
                 raise _Failed(f"The runtime image {settings.MGX_RUNTIME_IMAGE} is missing: run ./mgx images.")
             deadline = time.monotonic() + settings.MGX_BUILD_TIMEOUT
-            for role, folder in build_plan(app=build.app):
+            for role, folder in framework(build.app.framework).images:
                 images[role] = _build_image(engine, build=build, role=role, folder=folder, out=out, base=base,
                                             deadline=deadline, nocache=nocache)
         finally:
@@ -278,31 +274,6 @@ def _fail(build: Build, out: _LogWriter, message: str) -> Build:
     out.note(f"==> {message}")
     out.flush()
     return _save(build, status=Status.FAILED, message=mask(message, out.secrets)[:1000], finished_at=timezone.now())
-
-
-# ------------------------------------------------------------------------------ reads
-
-def build_get(*, app, build_id: int) -> Build:
-    build = Build.objects.filter(app=app, pk=build_id).first()
-    if build is None:
-        raise NotFound("No such build of this app.")
-    return build
-
-
-def build_log_lines(*, build: Build, limit: int = 5000) -> list[str]:
-    lines: list[str] = []
-    for chunk in BuildLog.objects(build=build.pk).order_by("seq"):
-        lines.extend(chunk.lines)
-    return lines[-limit:]
-
-
-def build_summary(build: Build) -> dict:
-    return {
-        "id": build.pk, "number": build.number, "commit": build.commit, "status": build.status,
-        "message": build.message, "images": {role: info["tag"] for role, info in (build.images or {}).items()},
-        "created_by": build.created_by, "created_at": build.created_at.isoformat(),
-        "finished_at": build.finished_at.isoformat() if build.finished_at else None,
-    }
 
 
 def build_reconcile() -> list[int]:

@@ -27,12 +27,6 @@ MASK = "••••••"
 MIN_MASKED = 4  # shorter secrets would mask ordinary words in every log line
 
 
-def env_var_list(*, app) -> list[dict]:
-    """What the page and the API show: a secret's value never."""
-    return [{"name": v.name, "secret": v.secret, "value": None if v.secret else v.value,
-             "updated_at": v.updated_at.isoformat()} for v in AppEnvVar.objects.filter(app=app)]
-
-
 def env_var_set(*, app, name: str, value: str, secret: bool = False) -> AppEnvVar:
     """Create or replace one variable. Takes effect at the next deploy."""
     name = (name or "").strip()

@@ -1,6 +1,6 @@
 """Container output for the Logs tab, the read-only terminal and `GET /api/apps/<slug>/logs`.
 
-Containers are found by role (`deployments.docker_client.labels`): `dev` today, and `prod`,
+Containers are found by role (`containers.docker_client.labels`): `dev` today, and `prod`,
 `prod-backend`, `prod-frontend` once production deploys them; nothing here knows more about a
 role than its name, so production containers plug in by carrying the labels.
 
@@ -23,9 +23,8 @@ import docker
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
+from containers.docker_client import client, container_name, instance_id
 from core.errors import Conflict, NotFound
-
-from .docker_client import client, container_name, instance_id
 
 log = logging.getLogger(__name__)
 

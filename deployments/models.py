@@ -57,25 +57,6 @@ class DevEnvironment(models.Model):
         return out
 
 
-class AppDatabase(models.Model):
-    """The app's own MongoDB database (`app_<slug>`) on the apps' store (MGX_APPS_MONGO_URL).
-    The row records that MGX made it and hands it to the app's containers as MONGODB_URL and
-    MONGODB_DB; the documents themselves live in MongoDB, never in MGX's own `mgx` database."""
-
-    app = models.OneToOneField("sessions_app.App", on_delete=models.CASCADE, related_name="database")
-    name = models.CharField(max_length=64, unique=True)
-    # Whether the `users` collection and its unique index on `sub` were made (the apps' store
-    # may have been down when the row was; the next dev start or deploy tries again).
-    provisioned_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        verbose_name = "app database"
-
-    def __str__(self):
-        return self.name
-
-
 class Build(models.Model):
     """One production build of an app: the image(s) made from one commit of its workspace.
     The output lives in MongoDB (deployments.documents.BuildLog); the row keeps the outcome."""

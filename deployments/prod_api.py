@@ -18,8 +18,7 @@ from ninja import Field, Router, Schema, Status
 from core.api import ApiError, errors
 from sessions_app.selectors import app_for_user
 
-from . import builds, envvars, production
-from .models import Build, Release
+from . import builds, envvars, production, selectors
 
 router = Router(tags=["production"])
 
@@ -93,20 +92,20 @@ def _app(request, slug):
              description="From the workspace's newest commit. 409 while another build of the app runs.")
 def prod_build(request, slug: str):
     build = builds.build_request(app=_app(request, slug), user=request.user)
-    return Status(202, builds.build_summary(build))
+    return Status(202, selectors.build_summary(build))
 
 
 @router.get("/apps/{slug}/prod/builds", response={200: list[BuildOut], **errors(404)}, url_name="app_prod_builds",
             summary="The app's builds, newest first")
 def prod_builds(request, slug: str):
-    return [builds.build_summary(b) for b in Build.objects.filter(app=_app(request, slug))[:100]]
+    return [selectors.build_summary(b) for b in selectors.builds_list(app=_app(request, slug))]
 
 
 @router.get("/apps/{slug}/prod/builds/{build_id}", response={200: BuildLogOut, **errors(404)},
             url_name="app_prod_build_detail", summary="One build with its stored output")
 def prod_build_detail(request, slug: str, build_id: int):
-    build = builds.build_get(app=_app(request, slug), build_id=build_id)
-    return {**builds.build_summary(build), "log": builds.build_log_lines(build=build)}
+    build = selectors.build_get(app=_app(request, slug), build_id=build_id)
+    return {**selectors.build_summary(build), "log": selectors.build_log_lines(build=build)}
 
 
 def _deploy_body(request) -> DeployIn:
@@ -129,13 +128,13 @@ def _deploy_body(request) -> DeployIn:
 def prod_deploy(request, slug: str):
     app = _app(request, slug)  # who may see the app before what their body says
     release = production.release_request(app=app, user=request.user, build_id=_deploy_body(request).build)
-    return Status(202, production.release_summary(release))
+    return Status(202, selectors.release_summary(release))
 
 
 @router.get("/apps/{slug}/prod/status", response={200: ProdStatusOut, **errors(404)}, url_name="app_prod_status",
             summary="What production serves now")
 def prod_status(request, slug: str):
-    return production.prod_status(app=_app(request, slug))
+    return selectors.prod_status(app=_app(request, slug))
 
 
 @router.post("/apps/{slug}/prod/stop", response={200: ProdStatusOut, **PROD_ERRORS}, url_name="app_prod_stop",
@@ -143,13 +142,13 @@ def prod_status(request, slug: str):
 def prod_stop(request, slug: str):
     app = _app(request, slug)
     production.prod_stop(app=app)
-    return production.prod_status(app=app)
+    return selectors.prod_status(app=app)
 
 
 @router.get("/apps/{slug}/prod/releases", response={200: list[ReleaseOut], **errors(404)},
             url_name="app_prod_releases", summary="Release history, newest first")
 def prod_releases(request, slug: str):
-    return [production.release_summary(r) for r in Release.objects.filter(app=_app(request, slug)).select_related("build")[:100]]
+    return [selectors.release_summary(r) for r in selectors.releases_list(app=_app(request, slug))]
 
 
 @router.post("/apps/{slug}/prod/releases/{release_id}/rollback", response={202: ReleaseOut, **PROD_ERRORS},
@@ -157,13 +156,13 @@ def prod_releases(request, slug: str):
              description="A new release of that release's build: its images again, no rebuild.")
 def prod_rollback(request, slug: str, release_id: int):
     release = production.release_rollback(app=_app(request, slug), release_id=release_id, user=request.user)
-    return Status(202, production.release_summary(release))
+    return Status(202, selectors.release_summary(release))
 
 
 @router.get("/apps/{slug}/prod/env", response={200: list[EnvVarOut], **errors(404)}, url_name="app_prod_env",
             summary="The app's environment variables", description="Secret values are never returned.")
 def env_list(request, slug: str):
-    return envvars.env_var_list(app=_app(request, slug))
+    return selectors.env_var_list(app=_app(request, slug))
 
 
 @router.put("/apps/{slug}/prod/env/{name}", response={200: list[EnvVarOut], **errors(400, 404, 422)},
@@ -171,7 +170,7 @@ def env_list(request, slug: str):
 def env_set(request, slug: str, name: str, payload: EnvVarIn):
     app = _app(request, slug)
     envvars.env_var_set(app=app, name=name, value=payload.value, secret=payload.secret)
-    return envvars.env_var_list(app=app)
+    return selectors.env_var_list(app=app)
 
 
 @router.delete("/apps/{slug}/prod/env/{name}", response={200: list[EnvVarOut], **errors(404)},
@@ -179,4 +178,4 @@ def env_set(request, slug: str, name: str, payload: EnvVarIn):
 def env_delete(request, slug: str, name: str):
     app = _app(request, slug)
     envvars.env_var_delete(app=app, name=name)
-    return envvars.env_var_list(app=app)
+    return selectors.env_var_list(app=app)

@@ -11,27 +11,11 @@ from core.errors import MgxError
 from core.htmx import HtmxHttpRequest
 from sessions_app.selectors import app_for_user
 
-from . import builds, envvars, production
-from .models import Build, Release
-
-
-def prod_context(*, app) -> dict:
-    latest_build = Build.objects.filter(app=app).first()
-    return {
-        "app": app,
-        "prod": production.prod_status(app=app),
-        "live": Release.objects.filter(app=app, status=Release.Status.LIVE).select_related("build").first(),
-        "releases": Release.objects.filter(app=app).select_related("build")[:30],
-        "builds": Build.objects.filter(app=app)[:10],
-        "latest_build": latest_build,
-        "build_log": builds.build_log_lines(build=latest_build, limit=400) if latest_build else [],
-        "env_vars": envvars.env_var_list(app=app),
-        "has_success": Build.objects.filter(app=app, status=Build.Status.SUCCEEDED).exists(),
-    }
+from . import builds, envvars, production, selectors
 
 
 def _panel(request, app, *, error: str = "", status: int = 200):
-    return render(request, "deployments/prod_panel.html", {**prod_context(app=app), "error": error}, status=status)
+    return render(request, "deployments/prod_panel.html", {**selectors.prod_tab(app=app), "error": error}, status=status)
 
 
 @login_required
@@ -46,10 +30,10 @@ def _run(request, app, action):
     except MgxError as exc:
         if not request.htmx:
             messages.error(request, str(exc))
-            return redirect(reverse("sessions_app:detail", args=[app.slug]) + "?tab=prod")
+            return redirect(reverse("studio:detail", args=[app.slug]) + "?tab=prod")
         return _panel(request, app, error=str(exc), status=422)  # the status htmx swaps in place
     if not request.htmx:
-        return redirect(reverse("sessions_app:detail", args=[app.slug]) + "?tab=prod")
+        return redirect(reverse("studio:detail", args=[app.slug]) + "?tab=prod")
     return _panel(request, app)
 
 

@@ -6,7 +6,7 @@ endpoint, switch the app's prod route to them, then stop the release that served
   frontend proxies `api/` there); health is `/apps/<slug>/prod/api/healthz` through the
   frontend, so both must be up.
 
-Every release runs on a network of its own (deployments.sandbox.network_ensure): no other
+Every release runs on a network of its own (containers.sandbox.network_ensure): no other
 app's containers are on it, and while two releases overlap during a switch, `backend` resolves
 to this release's backend only. Containers run under the one sandbox recipe, as dev ones do
 (unprivileged uid 1000, no capabilities, no new privileges, read-only root with a small /tmp,
@@ -34,22 +34,28 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from core.announce import announce
+from containers.docker_client import (
+    DockerUnavailable,
+    client,
+    container_name,
+    instance_id,
+    labels,
+    published_port,
+)
+from containers.frameworks import framework
+from containers.sandbox import network_ensure, network_remove, sandbox
+from core.announce import announce, model_update
 from core.errors import Conflict, NotFound
 
-from .docker_client import DockerUnavailable, client, container_name, instance_id, labels, published_port
 from .environment import app_environment
 from .envvars import mask, secret_values, user_environment
 from .gateway import GatewayError, gateway, route_for, route_id
 from .models import Build, Release
-from .sandbox import network_ensure, network_remove, sandbox
 
 log = logging.getLogger(__name__)
 Status = Release.Status
 PROD_UID = "1000:1000"  # the runtime image's `app` user, who owns what the Dockerfiles copy
 LOG_LINES = 40
-PUBLIC_PORT = {"nextjs": ("app", 3000), "fastapi_vite": ("frontend", 8080)}
-HEALTH_PATH = {"nextjs": "healthz", "fastapi_vite": "api/healthz"}
 
 
 class ProdError(Conflict):
@@ -66,15 +72,11 @@ def _announce(release: Release) -> None:
 
 
 def _save(release: Release, **changes) -> Release:
-    for key, value in changes.items():
-        setattr(release, key, value)
-    release.save()
-    _announce(release)
-    return release
+    return model_update(release, announced=_announce, **changes)
 
 
 def health_url(*, app, port: int) -> str:
-    return f"http://127.0.0.1:{port}/apps/{app.slug}/prod/{HEALTH_PATH[app.framework]}"
+    return framework(app.framework).health_url(slug=app.slug, stage="prod", port=port)
 
 
 def _name(release: Release, role: str) -> str:
@@ -193,26 +195,24 @@ def release_deploy(*, release: Release) -> Release:
                 raise _Unhealthy(f"The image {info['tag']} is no longer in the Docker engine; build again.")
         env = {**user_environment(app=app), **app_environment(app=app, stage="prod")}
         _save(release, message="Starting the container" + ("s" if len(build.images) > 1 else ""))
-        public_role, public_port = PUBLIC_PORT[app.framework]
+        public_role, public_port = framework(app.framework).public
         containers = {}
         network = _network_name(release)
         _remove_network(network)
         network_ensure(name=network, labels=_labels(release, "network"))
         _save(release, network=network)
-        if app.framework == "fastapi_vite":
-            backend = engine.containers.run(**_container_config(
-                release, role="backend", image=build.images["backend"]["id"], env=env, port=None, network=network,
-                alias="backend"))
-            containers["backend"] = backend.id
+        # The framework's images in order (FastAPI + Vite: the backend first, reachable by its
+        # role's name, then the frontend); only the public one gets a port.
+        public = None
+        for role, _folder in framework(app.framework).images:
+            exposed = role == public_role
+            container = engine.containers.run(**_container_config(
+                release, role=role, image=build.images[role]["id"], env=env, port=public_port if exposed else None,
+                network=network, alias=None if exposed else role))
+            containers[role] = container.id
             _save(release, containers=dict(containers))
-            frontend = engine.containers.run(**_container_config(
-                release, role="frontend", image=build.images["frontend"]["id"], env=env, port=public_port, network=network))
-            containers["frontend"] = frontend.id
-            public = frontend
-        else:
-            public = engine.containers.run(**_container_config(
-                release, role="app", image=build.images["app"]["id"], env=env, port=public_port, network=network))
-            containers["app"] = public.id
+            if exposed:
+                public = container
         _save(release, containers=dict(containers))  # before anything can fail: _fail shows their logs
         port = serving_port(public, public_port, role=public_role)
         _save(release, host_port=port, message="Waiting for the health check")
@@ -252,12 +252,12 @@ def _wait_healthy(release: Release, port: int) -> None:
             answer = requests.get(url, timeout=5, allow_redirects=False)
             last = f"HTTP {answer.status_code}"
             if answer.status_code == 200:
-                _save(release, health=f"healthy: GET {HEALTH_PATH[release.app.framework]} answered 200")
+                _save(release, health=f"healthy: GET {framework(release.app.framework).health_path} answered 200")
                 return
         except requests.RequestException as exc:
             last = type(exc).__name__
         time.sleep(0.3)  # polling the container's port; nothing to wait on instead
-    raise _Unhealthy(f"The release did not answer {HEALTH_PATH[release.app.framework]} with 200 within "
+    raise _Unhealthy(f"The release did not answer {framework(release.app.framework).health_path} with 200 within "
                      f"{settings.MGX_PROD_HEALTH_TIMEOUT} s (last: {last}).")
 
 
@@ -358,32 +358,6 @@ def prod_purge(*, app) -> None:
         raise ProdError(f"The app's production containers could not be removed: {exc}") from exc
 
 
-def release_summary(release: Release) -> dict:
-    return {
-        "id": release.pk, "number": release.number, "status": release.status, "message": release.message,
-        "health": release.health, "build": release.build_id, "build_number": release.build.number,
-        "commit": release.build.commit, "images": {r: i["tag"] for r, i in (release.build.images or {}).items()},
-        "created_by": release.created_by, "created_at": release.created_at.isoformat(),
-        "live_at": release.live_at.isoformat() if release.live_at else None,
-        "rollback_of": release.rollback_of_id, "log_tail": release.last_log.splitlines()[-LOG_LINES:],
-    }
-
-
-def prod_status(*, app) -> dict:
-    from .builds import build_summary
-
-    live = Release.objects.filter(app=app, status=Status.LIVE).select_related("build").first()
-    latest = Release.objects.filter(app=app).select_related("build").first()
-    build = Build.objects.filter(app=app).first()
-    return {
-        "url": f"{settings.MGX_APPS_URL}/apps/{app.slug}/prod/",
-        "status": "live" if live else ("starting" if latest and latest.status == Status.STARTING else "not_deployed"),
-        "live": release_summary(live) if live else None,
-        "latest_release": release_summary(latest) if latest else None,
-        "latest_build": build_summary(build) if build else None,
-    }
-
-
 # ------------------------------------------------------------------------------ reconcile
 
 def prod_reconcile() -> dict:
@@ -400,7 +374,7 @@ def prod_reconcile() -> dict:
         found["failed"].append(release.pk)
     live_ids = set()
     for release in Release.objects.filter(status=Status.LIVE).select_related("app"):
-        role, port = PUBLIC_PORT[release.app.framework]
+        role, port = framework(release.app.framework).public
         try:
             container = engine.containers.get(release.containers.get(role, ""))
             if container.status != "running":

@@ -1,15 +1,27 @@
+"""Reads of the deployments floor: the dev environment, SSH access, what the Logs and Terminal
+tabs offer, and production (builds, their output, releases, the Prod tab's overview). Views,
+the API and the session page call these; the services only write."""
 from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from core.errors import MgxError
+from core.errors import MgxError, NotFound
 
-from .models import DevEnvironment
+from .documents import BuildLog
+from .logs import log_targets
+from .models import AppEnvVar, Build, DevEnvironment, Release
+
+LOG_LINES = 40  # of a release's last log kept on its row
 
 
 def dev_for_app(*, app) -> DevEnvironment:
     """The app's dev environment row (an unsaved 'stopped' one when it never ran)."""
     return DevEnvironment.objects.filter(app=app).first() or DevEnvironment(app=app)
+
+
+def dev_running_apps() -> list:
+    """The apps whose dev server is booting, ready or kept running."""
+    return [dev.app for dev in DevEnvironment.objects.filter(phase__in=DevEnvironment.STEPS).select_related("app")]
 
 
 def dev_summary(*, app) -> dict:
@@ -26,8 +38,6 @@ def dev_summary(*, app) -> dict:
 def output_targets(*, app) -> list[str]:
     """The container roles the Logs and Terminal tabs offer: dev, and each production container
     once there are any. Just dev when the engine does not answer (the socket says why)."""
-    from .logs import log_targets
-
     try:
         return log_targets(app=app)
     except MgxError:
@@ -51,4 +61,85 @@ def ssh_access(*, app) -> dict | None:
         # known_hosts entry is keyed by the alias, not by host:port.
         "config": f"Host {alias}\n  HostName {host}\n  Port {dev.ssh_port}\n  User app\n  HostKeyAlias {alias}\n",
         "alias": alias,
+    }
+
+
+# ------------------------------------------------------------------------------ production
+
+def build_get(*, app, build_id: int) -> Build:
+    build = Build.objects.filter(app=app, pk=build_id).first()
+    if build is None:
+        raise NotFound("No such build of this app.")
+    return build
+
+
+def builds_list(*, app, limit: int = 100):
+    return Build.objects.filter(app=app)[:limit]
+
+
+def build_log_lines(*, build: Build, limit: int = 5000) -> list[str]:
+    lines: list[str] = []
+    for chunk in BuildLog.objects(build=build.pk).order_by("seq"):
+        lines.extend(chunk.lines)
+    return lines[-limit:]
+
+
+def build_summary(build: Build) -> dict:
+    return {
+        "id": build.pk, "number": build.number, "commit": build.commit, "status": build.status,
+        "message": build.message, "images": {role: info["tag"] for role, info in (build.images or {}).items()},
+        "created_by": build.created_by, "created_at": build.created_at.isoformat(),
+        "finished_at": build.finished_at.isoformat() if build.finished_at else None,
+    }
+
+
+def releases_list(*, app, limit: int = 100):
+    return Release.objects.filter(app=app).select_related("build")[:limit]
+
+
+def release_summary(release: Release) -> dict:
+    return {
+        "id": release.pk, "number": release.number, "status": release.status, "message": release.message,
+        "health": release.health, "build": release.build_id, "build_number": release.build.number,
+        "commit": release.build.commit, "images": {r: i["tag"] for r, i in (release.build.images or {}).items()},
+        "created_by": release.created_by, "created_at": release.created_at.isoformat(),
+        "live_at": release.live_at.isoformat() if release.live_at else None,
+        "rollback_of": release.rollback_of_id, "log_tail": release.last_log.splitlines()[-LOG_LINES:],
+    }
+
+
+def prod_status(*, app) -> dict:
+    live = Release.objects.filter(app=app, status=Release.Status.LIVE).select_related("build").first()
+    latest = Release.objects.filter(app=app).select_related("build").first()
+    build = Build.objects.filter(app=app).first()
+    return {
+        "url": f"{settings.MGX_APPS_URL}/apps/{app.slug}/prod/",
+        "status": "live" if live else ("starting" if latest and latest.status == Release.Status.STARTING
+                                       else "not_deployed"),
+        "live": release_summary(live) if live else None,
+        "latest_release": release_summary(latest) if latest else None,
+        "latest_build": build_summary(build) if build else None,
+    }
+
+
+def env_var_list(*, app) -> list[dict]:
+    """What the page and the API show: a secret's value never."""
+    return [{"name": v.name, "secret": v.secret, "value": None if v.secret else v.value,
+             "updated_at": v.updated_at.isoformat()} for v in AppEnvVar.objects.filter(app=app)]
+
+
+def prod_tab(*, app) -> dict:
+    """Everything the Prod tab shows: status, the live release, history, builds, the newest
+    build's output, the app's variables."""
+    latest_build = Build.objects.filter(app=app).first()
+    return {
+        "app": app,
+        "prod": prod_status(app=app),
+        "live": Release.objects.filter(app=app, status=Release.Status.LIVE).select_related("build").first(),
+        "releases": releases_list(app=app, limit=30),
+        "builds": builds_list(app=app, limit=10),
+        "latest_build": latest_build,
+        "build_log": build_log_lines(build=latest_build, limit=400) if latest_build else [],
+        "env_vars": env_var_list(app=app),
+        "has_success": Build.objects.filter(app=app, status=Build.Status.SUCCEEDED).exists(),
     }

@@ -29,14 +29,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from core.announce import announce
-from core.errors import Conflict
-from workspaces.owner import app_uid, container_user, own_tree
-from workspaces.quota import human
-from workspaces.selectors import workspace_usage
-from workspaces.services import workspace_commit_outside, workspace_for
-
-from .docker_client import (
+from accounts.selectors import ssh_keys_for
+from containers.docker_client import (
     DockerUnavailable,
     cache_volume_name,
     client,
@@ -45,11 +39,21 @@ from .docker_client import (
     labels,
     published_port,
 )
+from containers.frameworks import framework
+from containers.sandbox import app_network_ensure, networks_of_deleted_apps, sandbox
+from core.announce import announce, model_update
+from core.errors import Conflict, LimitReached
+from core.owner import app_uid, container_user, own_tree
+from core.workers import taken_in_present_life, workers_alive
+from sessions_app.models import App
+from workspaces.quota import human
+from workspaces.selectors import workspace_usage
+from workspaces.services import workspace_for
+
 from .environment import app_environment
 from .gateway import GatewayError, gateway, route_for, route_id
 from .models import DevEnvironment
-from .runtimes import RUNTIMES, SSH_DIR, SSH_PORT, SSH_START
-from .sandbox import app_network_ensure, networks_of_deleted_apps, sandbox
+from .sshd import SSH_DIR, SSH_PORT, SSH_START
 
 log = logging.getLogger(__name__)
 Phase = DevEnvironment.Phase
@@ -73,6 +77,32 @@ class DevUnavailable(DevError):
     kind = "unavailable"
 
 
+# Running dev servers per user (MGX_MAX_DEV_SERVERS_PER_USER): each holds up to MGX_DEV_MEMORY and
+# MGX_DEV_CPUS of the machine, so one person's many apps cannot take it all. Admins are not exempt
+# (a limit is raised for everyone, in the settings). Two starts at the very same moment may both
+# pass the count.
+RUNNING = (Phase.CREATING, Phase.INSTALLING, Phase.STARTING, Phase.READY)  # a paused warm server is not running
+
+
+class DevLimitReached(DevError, LimitReached):
+    """A DevError, so the Dev tab shows it in place like any refused start."""
+
+
+def dev_server_room(*, app) -> None:
+    """Raises DevLimitReached when the app's owner already runs the most dev servers one person
+    may (this app's own server is not counted: starting it again is no new server)."""
+    limit = settings.MGX_MAX_DEV_SERVERS_PER_USER
+    if not limit:
+        return
+    running = list(DevEnvironment.objects.filter(app__owner_id=app.owner_id, phase__in=RUNNING)
+                   .exclude(app_id=app.pk).values_list("app__slug", flat=True)[:limit + 1])
+    if len(running) >= limit:
+        raise DevLimitReached(
+            f"{app.owner.get_username()} runs {len(running)} dev server{'s' if len(running) != 1 else ''} already "
+            f"({', '.join(running[:5])}), the most one person may run at once (MGX_MAX_DEV_SERVERS_PER_USER = "
+            f"{limit}). Stop one to start this one; nothing was started.")
+
+
 def _engine_errors(service):
     """The Docker adapter's refusal, said in this layer's words (the message stays the same)."""
 
@@ -91,12 +121,10 @@ def _env(app) -> DevEnvironment:
 
 
 def _save(dev: DevEnvironment, **changes) -> DevEnvironment:
-    for key, value in changes.items():
-        setattr(dev, key, value)
-    if dev.phase in DevEnvironment.STEPS:
-        dev.step = dev.phase
-    dev.save()
-    return _announced(dev)
+    phase = changes.get("phase", dev.phase)
+    if phase in DevEnvironment.STEPS:
+        changes["step"] = phase  # the furthest step reached, for the progress shown
+    return model_update(dev, announced=_announced, **changes)
 
 
 def _announced(dev: DevEnvironment) -> DevEnvironment:
@@ -116,7 +144,6 @@ def dev_start(*, app) -> DevEnvironment:
             # from the broker). Queue it again; the boot's claim lets only one task boot it.
             transaction.on_commit(lambda: dev_boot_task.delay(app.pk))
         return dev  # already on its way
-    from .limits import dev_server_room
 
     dev_server_room(app=app)  # MGX_MAX_DEV_SERVERS_PER_USER: refused before anything changes
     client()  # a clear error now, rather than a failed task later
@@ -164,7 +191,7 @@ def _fingerprint(env: dict, script: str, confinement: dict) -> str:
 
 
 def _container_config(app) -> dict:
-    runtime = RUNTIMES[app.framework]
+    runtime = framework(app.framework)
     volumes = {str(workspace_for(app).root): {"bind": "/workspace", "mode": "rw"}}
     if app_uid() == IMAGE_APP_UID:
         home = IMAGE_HOME
@@ -187,20 +214,20 @@ def _container_config(app) -> dict:
     # and /tmp (exec allowed: npm and pip unpack and run build tools there).
     confinement = sandbox(kind="dev", network=app_network_ensure(slug=app.slug), tmp_exec=True)
     # The CA bundle (MGX_EXTRA_CA_BUNDLE) is baked into the runtime image with PIP_CERT,
-    # NODE_EXTRA_CA_CERTS and friends pointing at it (deployments.images).
+    # NODE_EXTRA_CA_CERTS and friends pointing at it (containers.images).
     return dict(
         image=settings.MGX_RUNTIME_IMAGE,
         name=container_name(slug=app.slug, role="dev"),
         # sshd first (in the background, never failing the boot), then the dev servers.
-        command=["sh", "-c", SSH_START + runtime.script],
+        command=["sh", "-c", SSH_START + runtime.dev_script],
         working_dir="/workspace",
         environment=env,
         volumes=volumes,
         # The preview on loopback only (the gateway forwards it); SSH on MGX_SSH_BIND, since
         # users connect to it directly. Docker picks free host ports.
-        ports={f"{runtime.port}/tcp": ("127.0.0.1", None), f"{SSH_PORT}/tcp": (settings.MGX_SSH_BIND, None)},
+        ports={f"{runtime.dev_port}/tcp": ("127.0.0.1", None), f"{SSH_PORT}/tcp": (settings.MGX_SSH_BIND, None)},
         labels={**labels(slug=app.slug, role="dev"),
-                FINGERPRINT_LABEL: _fingerprint(env, SSH_START + runtime.script, confinement)},
+                FINGERPRINT_LABEL: _fingerprint(env, SSH_START + runtime.dev_script, confinement)},
         **confinement,
         detach=True,
     )
@@ -235,7 +262,7 @@ def dev_boot(*, app, worker: str = "", queued: bool = False) -> DevEnvironment:
                 worker=worker, started_at=timezone.now()):
             return dev
         dev.refresh_from_db()
-    runtime = RUNTIMES[app.framework]
+    runtime = framework(app.framework)
     try:
         docker_client = client()
         try:
@@ -251,7 +278,7 @@ def dev_boot(*, app, worker: str = "", queued: bool = False) -> DevEnvironment:
         _hand_workspace_to_app_user(app)
         container = docker_client.containers.run(**config)
         container.reload()
-        port = published_port(container, runtime.port)
+        port = published_port(container, runtime.dev_port)
         _save(dev, container_id=container.id, host_port=port, ssh_port=published_port(container, SSH_PORT))
         _write_authorized_keys(app, container)
         gateway().set_route(route_for(slug=app.slug, stage="dev", upstream=f"127.0.0.1:{port}"))
@@ -273,13 +300,13 @@ def _resume_warm(app, dev: DevEnvironment, config: dict) -> DevEnvironment | Non
         return None
     started = timezone.now()
     container.unpause()
-    if container.exec_run(["sh", "-c", RUNTIMES[app.framework].current], user=container_user()).exit_code != 0:
+    if container.exec_run(["sh", "-c", framework(app.framework).dev_current], user=container_user()).exit_code != 0:
         return None  # the manifests changed while it slept: a fresh start installs them
     # sshd was ended by the pause; it comes back with the owner's keys as they are now.
     container.exec_run(["/usr/sbin/sshd", "-f", f"{SSH_DIR}/sshd_config", "-E", f"{SSH_DIR}/sshd.log"],
                        user=container_user())
     _write_authorized_keys(app, container)
-    port = published_port(container, RUNTIMES[app.framework].port)
+    port = published_port(container, framework(app.framework).dev_port)
     gateway().set_route(route_for(slug=app.slug, stage="dev", upstream=f"127.0.0.1:{port}"))
     return _save(dev, phase=Phase.READY, message="Ready (resumed)", container_id=container.id, host_port=port,
                  ssh_port=_ssh_port_or_none(container), started_at=started, ready_at=timezone.now())
@@ -526,9 +553,6 @@ def dev_reconcile(*, worker: str = "", since: float | None = None) -> dict:
     is still as it was read, and a container or route goes only once its row says so. `since`
     (epoch seconds) is when the starting worker's present life began: a boot it took after that
     is its own, followed now, not a previous life's (it may take work before this runs)."""
-    from core.workers import taken_in_present_life, workers_alive
-    from sessions_app.models import App
-
     found = {"removed": [], "stopped": [], "running": [], "caches_removed": [], "boots_failed": []}
     following = workers_alive() - {worker}
     containers = client().containers.list(all=True, filters={"label": f"mgx.instance={instance_id()}"})
@@ -561,7 +585,7 @@ def dev_reconcile(*, worker: str = "", since: float | None = None) -> dict:
                 found["boots_failed"].append(slug)
         elif running:
             container = app_container[1]
-            port = published_port(container, RUNTIMES[dev.app.framework].port)
+            port = published_port(container, framework(dev.app.framework).dev_port)
             phase = dev.phase if dev.phase in DevEnvironment.STEPS else Phase.READY
             if _save_if_unchanged(dev, phase=phase, message=dev.message, container_id=container.id, host_port=port,
                                   ssh_port=_ssh_port_or_none(container)):
@@ -601,8 +625,6 @@ def _ssh_port_or_none(container) -> int | None:
 def _authorized_keys(app) -> str:
     """The owner's keys, one line each. Only the validated `<type> <base64>` part and a comment
     made safe: a title is free text, and a newline in it would add a line of its own."""
-    from accounts.selectors import ssh_keys_for
-
     lines = []
     for key in ssh_keys_for(user=app.owner):
         comment = "".join(ch for ch in key.title if ch.isprintable() and ch not in "\r\n")[:100]
@@ -647,26 +669,3 @@ def ssh_keys_changed(*, user) -> list[str]:
         if dev_ssh_keys_sync(app=dev.app):
             done.append(dev.app.slug)
     return done
-
-
-@_engine_errors
-def dev_commit_changes() -> list[str]:
-    """Put what changed inside running dev containers (edits over SSH) into each app's History.
-    Run every few seconds by Celery beat; apps whose agent is working are left alone, as the
-    agent commits its own work with its own messages (agents.services)."""
-    committed = []
-    for dev in DevEnvironment.objects.filter(phase__in=DevEnvironment.STEPS).select_related("app"):
-        if _agent_busy(dev.app):
-            continue
-        try:
-            if workspace_commit_outside(app=dev.app) is not None:
-                committed.append(dev.app.slug)
-        except Exception as exc:  # one broken workspace must not stop the others' history
-            log.warning("committing dev-container changes of %s failed: %s", dev.app.slug, exc)
-    return committed
-
-
-def _agent_busy(app) -> bool:
-    from agents.selectors import runs_for_session
-
-    return any(run.status in ("queued", "running", "waiting") for run in runs_for_session(session=app.slug, limit=3))

@@ -7,14 +7,15 @@ task never holds logic of its own."""
 from celery import shared_task
 from celery.signals import worker_ready
 
+from core.workers import life_started
+from sessions_app.models import App
+
 
 # acks_late off: a boot whose worker was killed is ended by the next worker's reconcile (the
 # Dev tab says so and the user starts again); the broker must not run it again by itself an hour
 # later (the visibility timeout), over whatever the user started since.
 @shared_task(name="deployments.dev_boot", bind=True, acks_late=False)
 def dev_boot_task(self, app_id: int) -> str:
-    from sessions_app.models import App
-
     from .services import dev_boot
 
     app = App.objects.filter(pk=app_id).first()
@@ -30,13 +31,6 @@ def dev_reap_idle_task() -> list[str]:
     # The worker's own reaper keeps stopped servers warm for a quick resume; an operator's or
     # an admin's "stop the idle ones" (dev_stop --all-idle, sandbox destroy_all) frees them.
     return dev_reap_idle(keep_warm=True)
-
-
-@shared_task(name="deployments.dev_commit_changes")
-def dev_commit_changes_task() -> list[str]:
-    from .services import dev_commit_changes
-
-    return dev_commit_changes()
 
 
 @shared_task(name="deployments.dev_reconcile")
@@ -82,7 +76,5 @@ def _reconcile_on_start(sender=None, **_kwargs):
     # or deploy the dead worker was running is marked failed; the serving release is re-routed.
     # Any worker may take it, maybe only after this one has taken new boots: it ends the boots
     # the starting one (by name) was following before `since`.
-    from core.workers import life_started
-
     dev_reconcile_task.delay(worker=sender.hostname, since=life_started())
     prod_reconcile_task.delay()

@@ -2,7 +2,7 @@ from django.urls import path
 
 from . import prod_views, views
 
-# Included under /sessions/<slug>/ by sessions_app.urls.
+# Included under /sessions/<slug>/ by studio.urls.
 urlpatterns = [
     path("dev/panel", views.dev_panel, name="dev_panel"),
     path("dev/<str:action>", views.dev_action, name="dev_action"),

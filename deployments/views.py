@@ -28,7 +28,7 @@ def _panel(request, app, *, error: str = "", status: int = 200):
 
 
 def _back_to_tab(app):
-    return redirect(reverse("sessions_app:detail", args=[app.slug]) + "?tab=dev")
+    return redirect(reverse("studio:detail", args=[app.slug]) + "?tab=dev")
 
 
 @login_required

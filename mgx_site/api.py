@@ -22,7 +22,7 @@ from databases.api import router as databases
 from deployments.api import router as deployments
 from deployments.api import sandbox_router as sandbox
 from deployments.prod_api import router as production
-from sessions_app.api import router as sessions
+from studio.api import router as sessions
 from workspaces.api import router as workspaces
 
 api = NinjaAPI(

@@ -1,8 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from core import views
 from observability.views import mgx_telemetry
+from studio import views
 
 from . import api
 
@@ -17,5 +17,5 @@ urlpatterns = [
     path("sessions/<slug:slug>/users/", include("accounts.app_users_urls")),
     path("accounts/", include("accounts.urls")),
     path("api/", api.urls()),
-    path("", include("sessions_app.urls")),
+    path("", include("studio.urls")),
 ]

@@ -13,6 +13,7 @@ import re
 from django.conf import settings
 
 from .documents import logs, spans
+from .models import IngestKey
 
 RANGES = {"15m": dt.timedelta(minutes=15), "1h": dt.timedelta(hours=1), "24h": dt.timedelta(days=1),
           "7d": dt.timedelta(days=7)}
@@ -227,7 +228,42 @@ def apps_otlp_endpoint() -> str:
 
 
 def retention_days(*, app) -> int:
-    from .models import IngestKey
-
     days = IngestKey.objects.filter(app=app).values_list("retention_days", flat=True).first()
     return days or settings.MGX_OTLP_RETENTION_DAYS
+
+
+# ------------------------------------------------------------------ the session page's tabs
+
+TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _filters(source) -> dict:
+    raw_ms = (source.get("min_ms") or "").strip()
+    try:
+        min_ms = float(raw_ms) if raw_ms else None
+    except ValueError:
+        min_ms = None
+    return {"status": source.get("status", "") if source.get("status") in ("error", "ok") else "",
+            "min_ms": min_ms, "min_ms_raw": raw_ms if min_ms is not None else "",
+            "text": (source.get("q") or "")[:200],
+            "range": source.get("range") if source.get("range") in RANGES else "24h"}
+
+
+def traces_tab(*, app, params) -> dict:
+    """What the session page's Traces tab needs (its list, filters and the ingest settings), from
+    the query `params` (a mapping: the page's GET)."""
+    f = _filters(params)
+    return {"f": f, "ranges": list(RANGES), "traces": traces_list(
+                app=app.slug, status=f["status"], min_ms=f["min_ms"], text=f["text"], range_key=f["range"]),
+            "ingest": {"endpoint": apps_otlp_endpoint(), "key": IngestKey.objects.filter(app=app).first(),
+                       "retention": retention_days(app=app),
+                       "default_retention": settings.MGX_OTLP_RETENTION_DAYS}}
+
+
+def otel_logs_tab(*, app, params) -> dict:
+    """What the Logs tab's OpenTelemetry view needs, from the query `params`."""
+    severity = params.get("severity", "")
+    text = (params.get("q") or "")[:200]
+    return {"lf": {"severity": severity if severity in SEVERITIES else "", "text": text},
+            "severities": list(SEVERITIES),
+            "records": logs_list(app=app.slug, severity=severity, text=text)}

@@ -13,7 +13,9 @@ import secrets
 from django.conf import settings
 from django.utils import timezone
 
+from core.announce import announce
 from core.errors import Invalid, MgxError, NotFound, TooLarge  # noqa: F401 (the receiver raises TooLarge too)
+from sessions_app.models import App
 
 from . import otlp
 from .documents import MGX_APP, logs, spans
@@ -44,6 +46,7 @@ def ingest_token_rotate(*, app) -> IngestKey:
     key.salt = secrets.token_hex(16)
     key.rotated_at = timezone.now()
     key.save(update_fields=["salt", "rotated_at"])
+    announce(slug=app.slug, kind="telemetry.settings", data={"action": "token_rotated"})
     return key
 
 
@@ -57,8 +60,6 @@ def _app_for_ingest(*, token: str, app_header: str) -> str:
     names, or (a token made before tokens named their app) the X-MGX-App header. Raises
     Unauthorized otherwise; an app that does not exist gets the same answer as a wrong token,
     so the receiver tells nobody which apps exist."""
-    from sessions_app.models import App
-
     named, header = app_of(token), app_header.strip()
     if named and header and header != named:
         raise Unauthorized(f"This ingest token is for app {named!r}, not {header[:50]!r}.")
@@ -102,14 +103,15 @@ def ingest(*, kind: str, body: bytes, content_type: str, content_encoding: str, 
     otlp.check_storable(docs)
     if docs:
         collection.insert_many(docs, ordered=False)
+        if slug != MGX_APP:  # MGX's own spans belong to no app's page
+            announce(slug=slug, kind="telemetry.received",
+                     data={"spans": len(docs) if kind == "traces" else 0, "logs": len(docs) if kind == "logs" else 0})
     return len(docs)
 
 
 def retention_enforce(*, now: dt.datetime | None = None) -> dict:
     """Remove spans and log records older than their app's retention (received before it), and
     all telemetry of apps that no longer exist. Returns what was removed."""
-    from sessions_app.models import App
-
     now = now or dt.datetime.now(dt.timezone.utc)
     default_days = settings.MGX_OTLP_RETENTION_DAYS
     overrides = dict(IngestKey.objects.filter(retention_days__isnull=False).values_list("app__slug", "retention_days"))
@@ -142,4 +144,5 @@ def retention_set(*, app, days: int | None) -> IngestKey:
     key = ingest_key(app=app)
     key.retention_days = days
     key.save(update_fields=["retention_days"])
+    announce(slug=app.slug, kind="telemetry.settings", data={"action": "retention_set"})
     return key

@@ -10,7 +10,8 @@ class AppEventsConsumer(AppGroupConsumer):
     Only the app's owner or an MGX admin may listen. The chat's agent events have their own
     socket (agents.consumers), so they are not forwarded here."""
 
-    kinds = ("dev.status", "build.log", "build.status", "release.status", "workspace.changed", "run.status", "app.deleted")
+    kinds = ("dev.status", "build.log", "build.status", "release.status", "workspace.changed", "run.status", "app.deleted",
+             "database.changed", "members.changed", "telemetry.received", "telemetry.settings")
 
     async def may_listen(self, user, slug: str) -> bool:
         return await database_sync_to_async(app_usable_by)(user=user, slug=slug)

@@ -66,7 +66,7 @@ def app_summary(*, app) -> dict:
         "description": app.description,
         "owner": app.owner.get_username(),
         "created_at": app.created_at.isoformat(),
-        "url": reverse("sessions_app:detail", args=[app.slug]),
+        "url": reverse("studio:detail", args=[app.slug]),
         "dev_url": f"{settings.MGX_APPS_URL}/apps/{app.slug}/dev/",
         "last_change": last_change(app=app),
     }

@@ -400,9 +400,9 @@ def test_the_docs_page_lists_the_operations_under_mgxs_csp(live, page):
 
 def test_dev_start_status_stop_over_the_seeds_paths(live, runtime_image, api, world):
     """The seeds' script: start, poll status until ready, run a command, stop (one real container)."""
-    from deployments.docker_client import container_name
-
     import docker
+
+    from containers.docker_client import container_name
 
     started = api.call(world.owner, "POST", "/api/apps/{slug}/dev/start", slug=world.slug)
     assert started.status_code == 202 and started.json()["phase"] == "creating"

@@ -465,7 +465,7 @@ def world(django_db_setup, django_db_blocker):
     from accounts.tests.test_ssh_keys import ED25519
     from agents.documents import AgentRun
     from sessions_app.models import App
-    from sessions_app.services import app_create
+    from studio.services import app_create
     from workspaces.selectors import history_list
     from workspaces.services import file_write
 

@@ -303,7 +303,7 @@ class SocketForwarder:
 @pytest.fixture
 def engine(settings, tmp_path):
     """MGX's in-process views on an engine the test can take away (the forwarder)."""
-    from deployments import docker_client
+    from containers import docker_client
 
     real = settings.MGX_DOCKER_HOST
     if not real.startswith("unix://"):

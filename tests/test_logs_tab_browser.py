@@ -3,8 +3,8 @@ a line printed later arrives live, filter and pause work, the terminal draws the
 its colours and types nothing anywhere; the Dev tab shows the SSH command."""
 import pytest
 
+from containers.frameworks import DESCRIPTORS, cheap_dev
 from deployments import services
-from deployments.runtimes import RUNTIMES, Runtime
 from deployments.tests.test_logs_terminal_ssh import CHEAP_DEV, say
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def cheap_app(runtime_image, app_factory, user_factory, monkeypatch):
     owner = user_factory(username="logviewer")
     app = app_factory(owner=owner, name="Log Demo", framework="nextjs")
-    monkeypatch.setitem(RUNTIMES, "nextjs", Runtime(port=3000, script=CHEAP_DEV))
+    monkeypatch.setitem(DESCRIPTORS, "nextjs", cheap_dev(DESCRIPTORS["nextjs"], CHEAP_DEV))
     assert services.dev_boot(app=app).phase == "ready"
     yield app
     services.dev_stop(app=app)

@@ -306,11 +306,11 @@ def test_every_tab_shows_what_the_app_wrote_as_text_and_sends_nothing(live, page
 @pytest.fixture
 def talking_app(runtime_image, app, monkeypatch):
     """The app's dev server: a cheap one that prints what the test tells it to (a real container)."""
+    from containers.frameworks import DESCRIPTORS, cheap_dev
     from deployments import services
-    from deployments.runtimes import RUNTIMES, Runtime
     from deployments.tests.test_logs_terminal_ssh import CHEAP_DEV
 
-    monkeypatch.setitem(RUNTIMES, app.framework, Runtime(port=3000, script=CHEAP_DEV))
+    monkeypatch.setitem(DESCRIPTORS, app.framework, cheap_dev(DESCRIPTORS[app.framework], CHEAP_DEV))
     assert services.dev_boot(app=app).phase == "ready"
     yield app
     services.dev_stop(app=app)

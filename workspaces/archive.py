@@ -8,7 +8,7 @@ pieces. The app's container may write while the archive is made: each file is re
 size it had when it was opened, and once the files taken add up to the cap, the rest are left
 out and the archive ends with `MGX-ARCHIVE-INCOMPLETE.txt` saying so and naming them.
 
-Files are reached exactly as `Workspace.zip_bytes` always did (descriptor walk, links followed
+Files are reached exactly as the in-memory archive always was (descriptor walk, links followed
 only inside, `.git` and dependency folders left out).
 """
 from __future__ import annotations

@@ -23,7 +23,7 @@ inner link needs exactly that.)
 Writes are atomic: a temporary file is created next to the target (by descriptor), fsynced and
 renamed over it, then the folder is fsynced, so a crash mid-write leaves the old file whole.
 Everything MGX creates (files, folders) is handed to the app's container user
-(`workspaces.owner.own_fd`); rewriting an existing file keeps its owner and mode.
+(`core.owner.own_fd`); rewriting an existing file keeps its owner and mode.
 
 Versions are content hashes: a read returns one, and a write may name the version it was based
 on; if the file changed since, the write is refused with `WorkspaceConflict`.
@@ -32,20 +32,16 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import io
 import os
 import secrets
 import stat
-import time
-import zipfile
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Iterable, Iterator
 
 from core.errors import MgxError
-
-from .owner import own_fd
+from core.owner import own_fd
 
 BINARY_SNIFF = 8192
 # Never shown in listings nor reachable by path (not even through a link inside the workspace):
@@ -553,12 +549,6 @@ class Workspace:
             return None
         os.set_blocking(fd, True)
         return fd, st
-
-    def zip_bytes(self) -> bytes:
-        """The whole archive in memory, without a cap (downloads stream: workspaces.archive)."""
-        from .archive import zip_stream
-
-        return b"".join(zip_stream(self, cap=None))
 
     def walk_files(self) -> Iterator[str]:
         root_fd = self._open_root()

@@ -31,7 +31,8 @@ from typing import Iterator
 
 from django.conf import settings
 
-from . import owner
+from core import owner
+
 from .fs import WorkspaceError
 
 log_ = logging.getLogger(__name__)

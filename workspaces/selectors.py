@@ -23,7 +23,8 @@ def workspace_usage(*, app) -> quota.Usage:
 
 
 def workspace_zip(*, app) -> bytes:
-    return workspace_for(app).zip_bytes()
+    """The whole archive in memory, without a cap (downloads stream: workspace_zip_stream)."""
+    return b"".join(archive.zip_stream(workspace_for(app), cap=None))
 
 
 def workspace_zip_stream(*, app):

@@ -13,9 +13,10 @@ from typing import Iterable
 
 from django.conf import settings
 
+from core import owner
 from core.announce import announce
 
-from . import git, owner, quota
+from . import git, quota
 from .fs import FileContent, Workspace, WorkspaceError, WorkspaceNotFound
 from .models import LastChange
 

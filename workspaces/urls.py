@@ -2,7 +2,7 @@ from django.urls import path, re_path
 
 from . import views
 
-# Included under /sessions/<slug>/ by sessions_app.urls.
+# Included under /sessions/<slug>/ by studio.urls.
 urlpatterns = [
     path("tree/", views.tree, name="ws_tree"),
     path("files/new", views.entry_create, name="ws_create"),

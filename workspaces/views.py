@@ -37,7 +37,7 @@ def tree(request, slug):
 
 
 def _tab_url(app, tab: str) -> str:
-    return reverse("sessions_app:detail", args=[app.slug]) + f"?tab={tab}"
+    return reverse("studio:detail", args=[app.slug]) + f"?tab={tab}"
 
 
 def _after_change(request: HtmxHttpRequest, app, *, error=None):

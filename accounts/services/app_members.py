@@ -3,6 +3,7 @@ enabling, disabling and password resets. Disabling or a reset ends the person's 
 the app (their tokens for the app's client are revoked)."""
 import re
 import secrets
+from functools import partial
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
@@ -10,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
 from django.db import transaction
 
+from core.announce import announce
 from core.errors import Conflict
 
 from .. import selectors
@@ -44,6 +46,12 @@ def app_member_check(*, app, username: str, email: str = "", password: str | Non
     return errors
 
 
+def members_changed(*, app, action: str, username: str = "") -> None:
+    """Write, then send: once the change is committed, the open Users tab hears of it."""
+    transaction.on_commit(partial(announce, slug=app.slug, kind="members.changed",
+                                  data={"action": action, "username": username}), robust=True)
+
+
 @transaction.atomic
 def app_member_create(*, app, username: str, email: str = "", password: str | None = None,
                       source: str = AppMember.Source.ADDED) -> tuple[AppMember, str]:
@@ -61,6 +69,7 @@ def app_member_create(*, app, username: str, email: str = "", password: str | No
         raise ValidationError({"username": [f"“{username}” is already a user of this app."]})
     user = User.objects.create_user(username=internal, email=email, password=password)
     member = AppMember.objects.create(app=app, user=user, username=username, app_only=True, source=source)
+    members_changed(app=app, action="member_created", username=username)
     return member, password
 
 
@@ -86,6 +95,8 @@ def app_member_set_active(*, member: AppMember, active: bool) -> AppMember:
         client = selectors.app_client_get(app=member.app)
         if client is not None:
             grant_tokens_revoke(user=member.user, application=client.application)
+    members_changed(app=member.app, action="member_activated" if member.is_active else "member_deactivated",
+                    username=member.username)
     return member
 
 
@@ -100,4 +111,5 @@ def app_member_password_reset(*, member: AppMember, password: str | None = None)
     client = selectors.app_client_get(app=member.app)
     if client is not None:
         grant_tokens_revoke(user=member.user, application=client.application)
+    members_changed(app=member.app, action="password_reset", username=member.username)
     return password

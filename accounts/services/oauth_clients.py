@@ -1,5 +1,7 @@
 """MGX's own OAuth client and each app's client (its users log in through MGX), and revoking
 what a client handed out."""
+from functools import partial
+
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -11,6 +13,8 @@ from oauth2_provider.models import (
     get_refresh_token_model,
     revoke_access_token,
 )
+
+from core.announce import announce
 
 from .. import selectors
 from ..models import OAuthClient
@@ -105,6 +109,11 @@ def app_client_register(*, app) -> OAuthClient:
     )
 
 
+def _client_changed(*, app, action: str) -> None:
+    transaction.on_commit(partial(announce, slug=app.slug, kind="members.changed",
+                                  data={"action": action, "username": ""}), robust=True)
+
+
 @transaction.atomic
 def app_client_secret_rotate(*, app) -> str:
     """A new client secret for the app; the old one stops working at once. Tokens already
@@ -116,6 +125,7 @@ def app_client_secret_rotate(*, app) -> str:
     application.save(update_fields=["client_secret", "updated"])
     client.secret_rotated_at = timezone.now()
     client.save(update_fields=["secret_rotated_at"])
+    _client_changed(app=app, action="client_secret_rotated")
     return secret
 
 
@@ -123,6 +133,7 @@ def app_self_signup_set(*, app, enabled: bool) -> OAuthClient:
     client = app_client_register(app=app)
     client.self_signup = bool(enabled)
     client.save(update_fields=["self_signup"])
+    _client_changed(app=app, action="self_signup_on" if client.self_signup else "self_signup_off")
     return client
 
 

@@ -11,8 +11,8 @@ import pytest
 from agents.documents import AgentEvent, AgentRun
 from agents.services import run_execute, runs_reconcile
 from agents.testing import agent_run
-from deployments.docker_client import instance_id
-from deployments.sandbox import app_network_name
+from containers.docker_client import instance_id
+from containers.sandbox import app_network_name
 from workspaces.services import workspace_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

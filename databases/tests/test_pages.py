@@ -122,14 +122,14 @@ def test_another_users_app_is_not_found_and_unchanged(client, ledger, user_facto
 
 
 def test_the_admin_lists_collections_with_links_to_the_tab(client, ledger, apps_store, user_factory):
-    from deployments.environment import app_database_ensure
+    from databases.provisioning import app_database_ensure
 
     row = app_database_ensure(app=ledger)
     apps_store["app_ledger"]["orders"].insert_many([{"n": 1}, {"n": 2}])
     client.force_login(user_factory(username="root", is_staff=True, is_superuser=True))
-    listing = client.get("/admin/deployments/appdatabase/")
+    listing = client.get("/admin/databases/appdatabase/")
     assert listing.status_code == 200 and "app_ledger" in text(listing) and ledger.owner.username in text(listing)
-    page = client.get(f"/admin/deployments/appdatabase/{row.pk}/collections/")
+    page = client.get(f"/admin/databases/appdatabase/{row.pk}/collections/")
     assert page.status_code == 200
     assert f'href="/sessions/{ledger.slug}/?tab=database&amp;collection=orders"' in page.content.decode()
     assert re.search(r">orders</a></td> <td>2</td>", text(page))
@@ -140,4 +140,4 @@ def test_the_admin_lists_collections_with_links_to_the_tab(client, ledger, apps_
     change = client.get(f"/admin/accounts/appmember/{member.pk}/change/")
     assert change.status_code == 200 and 'name="is_active"' in change.content.decode()
     client.force_login(ledger.owner)  # not staff: no admin
-    assert client.get(f"/admin/deployments/appdatabase/{row.pk}/collections/").status_code == 302
+    assert client.get(f"/admin/databases/appdatabase/{row.pk}/collections/").status_code == 302

@@ -3,7 +3,7 @@
 It runs as its own process (`server.py`, uvicorn), never inside Daphne: nothing an app serves
 shares MGX's origin. HTTP bodies stream both ways, websockets (HMR) are passed through, the
 prefix is kept. aiohttp's pooled client carries the upstream side (measured several times
-faster than httpx here, see DESIGN.md). The route table comes from Redis, cached per process
+faster than httpx here: docs/architecture.md). The route table comes from Redis, cached per process
 and dropped when a route changes (pub/sub), so no request pays a Redis round trip.
 
 An app gets no credential of MGX: MGX's session and CSRF cookies and a bearer token issued to
@@ -30,6 +30,11 @@ from urllib.parse import quote
 import aiohttp
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+
+from accounts.selectors import login_token
+from sessions_app.models import App
 
 from . import route_id as _route_id
 from .builtin import AUTH_CHANNEL, AUTH_EPOCH_KEY, CHANGED_CHANNEL, ROUTES_KEY
@@ -187,12 +192,6 @@ def _session_key(scope) -> str:
 def _decide(session_key: str, slug: str) -> tuple[str, int | None]:
     """'ok', 'login' (nobody logged in) or 'denied' (logged in, not theirs, or no such app),
     with the id of the access token the session's login holds (what a revocation names)."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.sessions.backends.db import SessionStore
-
-    from accounts.selectors import login_token
-    from sessions_app.models import App
-
     session = SessionStore(session_key=session_key) if session_key else {}
     user_id = session.get("_auth_user_id")
     if not user_id:

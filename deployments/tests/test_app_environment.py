@@ -5,9 +5,9 @@ import pymongo.errors
 import pytest
 from django.conf import settings
 
+from databases.models import AppDatabase
 from deployments.environment import app_environment
-from deployments.models import AppDatabase
-from sessions_app.services import app_delete
+from studio.services import app_delete
 
 pytestmark = pytest.mark.django_db
 
@@ -104,7 +104,7 @@ def test_the_apps_store_being_down_keeps_the_app_and_says_why(app_factory, setti
     settings.MGX_MONGO_TIMEOUT_MS = 300
     env = app_environment(app=app, stage="dev")  # the app still starts; its login will say so
     assert env["MONGODB_DB"] == "app_kept" and AppDatabase.objects.get(app=app).provisioned_at is None
-    from sessions_app.services import AppDeleteError
+    from studio.services import AppDeleteError
     with pytest.raises(AppDeleteError, match="database server did not answer"):
         app_delete(app=app)
     assert type(app).objects.filter(slug="kept").exists()

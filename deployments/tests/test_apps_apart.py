@@ -4,7 +4,7 @@ Two ordinary users, two apps, on the real Docker engine: what app A's code can d
 containers, from A's dev server and from a step of A's production build, and what a build can do
 at all (run as root, hold a capability, start from another app's image, fetch from the host's
 loopback, fork without end, run forever). Every container of an app is made by the one sandbox
-recipe (deployments.sandbox), whose rotating log is checked here too.
+recipe (containers.sandbox), whose rotating log is checked here too.
 """
 import time
 
@@ -12,11 +12,11 @@ import docker
 import pytest
 from django.conf import settings as django_settings
 
-from deployments import builds, production, services
-from deployments.docker_client import container_name, instance_id, labels
+from containers.docker_client import container_name, instance_id, labels
+from containers.sandbox import app_network_ensure, app_network_name, sandbox
+from deployments import builds, production, selectors, services
 from deployments.models import Build, DevEnvironment
-from deployments.sandbox import app_network_ensure, app_network_name, sandbox
-from sessions_app.services import app_delete
+from studio.services import app_delete
 from workspaces.services import file_write
 
 from .test_production import settled_build, settled_release, tiny_app
@@ -109,7 +109,7 @@ def test_an_apps_code_cannot_reach_another_apps_dev_server_release_or_build(live
         "FROM mgx/runtime:1\n"
         f"RUN echo dev-server-$({_probe(bob_ip, SSH_PORT)}) release-$({_probe(release_ip, 3000)})\n"))
     build = settled_build(builds.build_request(app=mine, user=alice))
-    log = "\n".join(builds.build_log_lines(build=build))
+    log = "\n".join(selectors.build_log_lines(build=build))
     assert build.status == "succeeded", log
     assert "dev-server-CLOSED release-CLOSED" in log, log
 
@@ -137,7 +137,7 @@ def test_no_step_of_a_build_runs_as_root_or_holds_a_capability(live, runtime_ima
         "RUN cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max 2>/dev/null | sed 's/^/pids=/'\n"
         f'RUN python3 -c "{RAW}"\n'))
     build = settled_build(builds.build_request(app=app, user=alice))
-    log = "\n".join(builds.build_log_lines(build=build))
+    log = "\n".join(selectors.build_log_lines(build=build))
 
     assert "uid=1000" in log and "uid=0" not in log, log
     assert "CapEff:\t0000000000000000" in log and "CapBnd:\t0000000000000000" in log, log
@@ -169,7 +169,7 @@ def test_a_build_starts_only_from_mgxs_own_images_and_fetches_nothing_through_th
     for dockerfile, reason in refused.items():
         file_write(app=mine, path="Dockerfile", user=alice, content=dockerfile)
         build = settled_build(builds.build_request(app=mine, user=alice))
-        log = "\n".join(builds.build_log_lines(build=build))
+        log = "\n".join(selectors.build_log_lines(build=build))
         assert build.status == "failed" and reason in build.message, (dockerfile, build.message)
         # Refused before anything ran: not a single step was started, no container was made.
         assert "Step 1/" not in log, (dockerfile, log)

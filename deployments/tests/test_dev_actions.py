@@ -3,15 +3,15 @@ hx-post and comes back to the Dev tab, saying what went wrong when something did
 import pytest
 from django.contrib.messages import get_messages
 
-from deployments.models import DevEnvironment
 from deployments import services
+from deployments.models import DevEnvironment
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def engine_gone(settings, tmp_path):
-    from deployments.docker_client import _client
+    from containers.docker_client import _client
 
     settings.MGX_DOCKER_HOST = f"unix://{tmp_path}/gone.sock"
     _client.cache_clear()

@@ -11,10 +11,10 @@ from pathlib import Path
 import docker
 import pytest
 
+from containers.docker_client import container_name, instance_id
 from deployments import services
-from deployments.docker_client import container_name, instance_id
 from deployments.models import DevEnvironment
-from sessions_app.services import app_delete
+from studio.services import app_delete
 from workspaces.services import workspace_for
 
 from .test_dev_containers import wait_for_phase

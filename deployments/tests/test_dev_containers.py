@@ -7,8 +7,8 @@ import pytest
 from django.conf import settings as django_settings
 from websockets.sync.client import connect
 
+from containers.docker_client import container_name, instance_id
 from deployments import services
-from deployments.docker_client import container_name, instance_id
 from deployments.models import DevEnvironment
 from mgx_site.cli import procs
 from workspaces.services import file_write
@@ -182,7 +182,7 @@ def test_a_restarted_worker_reconciles_with_what_docker_really_runs(live, runtim
 
 
 def test_a_docker_engine_that_is_gone_gives_a_clear_message_and_changes_nothing(client, app_factory, owner, settings, tmp_path):
-    from deployments.docker_client import _client
+    from containers.docker_client import _client
 
     app = app_factory(owner=owner, name="No Engine")
     settings.MGX_DOCKER_HOST = f"unix://{tmp_path}/gone.sock"

@@ -6,11 +6,11 @@ makes room."""
 import docker
 import pytest
 
+from containers.docker_client import container_name
+from containers.frameworks import DESCRIPTORS, cheap_dev
 from core.errors import LimitReached
 from deployments import services
-from deployments.docker_client import container_name
 from deployments.models import DevEnvironment
-from deployments.runtimes import RUNTIMES, Runtime
 
 pytestmark = pytest.mark.django_db(transaction=True)
 Phase = DevEnvironment.Phase
@@ -26,7 +26,7 @@ cd /tmp/site && exec python3 -m http.server 3000 >/dev/null 2>&1
 def running(runtime_image, app_factory, user_factory, monkeypatch, settings):
     """Alice's first app runs a (cheap) dev server, which is all her limit of one allows."""
     settings.MGX_MAX_DEV_SERVERS_PER_USER = 1
-    monkeypatch.setitem(RUNTIMES, "nextjs", Runtime(port=3000, script=CHEAP_DEV))
+    monkeypatch.setitem(DESCRIPTORS, "nextjs", cheap_dev(DESCRIPTORS["nextjs"], CHEAP_DEV))
     alice = user_factory(username="alice")
     first = app_factory(owner=alice, name="First App")
     dev = services.dev_boot(app=first)

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from deployments.docker_client import container_name, labels
+from containers.docker_client import container_name, labels
 from deployments.gateway import gateway, route_for
 from deployments.gateway.proxy import SEEN_KEY
 from deployments.models import DevEnvironment

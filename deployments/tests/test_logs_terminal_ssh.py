@@ -18,10 +18,11 @@ from channels.testing import WebsocketCommunicator
 from websockets.sync.client import connect
 
 from accounts.services.ssh_keys import ssh_key_add, ssh_key_delete
+from agents import services as agent_services
+from containers.docker_client import container_name
+from containers.frameworks import DESCRIPTORS, cheap_dev
 from deployments import logs, services
-from deployments.docker_client import container_name
 from deployments.models import DevEnvironment
-from deployments.runtimes import RUNTIMES, Runtime
 from mgx_site.routing import websocket_urlpatterns
 from workspaces.selectors import history_list
 
@@ -55,7 +56,7 @@ def deadline_poll(check, timeout=30.0, interval=0.2, what="condition"):
 def dev_app(runtime_image, app_factory, user_factory, monkeypatch):
     owner = user_factory(username="sshowner")
     app = app_factory(owner=owner, name="Tail Demo", framework="nextjs")
-    monkeypatch.setitem(RUNTIMES, "nextjs", Runtime(port=3000, script=CHEAP_DEV))
+    monkeypatch.setitem(DESCRIPTORS, "nextjs", cheap_dev(DESCRIPTORS["nextjs"], CHEAP_DEV))
     dev = services.dev_boot(app=app)
     assert dev.phase == Phase.READY, f"{dev.message}\n{dev.last_log}"
     yield app
@@ -240,7 +241,7 @@ def test_ssh_with_the_owners_key_lands_in_the_workspace_and_edits_show_in_mgx(de
     shown = http.get(f"{live.url}/api/workspaces/{dev_app.slug}/files", params={"path": "app/page.tsx"}).json()
     assert "Edited over SSH." in shown["content"]
     # ... and History has it once the dev-container changes are committed (Celery beat does this).
-    assert services.dev_commit_changes() == [dev_app.slug]
+    assert agent_services.dev_changes_commit() == [dev_app.slug]
     newest = history_list(app=dev_app, limit=1)[0]
     assert newest.author == "dev container" and "dev container" in newest.message
     assert "Edited over SSH." in http.get(f"{live.url}/api/workspaces/{dev_app.slug}/files",

@@ -13,8 +13,8 @@ import pytest
 import requests
 from websockets.sync.client import connect
 
-from deployments import builds, production
-from deployments.docker_client import instance_id
+from containers.docker_client import instance_id
+from deployments import builds, production, selectors
 from deployments.models import Build, Release
 from deployments.tasks import prod_reconcile_task
 from workspaces.services import file_write, workspace_for
@@ -174,7 +174,7 @@ def test_build_deploy_change_rollback_and_failures_keep_the_live_release(live, r
     file_write(app=app, path="Dockerfile", content=BROKEN_DOCKERFILE, user=owner)
     broken = settled_build(builds.build_request(app=app, user=owner))
     assert broken.status == "failed" and "(RUN echo about to fail && false)" in broken.message and "exited with code 1" in broken.message
-    assert "about to fail" in "\n".join(builds.build_log_lines(build=broken))
+    assert "about to fail" in "\n".join(selectors.build_log_lines(build=broken))
     assert "version two" in requests.get(f"{live.apps_url}/apps/{app.slug}/prod/", timeout=10).text
 
     # An unhealthy release is not switched to: stopped, the reason and its last lines shown,
@@ -206,7 +206,7 @@ def test_build_deploy_change_rollback_and_failures_keep_the_live_release(live, r
     assert {"name": "API_TOKEN", "secret": True, "value": None} == {k: listed[0][k] for k in ("name", "secret", "value")}
     texts = [json.dumps(listed), json.dumps(history), http.get(f"{api}/status").text,
              http.get(f"{live.url}/sessions/{app.slug}/?tab=prod").text,
-             *["\n".join(builds.build_log_lines(build=b)) for b in Build.objects.filter(app=app)],
+             *["\n".join(selectors.build_log_lines(build=b)) for b in Build.objects.filter(app=app)],
              *[r.last_log + r.message for r in Release.objects.filter(app=app)]]
     seen = events.close()
     assert any(e["kind"] == "build.log" for e in seen) and any(e["kind"] == "release.status" for e in seen)
@@ -230,7 +230,7 @@ def test_a_worker_killed_mid_build_and_mid_deploy_leaves_truthful_records_and_th
     stuck_build = Build.objects.create(app=app, number=99, commit=build.commit, status="building")
     engine = docker.from_env()
     stuck = Release.objects.create(app=app, build=build, number=99, status="starting")
-    from deployments.sandbox import network_ensure
+    from containers.sandbox import network_ensure
 
     stuck.network = network_ensure(name=production._network_name(stuck), labels=production._labels(stuck, "network"))
     stuck.save()
@@ -238,7 +238,7 @@ def test_a_worker_killed_mid_build_and_mid_deploy_leaves_truthful_records_and_th
                                           network=stuck.network)
     orphan = engine.containers.run(**config)
     orphan.reload()
-    from deployments.docker_client import published_port
+    from containers.docker_client import published_port
     from deployments.gateway import gateway, route_for
 
     gateway().set_route(route_for(slug=app.slug, stage="prod", upstream=f"127.0.0.1:{published_port(orphan, 3000)}"))
@@ -285,7 +285,7 @@ def test_fastapi_vite_template_builds_two_images_and_serves_through_the_frontend
     app = app_factory(owner=owner, name="Vite Prod", framework="fastapi_vite")
     build = builds.build_request(app=app, user=owner)
     build = wait_for(lambda: Build.objects.get(pk=build.pk), lambda b: not b.is_active, timeout=1500, what="vite build")
-    assert build.status == "succeeded", (build.message, builds.build_log_lines(build=build)[-30:])
+    assert build.status == "succeeded", (build.message, selectors.build_log_lines(build=build)[-30:])
     assert set(build.images) == {"backend", "frontend"}
     assert build.images["backend"]["tag"] == f"mgx-app/{app.slug}-backend:{build.commit}"
     release = settled_release(production.release_request(app=app, user=owner))
@@ -307,10 +307,10 @@ def test_fastapi_vite_template_builds_two_images_and_serves_through_the_frontend
     file_write(app=app, path="backend/app/main.py", content=main_py.read_text() + "\n# one-line change\n", user=owner)
     again = builds.build_request(app=app, user=owner)
     again = wait_for(lambda: Build.objects.get(pk=again.pk), lambda b: not b.is_active, timeout=600, what="rebuild")
-    assert again.status == "succeeded", (again.message, builds.build_log_lines(build=again)[-30:])
+    assert again.status == "succeeded", (again.message, selectors.build_log_lines(build=again)[-30:])
     assert again.images["frontend"]["id"] == build.images["frontend"]["id"]
     assert again.images["backend"]["id"] != build.images["backend"]["id"]
-    assert any("unchanged since the last build" in line for line in builds.build_log_lines(build=again))
+    assert any("unchanged since the last build" in line for line in selectors.build_log_lines(build=again))
     engine = docker.from_env()
     network = engine.networks.get(release.network)
     # This release's two containers and nobody else's.
@@ -326,7 +326,7 @@ def test_nextjs_template_builds_one_image_and_serves_its_prod_base_path(live, ru
     app = app_factory(owner=owner, name="Next Prod", framework="nextjs")
     build = builds.build_request(app=app, user=owner)
     build = wait_for(lambda: Build.objects.get(pk=build.pk), lambda b: not b.is_active, timeout=1500, what="next build")
-    assert build.status == "succeeded", (build.message, builds.build_log_lines(build=build)[-30:])
+    assert build.status == "succeeded", (build.message, selectors.build_log_lines(build=build)[-30:])
     assert build.images["app"]["tag"] == f"mgx-app/{app.slug}:{build.commit}"
     release = settled_release(production.release_request(app=app, user=owner))
     assert release.status == "live", (release.message, release.last_log)

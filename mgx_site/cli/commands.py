@@ -1,14 +1,14 @@
 """`./mgx`: bring MGX up on this machine, take it down, look at it, test it.
 
 The shell wrapper `./mgx` makes the virtualenv and then runs this module. Addresses come from
-the same environment variables the settings read (README, "Settings").
+the same environment variables the settings read (docs/settings.md).
 """
 from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,7 +16,6 @@ from mgx_site import defaults
 
 from . import procs
 from .procs import BASE_DIR, BIN_DIR, Layout, ServiceError, StartResult
-
 
 # Debian packages `./mgx up` needs (the services, bubblewrap for git, debootstrap for the base
 # image) and those `./mgx test` adds (the browser tests' Chromium, Node.js for the templates' tests,
@@ -185,7 +184,9 @@ def cmd_up(args) -> int:
 
 
 def _apps_url(env: dict[str, str]) -> str:
-    from mgx_site.settings import env as settings_env  # the same environment the settings read
+    from mgx_site.settings import (
+        env as settings_env,  # the same environment the settings read
+    )
 
     return settings_env.MGX_APPS_URL
 
@@ -193,10 +194,11 @@ def _apps_url(env: dict[str, str]) -> str:
 def _ensure_images(env: dict[str, str], docker_url: str) -> None:
     """Build the base and runtime images when one is missing or out of date. When both are
     current this is two image inspects, so `up` stays fast."""
-    from deployments.images import ImageError, images_status
-    from mgx_site.settings import docker as docker_settings  # the same environment the settings read
-
+    from containers.images import ImageError, images_status
     from mgx_site.settings import agents as agent_settings
+    from mgx_site.settings import (
+        docker as docker_settings,  # the same environment the settings read
+    )
 
     base, runtime = docker_settings.MGX_BASE_IMAGE, docker_settings.MGX_RUNTIME_IMAGE
     agent = agent_settings.MGX_AGENT_IMAGE
@@ -287,8 +289,9 @@ def cmd_test(args) -> int:
         _say("✓", "Docker engine", f"{started.note} — {docker_url}")
     # The tests start their own Redis, MongoDB store, Daphne and Celery on free ports
     # (mgx_site.settings.test), so a running `./mgx up` is never touched.
-    # MGX_TEST_POSTGRES=1 (run the suite on PostgreSQL) is for the tests and stays.
-    for key in [k for k in env if (k.startswith("MGX_") and k != "MGX_TEST_POSTGRES")
+    # MGX_TEST_POSTGRES, MGX_KEEP_TEST_RUN and MGX_TEST_ARTIFACTS are for the tests and stay.
+    kept = ("MGX_TEST_POSTGRES", "MGX_KEEP_TEST_RUN", "MGX_TEST_ARTIFACTS")
+    for key in [k for k in env if (k.startswith("MGX_") and k not in kept)
                 or k in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE")]:
         env.pop(key)
     os.chdir(BASE_DIR)
@@ -325,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     test.set_defaults(func=cmd_test)
     sub.add_parser("reset-admin", help="set and print a new password for the admin user").set_defaults(func=cmd_reset_admin)
     images = sub.add_parser("images", help="build the base and runtime images when missing or out of date")
-    images.add_argument("--force", action="store_true", help="rebuild both even when they are current")
+    images.add_argument("--force", action="store_true", help="rebuild every image even when it is current")
     images.set_defaults(func=cmd_images)
     manage = sub.add_parser("manage", help="run a Django management command")
     manage.add_argument("manage_args", nargs=argparse.REMAINDER)

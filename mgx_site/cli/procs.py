@@ -154,7 +154,7 @@ def docker_bridge_address(url: str) -> str:
 
 
 def internal_listener(cfg: dict[str, str]) -> tuple[str, int]:
-    """(host, port) of Daphne's internal listener for agent containers (README, "Settings")."""
+    """(host, port) of Daphne's internal listener for agent containers (docs/settings.md)."""
     host = cfg.get("MGX_INTERNAL_HOST") or docker_bridge_address(cfg.get("DOCKER_HOST") or defaults.DOCKER_HOST)
     port = int(cfg.get("MGX_INTERNAL_PORT") or defaults.internal_port(cfg.get("MGX_PORT") or defaults.MGX_PORT))
     return host, port

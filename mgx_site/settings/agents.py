@@ -34,7 +34,7 @@ MGX_AGENT_API_URL = env("MGX_AGENT_API_URL", default="")
 MGX_INTERNAL_HOST = env("MGX_INTERNAL_HOST", default="")
 MGX_INTERNAL_PORT = env.int("MGX_INTERNAL_PORT", default=defaults.internal_port(MGX_PORT))
 # The agent container's limits (it runs on its app's own network, under the same sandbox as
-# the app's dev server: deployments.sandbox).
+# the app's dev server: containers.sandbox).
 MGX_AGENT_MEMORY = env("MGX_AGENT_MEMORY", default="2g")
 MGX_AGENT_CPUS = env.float("MGX_AGENT_CPUS", default=1.0)
 MGX_AGENT_PIDS = env.int("MGX_AGENT_PIDS", default=512)

@@ -1,13 +1,24 @@
-from .env import (BASE_DIR, MGX_APPS_HOST, MGX_APPS_PORT, MGX_APPS_URL, MGX_HOST, MGX_ORIGIN, MGX_PORT,  # noqa: F401
-                  MGX_PUBLIC_URL, VAR_DIR, env, secret_key)
 from .agents import *  # noqa: F401,F403
 from .celery import *  # noqa: F401,F403
-from .docker import *  # noqa: F401,F403
 from .channels import *  # noqa: F401,F403
+from .docker import *  # noqa: F401,F403
+from .env import (  # noqa: F401
+    BASE_DIR,
+    MGX_APPS_HOST,
+    MGX_APPS_PORT,
+    MGX_APPS_URL,
+    MGX_HOST,
+    MGX_ORIGIN,
+    MGX_PORT,
+    MGX_PUBLIC_URL,
+    VAR_DIR,
+    env,
+    secret_key,
+)
+from .limits import *  # noqa: F401,F403
 from .mongo import *  # noqa: F401,F403
 from .oauth import *  # noqa: F401,F403
 from .otel import *  # noqa: F401,F403
-from .limits import *  # noqa: F401,F403
 
 SECRET_KEY = secret_key()
 DEBUG = env.bool("MGX_DEBUG", default=False)
@@ -34,13 +45,17 @@ INSTALLED_APPS = [
     "django_htmx",
     "core",
     "template_partials",
-    "accounts",
+    # The floors, from the ground up (docs/architecture.md): an app imports only apps listed
+    # above it here, and tests/test_floors.py holds it so.
     "sessions_app",
+    "containers",
+    "accounts",
     "workspaces",
-    "deployments",
-    "agents",
     "databases",
     "observability",
+    "deployments",
+    "agents",
+    "studio",
     "oauth2_provider",
     "csp",
     "ninja",  # serves the API docs' Swagger UI from static files (no CDN)
@@ -98,7 +113,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "accounts:login"
-LOGIN_REDIRECT_URL = "sessions_app:dashboard"
+LOGIN_REDIRECT_URL = "studio:dashboard"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
 LANGUAGE_CODE = "en-us"

@@ -22,7 +22,7 @@ CELERY_WORKER_CONCURRENCY = env.int("MGX_CELERY_CONCURRENCY", default=4)
 CELERY_BEAT_SCHEDULE = {
     "reap-idle-dev-containers": {"task": "deployments.dev_reap_idle", "schedule": 60.0},
     # Edits made over SSH reach History within this many seconds.
-    "commit-dev-container-changes": {"task": "deployments.dev_commit_changes",
+    "commit-dev-container-changes": {"task": "agents.dev_changes_commit",
                                      "schedule": env.float("MGX_DEV_COMMIT_INTERVAL", default=15.0)},
     # Traces and logs past their app's retention (MGX_OTLP_RETENTION_DAYS). The embedded store
     # accepts TTL indexes but is not known to enforce them, so this task does it everywhere.

@@ -57,7 +57,7 @@ MGX_PROD_HEALTH_TIMEOUT = env.int("MGX_PROD_HEALTH_TIMEOUT", default=120)  # sec
 MGX_PROD_DRAIN_SECONDS = env.float("MGX_PROD_DRAIN_SECONDS", default=2.0)
 MGX_BUILD_TIMEOUT = env.int("MGX_BUILD_TIMEOUT", default=1800)  # seconds a whole image build may take
 
-# Image builds (deployments.builder): every step of an app's Dockerfile runs in a container
+# Image builds (containers.builder): every step of an app's Dockerfile runs in a container
 # under the same sandbox as its dev server (uid 1000, no capabilities, the app's own network),
 # with these limits for each stage's container.
 MGX_BUILD_MEMORY = env("MGX_BUILD_MEMORY", default="3g")

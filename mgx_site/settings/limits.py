@@ -1,5 +1,5 @@
-"""Fair shares: what one request, one download, one user may take of the machine (README,
-"Security model"). Each limit refuses with a message that names it; nothing is changed by a
+"""Fair shares: what one request, one download, one user may take of the machine
+(docs/security.md). Each limit refuses with a message that names it; nothing is changed by a
 refused request."""
 from .env import env
 

@@ -5,7 +5,6 @@ unauthenticated request gets 401 whatever it carries."""
 from __future__ import annotations
 
 import gzip
-import json
 
 import pytest
 import requests

@@ -15,7 +15,8 @@ import docker
 import pytest
 from django.conf import settings
 
-from workspaces import git, owner, selectors, services
+from core import owner
+from workspaces import git, selectors, services
 from workspaces.services import workspace_for
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ import pytest
 
 from deployments import services as dev
 from deployments.models import DevEnvironment
-from sessions_app.services import app_delete
+from studio.services import app_delete
 from workspaces import quota, selectors, services
 
 pytestmark = [pytest.mark.django_db(transaction=True),

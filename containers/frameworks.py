@@ -1,0 +1,124 @@
+"""One descriptor per framework: everything MGX's floors need to know about a template, in one
+place. The dev runtime (deployments.services) reads its port, script and "still installed"
+check; builds read which images to make from which folder; production reads which container
+serves and its health path; the agent team's prompt reads what the team is told.
+
+The ids and labels themselves are core.frameworks (the one list, which the App model's choices
+use); every id there has a descriptor here.
+
+The dev scripts print `MGX_PHASE <phase>` lines that the boot watcher turns into the progress
+shown on the Dev tab. Dependencies are installed into the workspace (node_modules,
+backend/.venv, both git-ignored) with npm/pip caches in the app's own HOME volume, so a restart
+installs fast. They run as the unprivileged app user on a read-only root filesystem: they may
+write only to /workspace, HOME and /tmp.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from core.frameworks import FRAMEWORKS
+
+# Installs are skipped when the manifest has not changed since the last successful install
+# (a stamp with its hash lives next to the installed packages): a warm restart only starts.
+NPM_INSTALL = r"""
+manifest() { cat package.json package-lock.json 2>/dev/null | sha256sum | cut -c1-16; }
+if [ "$(cat node_modules/.mgx-installed 2>/dev/null)" != "$(manifest)" ]; then
+  # An install cut short (its container killed) leaves half-written packages that npm takes
+  # for whole: the next install starts from nothing instead.
+  [ -e node_modules/.mgx-installing ] && rm -rf node_modules
+  mkdir -p node_modules && : > node_modules/.mgx-installing
+  npm install --no-audit --no-fund --loglevel=error
+  manifest > node_modules/.mgx-installed  # after the install: it may have written the lock file
+  rm -f node_modules/.mgx-installing
+fi
+"""
+
+# Exit 0 when what is installed still matches the manifests: a dev server kept warm (paused) is
+# resumed only then; after a change to package.json or requirements it starts afresh and installs.
+NPM_CURRENT = r"""[ "$(cat node_modules/.mgx-installed 2>/dev/null)" = "$(cat package.json package-lock.json 2>/dev/null | sha256sum | cut -c1-16)" ]"""
+NEXTJS_CURRENT = "cd /workspace && " + NPM_CURRENT
+FASTAPI_VITE_CURRENT = (
+    r"""cd /workspace/backend && [ "$(cat .venv/.mgx-installed 2>/dev/null)" = "$(cat requirements*.txt | sha256sum | cut -c1-16)" ]"""
+    " && cd /workspace/frontend && " + NPM_CURRENT)
+
+NEXTJS_DEV = r"""
+set -e
+cd /workspace
+echo "MGX_PHASE installing"
+""" + NPM_INSTALL + r"""
+echo "MGX_PHASE starting"
+exec npx next dev --turbopack -H 0.0.0.0 -p 3000
+"""
+
+FASTAPI_VITE_DEV = r"""
+set -e
+echo "MGX_PHASE installing"
+cd /workspace/backend
+[ -x .venv/bin/python ] || python3 -m venv .venv
+# requirements-dev.txt (when the app has one) adds the test tools to requirements.txt.
+reqs=requirements.txt; [ -f requirements-dev.txt ] && reqs=requirements-dev.txt
+want=$(cat requirements*.txt | sha256sum | cut -c1-16)
+if [ "$(cat .venv/.mgx-installed 2>/dev/null)" != "$want" ]; then
+  .venv/bin/pip install --disable-pip-version-check -q -r $reqs
+  echo "$want" > .venv/.mgx-installed
+fi
+cd /workspace/frontend
+""" + NPM_INSTALL + r"""
+echo "MGX_PHASE starting"
+cd /workspace/backend
+.venv/bin/uvicorn app.main:app --reload --host 127.0.0.1 --port 8000 &
+cd /workspace/frontend
+exec npx vite --host 0.0.0.0 --port 5173 --strictPort
+"""
+
+
+
+@dataclass(frozen=True)
+class Framework:
+    id: str
+    dev_port: int  # the dev server's port in its container (the gateway routes there)
+    dev_script: str  # the dev container's command (after sshd starts)
+    dev_current: str  # a shell test: the installed dependencies still match the manifests
+    images: tuple[tuple[str, str], ...]  # (role, folder of the workspace holding its Dockerfile)
+    public: tuple[str, int]  # the production container the gateway routes to: (role, port)
+    health_path: str  # under the base path; 200 when the app is up (dev and production)
+    team: str  # what the agent team is told about the template
+
+    def health_url(self, *, slug: str, stage: str, port: int) -> str:
+        return f"http://127.0.0.1:{port}/apps/{slug}/{stage}/{self.health_path}"
+
+
+DESCRIPTORS: dict[str, Framework] = {
+    "nextjs": Framework(
+        id="nextjs", dev_port=3000, dev_script=NEXTJS_DEV, dev_current=NEXTJS_CURRENT,
+        images=(("app", ""),), public=("app", 3000), health_path="healthz",
+        team=(
+            "Next.js 15 (App Router, TypeScript) in one container. Pages live in app/, logic in lib/*.mjs "
+            "(tested with `npm test`), the dev server runs on port 3000, and next.config.mjs takes basePath from "
+            "MGX_BASE_PATH, so plain links, forms and fetches must prefix it. Who is logged in: currentUser() from "
+            "@/lib/current-user; the database: getDb() from @/lib/db.mjs. "
+        ),
+    ),
+    "fastapi_vite": Framework(
+        id="fastapi_vite", dev_port=5173, dev_script=FASTAPI_VITE_DEV, dev_current=FASTAPI_VITE_CURRENT,
+        images=(("backend", "backend"), ("frontend", "frontend")), public=("frontend", 8080), health_path="api/healthz",
+        team=(
+            "A FastAPI backend in backend/ (backend/app/main.py, root_path from MGX_BASE_PATH, requirements in "
+            "backend/requirements.txt, tests with pytest) and a React frontend built with Vite 5 in frontend/ (base "
+            "from MGX_BASE_PATH; api/ and auth/ are proxied to the backend). Who is logged in: current_user(request) "
+            "from backend/app/sessions.py; the database: database(settings) from backend/app/db.py. "
+        ),
+    ),
+}
+assert set(DESCRIPTORS) == set(FRAMEWORKS), "every framework in core.frameworks needs a descriptor"
+
+
+def framework(framework_id: str) -> Framework:
+    """The descriptor of a framework id (read at each call, so a test may swap one in)."""
+    return DESCRIPTORS[framework_id]
+
+
+def cheap_dev(described: Framework, script: str) -> Framework:
+    """`described` with another dev script, for tests whose dev server need not be the real one:
+    it listens on the same port and counts as installed."""
+    return replace(described, dev_script=script, dev_current="true")
