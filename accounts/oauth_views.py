@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
@@ -22,13 +22,12 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 from oauth2_provider.exceptions import InvalidOIDCClientError
-from oauth2_provider.models import Application, get_access_token_model
+from oauth2_provider.models import Application
 from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauth2_provider.views import AuthorizationView, ConnectDiscoveryInfoView, IntrospectTokenView, RPInitiatedLogoutView
 from oauthlib.common import Request as OauthlibRequest
 from oauthlib.common import add_params_to_uri
 
-from core.tokens import token_hash
 from sessions_app.models import App
 
 from . import selectors, services
@@ -61,7 +60,7 @@ class AuthorizeView(AuthorizationView):
         self.app = None
         client_id = request.GET.get("client_id") or request.POST.get("client_id")
         if client_id:
-            application = Application.objects.filter(client_id=client_id).first()
+            application = selectors.application_by_client_id(client_id=client_id)
             self.app = selectors.client_app(application=application) if application else None
         if self.app is not None:
             # Who is logged into *this app* in this browser; the MGX session plays no part.
@@ -96,10 +95,7 @@ class IntrospectView(IntrospectTokenView):
     def get_token_response(self, token_value=None):
         if token_value is None:
             return JsonResponse({"error": "invalid_request", "error_description": "Token parameter is missing."}, status=400)
-        token = (
-            get_access_token_model().objects.select_related("user", "application")
-            .filter(token_checksum=token_hash(token_value)).first()
-        )
+        token = selectors.access_token_by_value(value=token_value)
         if token is None or not token.is_valid():
             return JsonResponse({"active": False})
         # RFC 7662 §2.2 lets the server hide tokens from callers that have no business with
@@ -144,7 +140,7 @@ class LogoutView(RPInitiatedLogoutView):
 
     def get_request_application(self, id_token, client_id):
         if client_id:
-            application = Application.objects.filter(client_id=client_id).first()
+            application = selectors.application_by_client_id(client_id=client_id)
             if application is None:
                 raise InvalidOIDCClientError()
             return application
@@ -181,7 +177,7 @@ class LogoutView(RPInitiatedLogoutView):
 
 
 def _app_with_client(slug: str) -> tuple[App, object]:
-    app = get_object_or_404(App, slug=slug)
+    app = selectors.app_by_slug_or_404(slug=slug)
     return app, services.app_client_register(app=app)
 
 

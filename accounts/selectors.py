@@ -11,6 +11,7 @@ from oauth2_provider.models import get_access_token_model
 from oauth2_provider.models import AbstractApplication, Application
 
 from core.errors import NotFound
+from core.tokens import token_hash
 from sessions_app.models import App
 
 from .models import APP_ONLY_SEPARATOR, AppMember, OAuthClient, SSHKey
@@ -49,6 +50,25 @@ def client_requires_pkce(*, client_id: str) -> bool:
     optional for confidential ones. Only S256 is accepted either way (settings)."""
     client_type = Application.objects.filter(client_id=client_id).values_list("client_type", flat=True).first()
     return client_type != Application.CLIENT_CONFIDENTIAL
+
+
+def application_by_client_id(*, client_id: str):
+    """The OAuth application a `client_id` names, or None."""
+    return Application.objects.filter(client_id=client_id).first() if client_id else None
+
+
+def access_token_by_value(*, value: str):
+    """The stored access token a bearer value is (MGX keeps only its hash), or None."""
+    return (get_access_token_model().objects.select_related("user", "application")
+            .filter(token_checksum=token_hash(value)).first())
+
+
+def app_by_slug_or_404(*, slug: str) -> App:
+    """An app by its address for its public login pages (anyone may see them); 404 without one."""
+    app = App.objects.filter(slug=slug).first()
+    if app is None:
+        raise NotFound("No such app.")
+    return app
 
 
 def client_app(*, application) -> App | None:
