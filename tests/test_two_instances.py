@@ -261,8 +261,10 @@ def test_start_again_boots_a_queued_start_whose_task_was_lost(live, app_factory)
     DevEnvironment.objects.create(app=app, phase="creating", message="Queued", worker="")  # its task is gone
     try:
         dev_start(app=app)
-        taken = _until(lambda: (dev := DevEnvironment.objects.get(app=app)).worker and dev, within=60,
-                       what="the start taken by a worker")
-        assert taken.worker == first_worker and taken.message != "Queued"
+        # Taken (the claim names the worker), then under way: the boot says what it does next
+        # once it has made the app's network and environment, a moment after the claim.
+        taken = _until(lambda: (dev := DevEnvironment.objects.get(app=app)).worker and dev.message != "Queued" and dev,
+                       within=60, what="the start taken by a worker and under way")
+        assert taken.worker == first_worker
     finally:
         dev_stop(app=app)
