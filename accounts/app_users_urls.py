@@ -9,6 +9,7 @@ app_name = "app_users"
 urlpatterns = [
     path("", views.app_users, name="list"),
     path("new", views.app_user_create, name="create"),
+    path("accounts", views.app_user_account, name="account"),
     path("<int:member_id>/active", views.app_user_active, name="active"),
     path("<int:member_id>/password", views.app_user_password, name="password"),
     path("signup", views.app_signup_toggle, name="signup"),

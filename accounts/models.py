@@ -71,6 +71,8 @@ class AppMember(models.Model):
     class Source(models.TextChoices):
         ADDED = "added", "Added by the owner"
         SIGNUP = "signup", "Signed up"
+        OWNER = "owner", "The app's owner"  # their MGX account, made a member with the app
+        ACCOUNT = "account", "An MGX admin the owner let in"
 
     app = models.ForeignKey("sessions_app.App", on_delete=models.CASCADE, related_name="members")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="app_memberships")

@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from oauth2_provider.models import get_access_token_model
@@ -126,6 +128,21 @@ def app_for_manager(*, user, slug: str) -> App:
     if app is None or not app.can_be_used_by(user) or is_app_only(user=user):
         raise NotFound("No such app.")
     return app
+
+
+def mgx_accounts_to_let_in(*, app: App) -> list:
+    """The MGX accounts that may be let into the app with their MGX login and are not in yet: the
+    owner (after they removed themselves) and MGX admins."""
+    User = get_user_model()
+    inside = AppMember.objects.filter(app=app).values_list("user_id", flat=True)
+    candidates = User.objects.filter(Q(pk=app.owner_id) | Q(is_staff=True), is_active=True).exclude(pk__in=inside)
+    return [u for u in candidates.order_by("username") if not is_app_only(user=u)]
+
+
+def mgx_account_to_let_in(*, app: App, username: str):
+    """That account, if it is one `mgx_accounts_to_let_in` lists; else None."""
+    name = (username or "").strip()
+    return next((u for u in mgx_accounts_to_let_in(app=app) if u.get_username() == name), None)
 
 
 def app_members(*, app: App):

@@ -15,6 +15,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import selectors, services
+from .models import AppMember
 from .forms import (
     AppMemberForm,
     ExternalClientForm,
@@ -256,6 +257,7 @@ def app_users_context(request, app):
         "members": members,
         "active_count": sum(1 for m in members if m.is_active),
         "callback_urls": selectors.app_callback_urls(app=app),
+        "let_in": selectors.mgx_accounts_to_let_in(app=app),
         "member_form": AppMemberForm(),
         "reveal": reveal,
         "here": safe_next(request, request.POST.get("next") or request.GET.get("next"))
@@ -307,6 +309,28 @@ def app_user_create(request, slug):
             messages.success(request, f"Created user “{member.username}”.")
             return _after_action(request, app)
     return _render_app_users(request, app, member_form=form, status=422 if request.htmx else 400)
+
+
+@login_required
+@require_POST
+def app_user_account(request, slug):
+    """Let an MGX account log into the app with its MGX name and password: the owner's own (back,
+    after it was removed) or an MGX admin's."""
+    app = selectors.app_for_manager(user=request.user, slug=slug)
+    account = selectors.mgx_account_to_let_in(app=app, username=request.POST.get("username", ""))
+    if account is None:
+        messages.error(request, "Only the app's owner and MGX admins can be let in with their MGX account; add anyone "
+                                "else as a user of the app.")
+        return _after_action(request, app)
+    try:
+        services.app_member_add_account(
+            app=app, user=account,
+            source=AppMember.Source.OWNER if account.pk == app.owner_id else AppMember.Source.ACCOUNT)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"{account.get_username()} may now log into {app.name} with their MGX account.")
+    return _after_action(request, app)
 
 
 @login_required

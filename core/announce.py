@@ -63,12 +63,14 @@ class BuildLogLines(TypedDict):
 
 
 class BuildStatus(TypedDict):
-    """A production build was queued, started, succeeded or failed."""
+    """A production build was queued, started, moved to its next step, succeeded or failed."""
 
     build: int
     number: int
     status: str
     message: str
+    step: str  # the step running now, while it builds
+    publish: bool  # deployed once it succeeds
 
 
 class ReleaseStatus(TypedDict):

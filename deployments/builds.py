@@ -19,6 +19,7 @@ unique index on the Build table. `build_request` queues; the Celery task runs `b
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import logging
 import re
 import time
@@ -40,13 +41,15 @@ from containers.docker_client import (
 from containers.frameworks import framework
 from containers.sandbox import app_network_ensure, sandbox
 from core.announce import announce, model_update
-from core.errors import Conflict
+from core.errors import Conflict, MgxError
+from sessions_app.selectors import last_change
 from workspaces import git
 from workspaces.services import workspace_for
 
 from .documents import BuildLog
 from .envvars import mask, secret_values
-from .models import Build
+from .models import AutoPublish, Build, Release
+from .production import release_request
 
 log = logging.getLogger(__name__)
 Status = Build.Status
@@ -70,16 +73,19 @@ def image_repository(*, slug: str, role: str) -> str:
 
 def _announce(build: Build) -> None:
     announce(slug=build.app.slug, kind="build.status",
-             data={"build": build.pk, "number": build.number, "status": build.status, "message": build.message})
+             data={"build": build.pk, "number": build.number, "status": build.status, "message": build.message,
+                   "step": build.step, "publish": build.publish})
 
 
 def _save(build: Build, **changes) -> Build:
     return model_update(build, announced=_announce, **changes)
 
 
-def build_request(*, app, user=None) -> Build:
-    """Queue a build of the workspace's newest commit. BuildError when one is already running
-    or the workspace has no commit; BuildUnavailable when the Docker engine does not answer."""
+def build_request(*, app, user=None, publish: bool = False, by: str = "") -> Build:
+    """Queue a build of the workspace's newest commit; `publish`: deploy it once it succeeds (a
+    failed build deploys nothing). BuildError when one is already running or the workspace has
+    no commit; BuildUnavailable when the Docker engine does not answer. `by`: who asked, when no
+    user did (auto-publish)."""
     from .tasks import build_run_task
 
     running = Build.objects.filter(app=app, status__in=Build.ACTIVE).first()
@@ -95,8 +101,9 @@ def build_request(*, app, user=None) -> Build:
     try:
         with transaction.atomic():
             number = (Build.objects.filter(app=app).aggregate(n=Max("number"))["n"] or 0) + 1
-            build = Build.objects.create(app=app, number=number, commit=commit, status=Status.QUEUED,
-                                         created_by=user.get_username() if user else "MGX", message="Queued")
+            build = Build.objects.create(app=app, number=number, commit=commit, status=Status.QUEUED, publish=publish,
+                                         created_by=user.get_username() if user else (by or "MGX"),
+                                         message="Queued, to be deployed once it succeeds" if publish else "Queued")
     except IntegrityError as exc:
         # Another request won the race (the partial unique index holds one active build).
         raise BuildError("A build of this app is already running; wait for it to finish.") from exc
@@ -207,6 +214,8 @@ def _build_image(engine, *, build: Build, role: str, folder: str, out: _LogWrite
         match = _STEP.match(text)
         if match:
             step = f"step {match[1]}/{match[2]} ({match[3][:100]})"
+            # The page's timer says what runs now ("Building… 1:12 · backend, step 3/9").
+            _save(build, step=(f"{role}, " if role != "app" else "") + step[:180])
         out.line(text)
 
     try:
@@ -265,15 +274,37 @@ def build_run(*, build: Build, nocache: bool = False) -> Build:
         log.exception("build %s failed", build.pk)
         return _fail(build, out, f"The build stopped: {type(exc).__name__}: {str(exc)[:300]}")
     out.end()
-    return _save(build, status=Status.SUCCEEDED, message=f"Built {len(images)} image{'s' if len(images) > 1 else ''}",
-                 images=images, finished_at=timezone.now())
+    built = _save(build, status=Status.SUCCEEDED, message=f"Built {len(images)} image{'s' if len(images) > 1 else ''}",
+                  images=images, finished_at=timezone.now(), step="")
+    if built.publish:
+        _publish(built, out)
+    return built
+
+
+def _publish(build: Build, out: _LogWriter) -> None:
+    """The second half of Publish: deploy the build that just succeeded. A deploy that cannot
+    start now (another release is starting, the engine went away) says so in the build's output
+    and on the row; the build itself stays a success."""
+    try:
+        release = release_request(app=build.app, build_id=build.pk, by=build.created_by)
+    except MgxError as exc:
+        out.note(f"==> Not deployed: {exc}")
+        out.flush()
+        _save(build, message=f"{build.message}; not deployed: {exc}"[:1000])
+        return
+    out.note(f"==> Deploying it as release #{release.number}")
+    out.flush()
 
 
 def _fail(build: Build, out: _LogWriter, message: str) -> Build:
     out.end()
+    if build.publish:
+        live = Release.objects.filter(app=build.app, status=Release.Status.LIVE).first()
+        message += " Nothing was deployed" + (f": release #{live.number} keeps serving." if live else ".")
     out.note(f"==> {message}")
     out.flush()
-    return _save(build, status=Status.FAILED, message=mask(message, out.secrets)[:1000], finished_at=timezone.now())
+    return _save(build, status=Status.FAILED, message=mask(message, out.secrets)[:1000], finished_at=timezone.now(),
+                 step="")
 
 
 def build_reconcile() -> list[int]:
@@ -324,3 +355,50 @@ def builds_purge(*, app) -> None:
                 pass
     except DockerUnavailable:
         pass
+
+
+# ------------------------------------------------------------------------------ auto-publish
+
+def auto_publish_set(*, app, enabled: bool, user) -> AutoPublish:
+    """Switch the app's auto-publish on or off. On: every new commit is built and, if the build
+    succeeds, deployed (auto_publish below), the builds named after who switched it on."""
+    setting, _ = AutoPublish.objects.get_or_create(app=app)
+    setting.enabled = bool(enabled)
+    setting.by = user.get_username() if user else "MGX"
+    setting.save()
+    announce(slug=app.slug, kind="build.status", data={
+        "build": 0, "number": 0, "status": "auto_publish_on" if setting.enabled else "auto_publish_off",
+        "message": f"Auto-publish {'on' if setting.enabled else 'off'} ({setting.by})", "step": "", "publish": False})
+    return setting
+
+
+def auto_publish(*, now=None) -> list[str]:
+    """Celery beat, every few seconds: publish each app with auto-publish on whose newest commit
+    has no build yet, once that commit is MGX_AUTO_PUBLISH_DELAY seconds old (a burst of saves
+    or the team's run becomes one build) and no build of the app is running. A commit whose
+    build failed is not built again by itself. The slugs it started a Publish for."""
+    now = now or timezone.now()
+    started = []
+    for setting in AutoPublish.objects.filter(enabled=True).select_related("app"):
+        app = setting.app
+        change = last_change(app=app)
+        if change is None or _age(change["date"], now) < settings.MGX_AUTO_PUBLISH_DELAY:
+            continue
+        newest = Build.objects.filter(app=app).first()
+        if newest is not None and (newest.is_active or newest.commit == change["sha"]):
+            continue
+        try:
+            build_request(app=app, publish=True, by=f"auto-publish ({setting.by})")
+        except MgxError as exc:  # the engine away, a build started meanwhile: the next pass tries again
+            log.info("auto-publish of %s not started: %s", app.slug, exc)
+            continue
+        started.append(app.slug)
+    return started
+
+
+def _age(iso_date: str, now) -> float:
+    """Seconds since a commit's date (git's ISO 8601); a date that cannot be read counts as old."""
+    try:
+        return (now - dt.datetime.fromisoformat(iso_date)).total_seconds()
+    except (TypeError, ValueError):
+        return float("inf")

@@ -80,6 +80,9 @@ class Build(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Publish: once this build succeeds it is deployed (a failed one deploys nothing).
+    publish = models.BooleanField(default=False)
+    step = models.CharField(max_length=200, blank=True)  # the step running now ("step 5/12 (RUN npm ci)")
 
     class Meta:
         ordering = ["-number"]
@@ -96,6 +99,23 @@ class Build(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+    @property
+    def duration(self):
+        """How long it ran (a timedelta), once it has finished; None before."""
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class AutoPublish(models.Model):
+    """An app that publishes itself: every new commit is built and, if the build succeeds,
+    deployed (deployments.builds.auto_publish, debounced by MGX_AUTO_PUBLISH_DELAY)."""
+
+    app = models.OneToOneField("sessions_app.App", on_delete=models.CASCADE, related_name="auto_publish")
+    enabled = models.BooleanField(default=False)
+    by = models.CharField(max_length=150, blank=True)  # who switched it on (the builds it starts are theirs)
+    updated_at = models.DateTimeField(auto_now=True)
 
 
 class Release(models.Model):

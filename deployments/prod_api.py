@@ -2,6 +2,7 @@
 
 The seeds' paths exactly: `POST /api/apps/{slug}/prod/build`, `POST .../prod/deploy` (optional
 `{"build": id}`, default the newest successful build), `GET .../prod/status`, `POST .../prod/stop`,
+`POST .../prod/publish` (build, then deploy if the build succeeds), `PUT .../prod/auto-publish`,
 `GET .../prod/releases`, `POST .../prod/releases/{id}/rollback`; plus the build list and one
 build's stored output, and the app's variables (`.../prod/env`). Builds and deploys are queued
 (202); poll `status` or a build until it settles. Domain errors (ProdError, BuildError,
@@ -32,7 +33,11 @@ class BuildOut(Schema):
     images: dict[str, str] = Field(description="role (app, backend, frontend) -> image tag")
     created_by: str
     created_at: str
+    started_at: str | None
     finished_at: str | None
+    duration_seconds: float | None = Field(description="How long it ran, once it finished.")
+    step: str = Field(description="The step running now, while it builds.")
+    publish: bool = Field(description="Deployed once it succeeds (Publish, auto-publish).")
 
 
 class BuildLogOut(BuildOut):
@@ -62,6 +67,16 @@ class ProdStatusOut(Schema):
     live: ReleaseOut | None
     latest_release: ReleaseOut | None
     latest_build: BuildOut | None
+    building: bool
+    auto_publish: bool
+
+
+class AutoPublishIn(Schema):
+    enabled: bool
+
+
+class AutoPublishOut(Schema):
+    enabled: bool
 
 
 class DeployIn(Schema):
@@ -93,6 +108,24 @@ def _app(request, slug):
 def prod_build(request, slug: str):
     build = builds.build_request(app=_app(request, slug), user=request.user)
     return Status(202, selectors.build_summary(build))
+
+
+@router.post("/apps/{slug}/prod/publish", response={202: BuildOut, **PROD_ERRORS}, url_name="app_prod_publish",
+             summary="Publish: build, then deploy if the build succeeds",
+             description="Builds the workspace's newest commit; once the build succeeds it is deployed (a "
+                         "release, as `deploy` makes). A failed build deploys nothing and says so in its "
+                         "message. 409 while another build of the app runs.")
+def prod_publish(request, slug: str):
+    build = builds.build_request(app=_app(request, slug), user=request.user, publish=True)
+    return Status(202, selectors.build_summary(build))
+
+
+@router.put("/apps/{slug}/prod/auto-publish", response={200: AutoPublishOut, **errors(404, 422)},
+            url_name="app_prod_auto_publish", summary="Switch auto-publish on or off",
+            description="On: every new commit, once it is MGX_AUTO_PUBLISH_DELAY seconds old, is published.")
+def prod_auto_publish(request, slug: str, payload: AutoPublishIn):
+    setting = builds.auto_publish_set(app=_app(request, slug), enabled=payload.enabled, user=request.user)
+    return {"enabled": setting.enabled}
 
 
 @router.get("/apps/{slug}/prod/builds", response={200: list[BuildOut], **errors(404)}, url_name="app_prod_builds",

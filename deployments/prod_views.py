@@ -41,8 +41,13 @@ def _run(request, app, action):
 @require_POST
 def prod_action(request: HtmxHttpRequest, slug, action):
     app = app_for_user(user=request.user, slug=slug)
+    if action == "publish":
+        return _run(request, app, lambda: builds.build_request(app=app, user=request.user, publish=True))
     if action == "build":
         return _run(request, app, lambda: builds.build_request(app=app, user=request.user))
+    if action == "auto-publish":
+        return _run(request, app, lambda: builds.auto_publish_set(
+            app=app, enabled=request.POST.get("enabled") == "on", user=request.user))
     if action == "deploy":
         raw = request.POST.get("build", "").strip()
         build_id = int(raw) if raw.isdigit() else None

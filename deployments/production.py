@@ -93,8 +93,10 @@ def _labels(release: Release, role: str) -> dict:
 
 # ------------------------------------------------------------------------------ requests
 
-def release_request(*, app, user=None, build_id: int | None = None, rollback_of: Release | None = None) -> Release:
-    """Queue a deploy of `build_id` (default: the newest successful build)."""
+def release_request(*, app, user=None, build_id: int | None = None, rollback_of: Release | None = None,
+                    by: str = "") -> Release:
+    """Queue a deploy of `build_id` (default: the newest successful build). `by`: who asked, when
+    no user did (a Publish's build deploying itself)."""
     from .tasks import release_deploy_task
 
     if build_id is not None:
@@ -119,7 +121,7 @@ def release_request(*, app, user=None, build_id: int | None = None, rollback_of:
             number = (Release.objects.filter(app=app).aggregate(n=Max("number"))["n"] or 0) + 1
             release = Release.objects.create(
                 app=app, build=build, number=number, status=Status.STARTING, rollback_of=rollback_of,
-                created_by=user.get_username() if user else "MGX",
+                created_by=user.get_username() if user else (by or "MGX"),
                 message=f"Rolling back to build #{build.number}" if rollback_of else f"Starting build #{build.number}")
     except IntegrityError as exc:
         raise ProdError("Another release of this app is starting; wait for it to go live or fail.") from exc

@@ -9,7 +9,7 @@ from core.errors import MgxError, NotFound
 
 from .documents import BuildLog
 from .logs import log_targets
-from .models import AppEnvVar, Build, DevEnvironment, Release
+from .models import AppEnvVar, AutoPublish, Build, DevEnvironment, Release
 
 LOG_LINES = 40  # of a release's last log kept on its row
 
@@ -85,11 +85,15 @@ def build_log_lines(*, build: Build, limit: int = 5000) -> list[str]:
 
 
 def build_summary(build: Build) -> dict:
+    duration = build.duration
     return {
         "id": build.pk, "number": build.number, "commit": build.commit, "status": build.status,
         "message": build.message, "images": {role: info["tag"] for role, info in (build.images or {}).items()},
         "created_by": build.created_by, "created_at": build.created_at.isoformat(),
+        "started_at": build.started_at.isoformat() if build.started_at else None,
         "finished_at": build.finished_at.isoformat() if build.finished_at else None,
+        "duration_seconds": round(duration.total_seconds(), 1) if duration else None,
+        "step": build.step, "publish": build.publish,
     }
 
 
@@ -119,7 +123,27 @@ def prod_status(*, app) -> dict:
         "live": release_summary(live) if live else None,
         "latest_release": release_summary(latest) if latest else None,
         "latest_build": build_summary(build) if build else None,
+        "building": bool(build and build.is_active),
+        "auto_publish": auto_publish_on(app=app),
     }
+
+
+def auto_publish_on(*, app) -> bool:
+    return AutoPublish.objects.filter(app=app, enabled=True).exists()
+
+
+def deploy_candidate(*, app) -> dict | None:
+    """What "Deploy" would put live: the newest successful build, and the newer builds it skips
+    (failed or still running), so the button can name the build and ask first."""
+    good = Build.objects.filter(app=app, status=Build.Status.SUCCEEDED).first()
+    if good is None:
+        return None
+    skipped = list(Build.objects.filter(app=app, number__gt=good.number).order_by("number"))
+    question = ""
+    if skipped:
+        newer = ", ".join(f"build #{b.number} {b.get_status_display().lower()}" for b in skipped)
+        question = f"Newer: {newer}. Deploy build #{good.number} (commit {good.commit[:8]}) anyway?"
+    return {"build": good, "skipped": skipped, "question": question}
 
 
 def env_var_list(*, app) -> list[dict]:
@@ -138,8 +162,33 @@ def prod_tab(*, app) -> dict:
         "live": Release.objects.filter(app=app, status=Release.Status.LIVE).select_related("build").first(),
         "releases": releases_list(app=app, limit=30),
         "builds": builds_list(app=app, limit=10),
+        "candidate": deploy_candidate(app=app),
+        "auto_publish": auto_publish_on(app=app),
         "latest_build": latest_build,
         "build_log": build_log_lines(build=latest_build, limit=400) if latest_build else [],
         "env_vars": env_var_list(app=app),
         "has_success": Build.objects.filter(app=app, status=Build.Status.SUCCEEDED).exists(),
     }
+
+
+# ------------------------------------------------------------------------------ at a glance
+
+def app_badges(*, app) -> dict:
+    """What the session page's header shows of the app's servers: the dev server's phase, the
+    live release, and a build under way (with its step, for the timer)."""
+    return {"dev": dev_for_app(app=app),
+            "live": Release.objects.filter(app=app, status=Release.Status.LIVE).select_related("build").first(),
+            "starting": Release.objects.filter(app=app, status=Release.Status.STARTING).exists(),
+            "building": Build.objects.filter(app=app, status__in=Build.ACTIVE).first(),
+            "prod_url": f"{settings.MGX_APPS_URL}/apps/{app.slug}/prod/"}
+
+
+def prod_at_a_glance(*, apps) -> dict:
+    """For a list of apps (the dashboard): per app id, its live release (who deployed it, when),
+    a build under way, a release starting, and its prod URL. Three queries, whatever the count."""
+    ids = [app.pk for app in apps]
+    live = {r.app_id: r for r in Release.objects.filter(app_id__in=ids, status=Release.Status.LIVE)}
+    starting = set(Release.objects.filter(app_id__in=ids, status=Release.Status.STARTING).values_list("app_id", flat=True))
+    building = {b.app_id: b for b in Build.objects.filter(app_id__in=ids, status__in=Build.ACTIVE)}
+    return {app.pk: {"live": live.get(app.pk), "starting": app.pk in starting, "building": building.get(app.pk),
+                     "url": f"{settings.MGX_APPS_URL}/apps/{app.slug}/prod/"} for app in apps}

@@ -62,6 +62,13 @@ def release_deploy_task(release_id: int) -> str:
     return release_deploy(release=release).status
 
 
+@shared_task(name="deployments.auto_publish")
+def auto_publish_task() -> list[str]:
+    from .builds import auto_publish
+
+    return auto_publish()
+
+
 @shared_task(name="deployments.prod_reconcile")
 def prod_reconcile_task() -> dict:
     from .builds import build_reconcile

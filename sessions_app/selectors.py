@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.db.models import Q
 from django.urls import reverse
 
 from core.errors import NotFound
@@ -24,6 +25,16 @@ def last_change(*, app) -> dict | None:
 def apps_all():
     """Every app, for operators (`manage.py app_list`)."""
     return App.objects.select_related("owner", "dev").order_by("slug")
+
+
+def apps_search(*, text: str = "", limit: int = 200):
+    """Every user's apps whose name, address or owner contains `text` (the admins' All apps page),
+    newest first, with what their rows show."""
+    found = App.objects.select_related("owner", "dev", "last_change").order_by("-created_at")
+    text = (text or "").strip()[:100]
+    if text:
+        found = found.filter(Q(name__icontains=text) | Q(slug__icontains=text) | Q(owner__username__icontains=text))
+    return found[:limit]
 
 
 def app_by_slug(*, slug: str) -> App | None:

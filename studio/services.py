@@ -11,7 +11,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
-from accounts.services import app_client_register
+from accounts.models import AppMember
+from accounts.services import app_client_register, app_member_add_account
 from agents.services import run_start, session_purge
 from containers.sandbox import app_network_remove
 from core.announce import announce
@@ -48,6 +49,20 @@ def _apps_room(owner, *, lock: bool = False) -> None:
                            f"(MGX_MAX_APPS_PER_USER = {limit}). Delete one to make room; nothing was created.")
 
 
+def _free_slug(taken: str) -> str:
+    """An address like `taken` that no app has and no workspace left on disk holds ("" if none)."""
+    for n in range(2, 10):
+        candidate = f"{taken[:37].rstrip('-')}-{n}"
+        try:
+            validate_slug(candidate)
+        except ValidationError:
+            return ""
+        probe = App(slug=candidate)
+        if not App.objects.filter(slug=candidate).exists() and not workspace_for(probe).root.exists():
+            return candidate
+    return ""
+
+
 def app_create(*, owner, name: str, framework: str, description: str = "", slug: str = "") -> App:
     """Create the app and its workspace (template copied, first commit), or neither. A
     description becomes the team's first message once the app is committed (its first run).
@@ -70,7 +85,8 @@ def app_create(*, owner, name: str, framework: str, description: str = "", slug:
     except ValidationError as exc:
         errors["slug"] = exc.messages
     if "slug" not in errors and App.objects.filter(slug=slug).exists():
-        errors["slug"] = [f"The address “{slug}” is taken; choose another."]
+        free = _free_slug(slug)
+        errors["slug"] = [f"The address “{slug}” is taken; choose another" + (f", such as “{free}”." if free else ".")]
     app = App(owner=owner, name=name, framework=framework, description=(description or "").strip(), slug=slug)
     if "slug" not in errors and workspace_for(app).root.exists():
         # Left on disk by an app that was deleted: never overwritten, never reused silently.
@@ -81,8 +97,10 @@ def app_create(*, owner, name: str, framework: str, description: str = "", slug:
         with transaction.atomic():
             _apps_room(owner, lock=True)
             app.save()
-            # The app's OAuth2 client (its users log in through MGX) comes with it.
+            # The app's OAuth2 client (its users log in through MGX) comes with it, and its owner
+            # may log into it with their MGX account (a member like any other, removable).
             app_client_register(app=app)
+            app_member_add_account(app=app, user=owner, source=AppMember.Source.OWNER)
             # Inside the transaction: if the workspace cannot be made, the App row goes too.
             workspace_create(app=app, template_dir=TEMPLATES_DIR / framework, author=owner.get_username())
     except IntegrityError:

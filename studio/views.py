@@ -11,17 +11,19 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.authentication import request_user
+from accounts.selectors import app_members
 from accounts.views import app_users_context
 from agents import selectors as agent_selectors
-from core.errors import LimitReached
+from core.errors import LimitReached, MgxError
 from core.health import may_see_health_details, system_health
 from core.htmx import HtmxHttpRequest
+from databases import selectors as database_selectors
 from databases.selectors import database_query, database_tab
-from deployments.selectors import dev_for_app, output_targets, prod_tab, ssh_access
+from deployments.selectors import app_badges, dev_for_app, output_targets, prod_at_a_glance, prod_tab, ssh_access
 from observability import selectors as observability_selectors
 from sessions_app import selectors
 from sessions_app.models import App
-from workspaces.selectors import history_list
+from workspaces.selectors import history_list, workspace_usage
 
 from . import services
 from .tabs import TABS
@@ -33,9 +35,30 @@ def _tab_url(app, tab: str) -> str:
 
 @login_required
 def dashboard(request):
-    # One query: each row's last change is stored on commit (workspaces.models.LastChange).
-    return render(request, "studio/dashboard.html",
-                  {"nav": "apps", "apps": selectors.apps_for_user(user=request.user)})
+    # One query for the apps (each row's last change is stored on commit: workspaces.models.
+    # LastChange), three for their production state.
+    apps = list(selectors.apps_for_user(user=request.user))
+    _with_prod(apps)
+    return render(request, "studio/dashboard.html", {"nav": "apps", "apps": apps})
+
+
+def _with_prod(apps) -> None:
+    glance = prod_at_a_glance(apps=apps)
+    for app in apps:
+        app.prod = glance[app.pk]
+
+
+@login_required
+def all_apps(request):
+    """Every user's apps, for MGX admins: owner, dev and prod state, disk used, with a search."""
+    if not request.user.is_staff:
+        raise Http404("No such page.")
+    text = (request.GET.get("q") or "").strip()[:100]
+    apps = list(selectors.apps_search(text=text))
+    _with_prod(apps)
+    for app in apps:
+        app.disk = workspace_usage(app=app)
+    return render(request, "studio/all_apps.html", {"nav": "all-apps", "apps": apps, "q": text})
 
 
 @login_required
@@ -88,12 +111,37 @@ def session_delete(request, slug):
 
 
 @login_required
+@require_GET
+def session_delete_preview(request, slug):
+    """What Delete will take with it, shown when its dialog opens: the live production address,
+    the app's database and its users, the workspace."""
+    app = selectors.app_for_user(user=request.user, slug=slug)
+    try:
+        collections = database_selectors.collections_list(app=app)
+    except MgxError:
+        collections = None  # the store is away: say nothing rather than guess
+    return render(request, "studio/session.html#delete-preview", {
+        "app": app, "badges": app_badges(app=app), "collections": collections,
+        "documents": sum(c["count"] for c in collections or []), "members": app_members(app=app).count(),
+        "disk": workspace_usage(app=app)})
+
+
+@login_required
+@require_GET
+def session_badges(request, slug):
+    """The session header's dev and prod badges, re-rendered on the app's status events."""
+    app = selectors.app_for_user(user=request.user, slug=slug)
+    return render(request, "studio/session.html#badges", {"app": app, "badges": app_badges(app=app)})
+
+
+@login_required
 def session_detail(request: HtmxHttpRequest, slug):
     app = selectors.app_for_user(user=request.user, slug=slug)
     tab = request.GET.get("tab", "chat")
     if tab not in dict(TABS):
         tab = "chat"
-    context = {"app": app, "tab": tab, "tabs": TABS, "open_path": request.GET.get("path", "")}
+    context = {"app": app, "tab": tab, "tabs": TABS, "open_path": request.GET.get("path", ""),
+               "badges": app_badges(app=app)}
     if tab == "chat":
         # The conversation itself is not rendered here: the chat's websocket replays every event
         # on connect. The page only needs what events do not say: totals and run snapshots.

@@ -200,6 +200,7 @@ ROUTES: dict[str, Route] = {
     "sessions/<slug:slug>/users/new": Route({"POST": OWNED}, request=form(
         allowed={"username": ""}, username="mallory", password="a fine long password")),
     "sessions/<slug:slug>/users/<int:member_id>/active": Route({"POST": OWNED}, request=form(active="0")),
+    "sessions/<slug:slug>/users/accounts": Route({"POST": OWNED}, request=form(username="admin")),
     "sessions/<slug:slug>/users/<int:member_id>/password": Route({"POST": OWNED}),
     "sessions/<slug:slug>/users/signup": Route({"POST": OWNED}, request=form(enabled="1")),
     "sessions/<slug:slug>/users/client-secret": Route({"POST": OWNED}),
@@ -259,6 +260,8 @@ ROUTES: dict[str, Route] = {
     # Production (issue 12). In the test's transaction a queued build or deploy never commits;
     # the world's build failed and its release stopped, so the owner's deploy and rollback get 409.
     "api/apps/<slug>/prod/build": Route({"POST": OWNED_API}, auth="bearer"),
+    "api/apps/<slug>/prod/publish": Route({"POST": OWNED_API}, auth="bearer"),
+    "api/apps/<slug>/prod/auto-publish": Route({"PUT": OWNED_API}, auth="bearer", request=as_json(enabled=False)),
     "api/apps/<slug>/prod/builds": Route({"GET": OWNED_API}, auth="bearer"),
     "api/apps/<slug>/prod/builds/<build_id>": Route({"GET": OWNED_API}, auth="bearer"),
     "api/apps/<slug>/prod/deploy": Route({"POST": OWNED_API}, auth="bearer"),
@@ -311,6 +314,10 @@ ROUTES: dict[str, Route] = {
     # Pages.
     "": Route({"GET": SIGNED_IN}),
     "system-status/": Route({"GET": SIGNED_IN}),
+    # Every user's apps: MGX admins only.
+    "all-apps/": Route({"GET": STAFF}),
+    "sessions/<slug:slug>/badges": Route({"GET": OWNED}),
+    "sessions/<slug:slug>/delete-preview": Route({"GET": OWNED}),
     "sessions/new/": Route({"GET": SIGNED_IN, "POST": SIGNED_IN}, request=form(allowed={"name": ""}, name="Intruder")),
     "sessions/<slug:slug>/": Route({"GET": OWNED}),
     "sessions/<slug:slug>/delete": Route({"POST": OWNED}, request=form(

@@ -17,6 +17,7 @@ from .admins import admin_ensure, admin_password_reset
 from .app_login import app_login, app_login_remember, app_logout
 from .app_members import (
     SignupClosed,
+    app_member_add_account,
     app_member_check,
     app_member_create,
     app_member_password_reset,
@@ -53,7 +54,7 @@ from .ssh_keys import ssh_key_add, ssh_key_delete
 __all__ = [
     "EXTERNAL_GRANTS", "FIRST_PARTY_SCOPE", "WRONG_CREDENTIALS", "LoginFailed", "LoginLocked", "SignupClosed",
     "admin_ensure", "admin_password_reset", "app_client_register", "app_client_secret_rotate", "app_login",
-    "app_login_remember", "app_logout", "app_member_check", "app_member_create", "app_member_password_reset",
+    "app_login_remember", "app_logout", "app_member_add_account", "app_member_check", "app_member_create", "app_member_password_reset",
     "app_member_set_active", "app_member_signup", "app_self_signup_set", "app_tokens_revoke", "credentials_check",
     "external_client_check", "external_client_delete", "external_client_register", "external_client_secret_rotate",
     "first_party_client_ensure", "login_token_check", "mgx_login", "mgx_logout", "redirect_uri_check",

@@ -73,6 +73,23 @@ def app_member_create(*, app, username: str, email: str = "", password: str | No
     return member, password
 
 
+@transaction.atomic
+def app_member_add_account(*, app, user, source: str = AppMember.Source.ACCOUNT) -> AppMember:
+    """Let an MGX account log into `app` with its MGX name and password: the app's owner (made a
+    member with the app, removable like any member) or an MGX admin the owner lets in. Not
+    app-only: the account stays an MGX account, whose password its owner changes on their profile."""
+    if source == AppMember.Source.ACCOUNT and not user.is_staff:
+        raise ValidationError({"username": ["Only MGX admins can be let in with their MGX account; add anyone else "
+                                            "as an app user."]})
+    if AppMember.objects.filter(app=app, user=user).exists():
+        raise ValidationError({"username": [f"{user.get_username()} may already log into this app."]})
+    if AppMember.objects.filter(app=app, username__iexact=user.get_username()).exists():
+        raise ValidationError({"username": [f"“{user.get_username()}” is already the name of a user of this app."]})
+    member = AppMember.objects.create(app=app, user=user, username=user.get_username(), app_only=False, source=source)
+    members_changed(app=app, action="member_created", username=member.username)
+    return member
+
+
 def app_member_signup(*, app, username: str, password: str, email: str = "") -> AppMember:
     """Self-service registration from the app's login form, when the owner allows it."""
     client = selectors.app_client_get(app=app)

@@ -27,6 +27,8 @@ CELERY_BEAT_SCHEDULE = {
     # Traces and logs past their app's retention (MGX_OTLP_RETENTION_DAYS). The embedded store
     # accepts TTL indexes but is not known to enforce them, so this task does it everywhere.
     "telemetry-retention": {"task": "observability.retention_enforce", "schedule": 3600.0},
+    # Apps with auto-publish on: a new commit, once MGX_AUTO_PUBLISH_DELAY old, is published.
+    "auto-publish": {"task": "deployments.auto_publish", "schedule": 10.0},
 }
 
 # A worker renews a Redis key with this TTL while it lives (core.workers); a run whose worker's

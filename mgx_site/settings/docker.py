@@ -56,6 +56,9 @@ MGX_PROD_HEALTH_TIMEOUT = env.int("MGX_PROD_HEALTH_TIMEOUT", default=120)  # sec
 # Seconds the old release keeps running after the route switched: requests it already took finish.
 MGX_PROD_DRAIN_SECONDS = env.float("MGX_PROD_DRAIN_SECONDS", default=2.0)
 MGX_BUILD_TIMEOUT = env.int("MGX_BUILD_TIMEOUT", default=1800)  # seconds a whole image build may take
+# Auto-publish (per app, off by default) builds a new commit once it is this many seconds old,
+# so a burst of saves or a run of the team becomes one build.
+MGX_AUTO_PUBLISH_DELAY = env.int("MGX_AUTO_PUBLISH_DELAY", default=20)
 
 # Image builds (containers.builder): every step of an app's Dockerfile runs in a container
 # under the same sandbox as its dev server (uid 1000, no capabilities, the app's own network),

@@ -119,3 +119,34 @@ def test_dashboard_lists_apps_newest_first_and_the_form_keeps_input_on_error(cli
     assert made.status_code == 302 and made["Location"] == "/sessions/fresh/"
     users_tab = client.get("/sessions/fresh/?tab=users").content.decode()
     assert 'id="app-users"' in users_tab and "/apps/fresh/dev/auth/callback" in users_tab
+
+
+def test_a_taken_address_is_refused_with_a_free_one_suggested(app_factory, user_factory):
+    owner = user_factory(username="suggested")
+    app_factory(owner=owner, name="Shop", slug="shop")
+    with pytest.raises(ValidationError) as refused:
+        app_create(owner=owner, name="Another shop", framework="nextjs", slug="shop")
+    assert "“shop” is taken" in refused.value.message_dict["slug"][0]
+    assert "such as “shop-2”" in refused.value.message_dict["slug"][0]
+    assert App.objects.filter(owner=owner).count() == 1
+
+
+def test_the_delete_dialog_says_what_goes_with_the_app(client, app_factory, user_factory):
+    from databases.provisioning import app_database_ensure
+    from databases.services import collection_create, document_insert
+    from deployments.models import Build, Release
+
+    owner = user_factory(username="dropper")
+    app = app_factory(owner=owner, name="Going Soon")
+    app_database_ensure(app=app)
+    collection_create(app=app, name="orders")
+    document_insert(app=app, collection="orders", document={"total": 3})
+    build = Build.objects.create(app=app, number=1, commit="c" * 40, status="succeeded")
+    Release.objects.create(app=app, build=build, number=1, status="live")
+    client.force_login(owner)
+    said = client.get(f"/sessions/{app.slug}/delete-preview").content.decode()
+    assert f"/apps/{app.slug}/prod/" in said and "goes offline" in said
+    assert f"app_{app.slug}" in said and "2 collections" in said and "1 document" in said  # users (its index) and orders
+    assert "Its 1 user can no longer log in" in said  # the owner, a member of their own app
+    page = client.get(f"/sessions/{app.slug}/?tab=files").content.decode()
+    assert "delete-preview" in page and "toggle once" in page  # loaded when the dialog opens
