@@ -1,6 +1,5 @@
 """The pages a person works in: the dashboard, New app, the session page and its tabs (each tab's
 context composed from the other apps' selectors), one trace as a page, Delete, and /healthz."""
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -98,7 +97,7 @@ def session_detail(request: HtmxHttpRequest, slug):
         # The conversation itself is not rendered here: the chat's websocket replays every event
         # on connect. The page only needs what events do not say: totals and run snapshots.
         context.update(
-            llm_configured=bool(settings.MGX_LLM_BASE_URL),
+            llm_configured=agent_selectors.model_configured(),
             usage=agent_selectors.usage_for_session(session=app.slug),
             runs=agent_selectors.runs_for_session(session=app.slug),
         )
