@@ -31,6 +31,7 @@ from django.db import transaction
 from pymongo import ReturnDocument
 
 from containers.docker_client import DockerUnavailable
+from containers.frameworks import framework
 from containers.sandbox import CONTAINER_HOST
 from core.announce import announce
 from core.errors import Conflict, Invalid
@@ -471,7 +472,8 @@ def dev_changes_commit() -> list[str]:
         if any(run.status in ("queued", "running", "waiting") for run in runs_for_session(session=app.slug, limit=3)):
             continue
         try:
-            if workspace_commit_outside(app=app) is not None:
+            # A file the framework rewrites at each start (next-env.d.ts) is no change of anyone's.
+            if workspace_commit_outside(app=app, unless_only=framework(app.framework).self_written) is not None:
                 committed.append(app.slug)
         except Exception as exc:  # one broken workspace must not stop the others' history
             log.warning("committing dev-container changes of %s failed: %s", app.slug, exc)
