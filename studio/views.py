@@ -10,6 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.authentication import request_user
+from accounts.selectors import ssh_keys_for
 from accounts.views import app_users_context
 from agents import selectors as agent_selectors
 from core.errors import LimitReached
@@ -107,6 +108,9 @@ def session_detail(request: HtmxHttpRequest, slug):
         context.update(dev=dev_for_app(app=app), ssh=ssh_access(app=app))
     if tab in ("logs", "terminal"):
         context["targets"] = output_targets(app=app)
+    if tab == "terminal":
+        # Read-only by design: the tab points to SSH (the Dev tab's command, or the keys it needs).
+        context.update(ssh=ssh_access(app=app), has_ssh_keys=ssh_keys_for(user=request.user).exists())
     if tab == "logs":
         # Two views of one tab: the containers' console output, and the app's OpenTelemetry logs.
         context["logs_view"] = "app" if request.GET.get("view") == "app" else "console"
