@@ -107,6 +107,7 @@ def _page(request, *, config=None, errors=None, typed=None, check=None, status=2
         "key_from_env": config.sources.get("api_key") == selectors.ENVIRONMENT,
         "key_stored": bool(stored and stored.api_key_sealed), "roles": roles,
         "roles_open": any(r["value"] or r["from_env"] for r in roles),
+        "roles_in_force": [(ROLE_LABELS[role], name) for role, name in config.role_models.items()],
     }, status=status)
 
 
