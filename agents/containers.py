@@ -60,6 +60,18 @@ def container_llm_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def host_llm_url(url: str) -> str:
+    """The model endpoint as MGX's host reaches it (the admin page's Test): `host.docker.internal`,
+    which only containers resolve, is the host's Docker bridge address (MGX_INTERNAL_HOST, which
+    `./mgx` sets to docker0's)."""
+    parts = urlsplit(url or "")
+    if (parts.hostname or "") != CONTAINER_HOST or not settings.MGX_INTERNAL_HOST:
+        return url
+    host = settings.MGX_INTERNAL_HOST
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
 def agent_api_url() -> str:
     return f"http://{CONTAINER_HOST}:{settings.MGX_INTERNAL_PORT}/internal/agent"
 
@@ -80,11 +92,10 @@ def _code_volumes() -> dict:
 
 
 # Settings the runner reads exactly as MGX has them. Add a setting here (not a line of its own
-# below) when the runner needs it; secrets other than the model's key never belong here.
+# below) when the runner needs it; secrets never belong here. The model endpoint is not a plain
+# setting: it is what is in force when the run starts (the `model` argument below).
 COPIED_SETTINGS = (
     "MGX_WORKSPACE_MAX_FILE_BYTES",
-    "MGX_LLM_API_KEY",
-    "MGX_LLM_MODEL",
     "MGX_LLM_PRICE_PROMPT",
     "MGX_LLM_PRICE_COMPLETION",
     "MGX_AGENT_MAX_STEPS",
@@ -94,7 +105,9 @@ COPIED_SETTINGS = (
 )
 
 
-def _environment(*, app, token: str) -> dict:
+def _environment(*, app, token: str, model) -> dict:
+    """`model`: the endpoint in force (agents.selectors.ModelConfig), given whole to the runner,
+    so a container started after an admin changed it uses the new one."""
     env = {
         "DJANGO_SETTINGS_MODULE": "mgx_site.settings.base",
         "HOME": "/tmp",
@@ -105,28 +118,31 @@ def _environment(*, app, token: str) -> dict:
         "MGX_WORKSPACE_ROOT": WORKSPACES,
         **{name: str(getattr(settings, name)) for name in COPIED_SETTINGS},
         # The container reaches a loopback model server and MGX itself by other addresses.
-        "MGX_LLM_BASE_URL": container_llm_url(settings.MGX_LLM_BASE_URL),
+        "MGX_LLM_BASE_URL": container_llm_url(model.base_url),
+        "MGX_LLM_API_KEY": model.api_key,
+        "MGX_LLM_MODEL": model.model,
         "MGX_AGENT_API_URL": agent_api_url(),
         "MGX_APP_NAME": app.name,
         "MGX_APP_FRAMEWORK": app.framework,
         "MGX_AGENT_TOKEN": token,
     }
-    for role, model in settings.MGX_LLM_ROLE_MODELS.items():
-        if model:
-            env[f"MGX_LLM_MODEL_{role.upper()}"] = model
+    for role, name in model.role_models.items():
+        if name:
+            env[f"MGX_LLM_MODEL_{role.upper()}"] = name
     return env
 
 
-def agent_container_config(*, app, run_id: str, token: str, workspace_root) -> dict:
+def agent_container_config(*, app, run_id: str, token: str, workspace_root, model) -> dict:
     """Keyword arguments for `containers.run` of the run's container (detached); the caller
-    (agents.services) says where the app's workspace is, so this adapter needs no service."""
+    (agents.services) says where the app's workspace is and which model endpoint is in force
+    (agents.selectors.model_config), so this adapter needs no service or selector."""
     ws_root = str(workspace_root)
     return {
         "image": settings.MGX_AGENT_IMAGE,
         "name": container_name(slug=app.slug, role="agent") + "-" + run_id[:8],
         "command": ["python", "manage.py", "run_agent", "--session", app.slug, "--run", run_id],
         "working_dir": CODE_ROOT,
-        "environment": _environment(app=app, token=token),
+        "environment": _environment(app=app, token=token, model=model),
         "volumes": {**_code_volumes(), ws_root: {"bind": f"{WORKSPACES}/{app.slug}", "mode": "rw"}},
         **sandbox(kind="agent", network=app_network_ensure(slug=app.slug)),
         "labels": {**labels(slug=app.slug, role="agent"), "mgx.run": run_id},
@@ -143,10 +159,10 @@ class ContainerError(Exception):
     """The engine refused to start the container; the message says why."""
 
 
-def agent_container_start(*, app, run_id: str, token: str, workspace_root) -> str:
+def agent_container_start(*, app, run_id: str, token: str, workspace_root, model) -> str:
     """Start the run's container; its id. Raises AgentConfigError, ContainerError or
     DockerUnavailable."""
-    config = agent_container_config(app=app, run_id=run_id, token=token, workspace_root=workspace_root)
+    config = agent_container_config(app=app, run_id=run_id, token=token, workspace_root=workspace_root, model=model)
     try:
         return client().containers.run(**config).id
     except docker.errors.DockerException as exc:

@@ -4,6 +4,11 @@
 MESSAGE_DELTA events) and returns the whole message with its token usage. When the endpoint
 reports no usage, the tokens are estimated (4 characters a token) and marked so: budgets still
 hold with servers that do not count.
+
+In the agent container the endpoint comes from its environment (MGX_LLM_*), which MGX fills at
+the container's start from what is in force then (`agents.selectors.model_config`: the
+environment, else what an admin set on /admin/model/). The admin page's Test call is
+`agents.endpoint`, which needs none of langchain.
 """
 from __future__ import annotations
 
@@ -17,6 +22,8 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_openai import ChatOpenAI
 
 
+from .models import DEFAULT_MODEL
+
 INVALID_ARGS = "__invalid_json__"
 
 
@@ -25,7 +32,7 @@ def configured() -> bool:
 
 
 def model_name(role: str) -> str:
-    return (settings.MGX_LLM_ROLE_MODELS or {}).get(role) or settings.MGX_LLM_MODEL
+    return (settings.MGX_LLM_ROLE_MODELS or {}).get(role) or settings.MGX_LLM_MODEL or DEFAULT_MODEL
 
 
 def chat_model(role: str) -> ChatOpenAI:
@@ -87,3 +94,4 @@ def model_call(*, role: str, messages: list[BaseMessage], tools: list[dict],
     sent = sum(len(m.content) if isinstance(m.content, str) else len(json.dumps(m.content)) for m in messages)
     out = len(message.content if isinstance(message.content, str) else "") + len(json.dumps(message.tool_calls))
     return ModelReply(message, model.model_name, max(1, sent // 4), max(1, out // 4), True, **timing)
+

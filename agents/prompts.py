@@ -87,9 +87,10 @@ def no_llm_message(*, app_name: str, framework: str) -> str:
     return (
         "No language model is configured for MGX, so the agent team cannot work on your request. "
         f"The workspace holds the {FRAMEWORK_NAMES.get(framework, framework)} template with the app's name "
-        f"(\"{md_text(app_name)}\"), ready to run and edit by hand. To enable the team, set MGX_LLM_BASE_URL (any "
-        "OpenAI-compatible endpoint, e.g. https://api.openai.com/v1 or a local Ollama/vLLM), MGX_LLM_API_KEY "
-        "and MGX_LLM_MODEL, then restart MGX."
+        f"(\"{md_text(app_name)}\"), ready to run and edit by hand. An MGX admin enables the team by setting a model "
+        "(any OpenAI-compatible endpoint, e.g. https://api.openai.com/v1 or a local Ollama/vLLM) on the admin's "
+        "Model page, /admin/model/ (it applies to the next message, no restart), or with MGX_LLM_BASE_URL, "
+        "MGX_LLM_API_KEY and MGX_LLM_MODEL in MGX's .env."
     )
 
 

@@ -1,6 +1,83 @@
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from core.sealed import unseal
 from sessions_app.selectors import app_by_slug
 
 from .documents import AgentEvent, AgentRun, CheckpointBlob, CheckpointWrite, UsageRecord, token_hash
+from .models import DEFAULT_MODEL, ROLES, ModelSettings
+
+KEY_PURPOSE = "model-api-key"  # what core.sealed seals the model's key for
+ENVIRONMENT, ADMIN, DEFAULT = "environment", "admin", "default"  # where a value in force comes from
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The model endpoint in force now: each value from MGX's environment when set there (it
+    wins), else from the admin page, else the default. `sources` says which, per value:
+    "base_url", "api_key", "model" and "role:<role>" -> ENVIRONMENT, ADMIN, DEFAULT or "" (none).
+    The key is MGX's to hand on, never to show (not in the repr either)."""
+
+    base_url: str
+    api_key: str = field(repr=False)
+    model: str
+    role_models: dict
+    sources: dict
+    stored: ModelSettings | None = field(default=None, repr=False, compare=False)
+    key_unreadable: bool = False  # a stored key that no longer opens (MGX's secret key changed)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.base_url)
+
+    @property
+    def key_set(self) -> bool:
+        return bool(self.api_key)
+
+    def model_for(self, role: str) -> str:
+        return self.role_models.get(role) or self.model
+
+    def from_environment(self) -> list[str]:
+        return [name for name, source in self.sources.items() if source == ENVIRONMENT]
+
+
+def model_settings_stored() -> ModelSettings | None:
+    return ModelSettings.objects.filter(pk=ModelSettings.SINGLETON).first()
+
+
+def model_config() -> ModelConfig:
+    """What the next run uses (read afresh each time: the page applies without a restart)."""
+    stored = model_settings_stored()
+    sources: dict[str, str] = {}
+
+    def pick(name: str, env_value: str, admin_value: str, default: str = "") -> str:
+        if env_value:
+            sources[name] = ENVIRONMENT
+            return env_value
+        if admin_value:
+            sources[name] = ADMIN
+            return admin_value
+        sources[name] = DEFAULT if default else ""
+        return default
+
+    stored_key = unseal(KEY_PURPOSE, stored.api_key_sealed) if stored else None
+    base_url = pick("base_url", settings.MGX_LLM_BASE_URL, stored.base_url if stored else "")
+    api_key = pick("api_key", settings.MGX_LLM_API_KEY, stored_key or "")
+    model = pick("model", settings.MGX_LLM_MODEL, stored.model if stored else "", DEFAULT_MODEL)
+    env_roles, admin_roles = settings.MGX_LLM_ROLE_MODELS or {}, (stored.role_models if stored else {}) or {}
+    role_models = {}
+    for role in ROLES:
+        chosen = pick(f"role:{role}", env_roles.get(role, ""), str(admin_roles.get(role) or ""))
+        if chosen:
+            role_models[role] = chosen
+    return ModelConfig(base_url=base_url, api_key=api_key, model=model, role_models=role_models, sources=sources,
+                       stored=stored, key_unreadable=bool(stored and stored.api_key_sealed and stored_key is None))
+
+
+def model_configured() -> bool:
+    """Whether the team has a model endpoint now (the chat's Send waits for one)."""
+    return model_config().configured
 
 
 def events_since(*, session: str, after_seq: int = 0, limit: int = 1000) -> list[AgentEvent]:

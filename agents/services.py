@@ -15,11 +15,14 @@ services. The task is sent by name, so this module does not import agents.tasks 
 it).
 """
 import datetime as _dt
+import ipaddress
 import logging
+import re
 import secrets
 import time
 import uuid
 from functools import partial
+from urllib.parse import urlsplit
 
 import requests
 from celery import current_app
@@ -28,10 +31,13 @@ from django.db import transaction
 from pymongo import ReturnDocument
 
 from containers.docker_client import DockerUnavailable
+from containers.frameworks import framework
+from containers.sandbox import CONTAINER_HOST
 from core.announce import announce
 from core.errors import Conflict, Invalid
 from core.markdown import md_code_block, md_text
 from core.owner import own_tree
+from core.sealed import seal
 from core.telemetry import model_call_span
 from core.workers import taken_in_present_life, workers_alive
 from deployments.selectors import dev_for_app, dev_running_apps
@@ -51,6 +57,7 @@ from .containers import (
     agent_container_start,
     agent_container_state,
     agent_containers_all,
+    host_llm_url,
 )
 from .documents import (
     EVENT_TYPES,
@@ -62,7 +69,9 @@ from .documents import (
     UsageRecord,
     token_hash,
 )
-from .selectors import interrupt_waiting, runs_for_session
+from .endpoint import EndpointCheck, endpoint_check
+from .models import ROLES, ModelSettings
+from .selectors import KEY_PURPOSE, interrupt_waiting, model_config, model_settings_stored, runs_for_session
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +350,10 @@ def run_execute(*, run_id: str, worker: str = "") -> str:
     try:
         # The container runs as the app user: it must be able to write what MGX wrote.
         own_tree(workspace_root)
-        container_id = agent_container_start(app=app, run_id=run_id, token=token, workspace_root=workspace_root)
+        # The model endpoint in force now: what an admin set a moment ago applies to this run.
+        model = model_config()
+        container_id = agent_container_start(app=app, run_id=run_id, token=token, workspace_root=workspace_root,
+                                             model=model)
     except (DockerUnavailable, ContainerError, AgentConfigError, OSError) as exc:
         AgentRun.objects(run_id=run_id).update_one(set__token_hash="")
         return _fail(run_id=run_id, slug=app.slug, message=f"The agent could not start: {exc}")
@@ -369,6 +381,8 @@ def run_execute(*, run_id: str, worker: str = "") -> str:
                      message=f"The team ran past the {settings.MGX_AGENT_TIMEOUT // 60}-minute limit and was stopped.")
     if run.status == "running":  # the runner ended without saying how
         tail = "\n".join(logs.splitlines()[-15:]).replace(token, "***")
+        if len(model.api_key) >= 4:
+            tail = tail.replace(model.api_key, "***")
         return _fail(run_id=run_id, slug=app.slug,
                      message="The agent stopped unexpectedly." + (f"\n\n{md_code_block(tail)}" if tail else ""))
     return run.status
@@ -458,8 +472,135 @@ def dev_changes_commit() -> list[str]:
         if any(run.status in ("queued", "running", "waiting") for run in runs_for_session(session=app.slug, limit=3)):
             continue
         try:
-            if workspace_commit_outside(app=app) is not None:
+            # A file the framework rewrites at each start (next-env.d.ts) is no change of anyone's.
+            if workspace_commit_outside(app=app, unless_only=framework(app.framework).self_written) is not None:
                 committed.append(app.slug)
         except Exception as exc:  # one broken workspace must not stop the others' history
             log.warning("committing dev-container changes of %s failed: %s", app.slug, exc)
     return committed
+
+
+# ---------------------------------------------------------------- the model endpoint (/admin/model/)
+
+URL_MAX, MODEL_MAX, KEY_MAX = 500, 200, 1000
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")  # gpt-4o-mini, qwen2.5-coder:14b, org/Model-7B
+LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "0.0.0.0", "::", CONTAINER_HOST)
+
+
+def _own_services() -> dict[int, str]:
+    """Ports of MGX's own services on this host, by port: no model server is there."""
+    ports = {
+        getattr(settings, "MGX_PORT", 0): "web port", settings.MGX_INTERNAL_PORT: "internal listener",
+        getattr(settings, "MGX_APPS_PORT", 0): "apps gateway", settings.MGX_APPS_MONGO_PORT: "apps' MongoDB guard",
+        settings.MGX_APPS_MONGO_STORE_PORT: "apps' MongoDB store",
+    }
+    for url, name in ((settings.MGX_REDIS_URL, "Redis"), (settings.MGX_MONGO_URL, "MongoDB store")):
+        try:
+            ports[urlsplit(url).port or 0] = name
+        except ValueError:
+            pass
+    db_port = str(settings.DATABASES["default"].get("PORT") or "")
+    if db_port.isdigit():
+        ports[int(db_port)] = "SQL database"
+    ports.pop(0, None)
+    return ports
+
+
+def _own_host(host: str) -> bool:
+    """Whether `host` names this machine as MGX's services see it (loopback, the Docker bridge
+    address, MGX's own addresses)."""
+    host = host.lower().strip("[]")
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+        if address.is_loopback or address.is_unspecified:
+            return True
+    except ValueError:
+        pass
+    own = {settings.MGX_INTERNAL_HOST, getattr(settings, "MGX_HOST", ""), getattr(settings, "MGX_APPS_HOST", ""),
+           urlsplit(getattr(settings, "MGX_PUBLIC_URL", "")).hostname or ""}
+    return host in {h.lower() for h in own if h}
+
+
+def _endpoint_clean(raw: str) -> str:
+    """The endpoint as it will be stored, or Invalid (field "base_url") saying what is wrong."""
+    url = (raw or "").strip()
+    if not url:
+        return ""
+    if len(url) > URL_MAX:
+        raise Invalid(f"The endpoint is longer than {URL_MAX} characters.", field="base_url")
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        raise Invalid("The endpoint may not contain spaces or control characters.", field="base_url")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise Invalid("That is not a URL (is the port a number up to 65535?).", field="base_url") from None
+    if parts.scheme not in ("http", "https"):
+        raise Invalid("The endpoint must be an http:// or https:// URL, e.g. https://api.openai.com/v1.",
+                      field="base_url")
+    if not parts.hostname:
+        raise Invalid("The endpoint needs a host, e.g. http://172.17.0.1:11434/v1.", field="base_url")
+    if parts.username or parts.password:
+        raise Invalid("Put the key in the API key field, not in the URL (a URL is shown on this page).",
+                      field="base_url")
+    if parts.fragment:
+        raise Invalid("The endpoint may not have a #fragment.", field="base_url")
+    service = _own_services().get(port or (443 if parts.scheme == "https" else 80))
+    if service and _own_host(parts.hostname):
+        raise Invalid(f"{parts.hostname}:{port} is MGX's own {service}, not a model server.", field="base_url")
+    return url.rstrip("/")
+
+
+def _model_clean(raw: str, field: str) -> str:
+    name = (raw or "").strip()
+    if not name:
+        return ""
+    if len(name) > MODEL_MAX or not MODEL_NAME.match(name):
+        raise Invalid(f"A model name is at most {MODEL_MAX} letters, digits and . _ : / @ + - (no spaces), "
+                      "e.g. gpt-4o-mini or qwen2.5-coder:14b.", field=field)
+    return name
+
+
+def model_settings_save(*, base_url: str, model: str, role_models: dict, by, api_key: str = "",
+                        clear_key: bool = False) -> ModelSettings:
+    """What an MGX admin set on /admin/model/, stored for the next run (no restart). `api_key`
+    empty keeps the stored key, `clear_key` removes it; the key is stored sealed and never
+    logged. Raises Invalid (with the field) and stores nothing when a value cannot be used."""
+    values = {"base_url": _endpoint_clean(base_url), "model": _model_clean(model, "model"),
+              "role_models": {}}
+    for role in ROLES:
+        name = _model_clean((role_models or {}).get(role, ""), f"model_{role}")
+        if name:
+            values["role_models"][role] = name
+    key = (api_key or "").strip()
+    if key and (len(key) > KEY_MAX or any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in key)):
+        raise Invalid(f"An API key is at most {KEY_MAX} characters, without spaces or line breaks.", field="api_key")
+    with transaction.atomic():
+        stored = model_settings_stored() or ModelSettings(pk=ModelSettings.SINGLETON)
+        changed = [name for name, value in values.items() if getattr(stored, name) != value]
+        for name, value in values.items():
+            setattr(stored, name, value)
+        if clear_key and stored.api_key_sealed:
+            stored.api_key_sealed = ""
+            changed.append("api_key (removed)")
+        elif key:
+            stored.api_key_sealed = seal(KEY_PURPOSE, key)
+            changed.append("api_key")
+        stored.updated_by = getattr(by, "get_username", lambda: str(by))()[:150]
+        stored.save()
+    # Which fields, never their values: the key must not reach a log, and the rest need not.
+    log.info("The model settings were changed by %s: %s", stored.updated_by, ", ".join(changed) or "nothing")
+    return stored
+
+
+def model_endpoint_test(*, timeout: float = 20.0) -> EndpointCheck:
+    """One small chat completion to the endpoint in force, from MGX's host, with its key and
+    model (the team leader's); what it found. A `host.docker.internal` endpoint is called at the
+    Docker bridge address, as a container would reach it."""
+    config = model_config()
+    if not config.configured:
+        return EndpointCheck(False, "No endpoint is set: save one first.")
+    return endpoint_check(base_url=host_llm_url(config.base_url), api_key=config.api_key,
+                          model=config.model_for("team_leader"), timeout=timeout)

@@ -83,6 +83,9 @@ class Framework:
     public: tuple[str, int]  # the production container the gateway routes to: (role, port)
     health_path: str  # under the base path; 200 when the app is up (dev and production)
     team: str  # what the agent team is told about the template
+    # Files the dev server rewrites by itself on every start (Next.js: next-env.d.ts). A change
+    # to these alone is no "dev container" commit; it goes into the next real one.
+    self_written: tuple[str, ...] = ()
 
     def health_url(self, *, slug: str, stage: str, port: int) -> str:
         return f"http://127.0.0.1:{port}/apps/{slug}/{stage}/{self.health_path}"
@@ -91,7 +94,7 @@ class Framework:
 DESCRIPTORS: dict[str, Framework] = {
     "nextjs": Framework(
         id="nextjs", dev_port=3000, dev_script=NEXTJS_DEV, dev_current=NEXTJS_CURRENT,
-        images=(("app", ""),), public=("app", 3000), health_path="healthz",
+        images=(("app", ""),), public=("app", 3000), health_path="healthz", self_written=("next-env.d.ts",),
         team=(
             "Next.js 15 (App Router, TypeScript) in one container. Pages live in app/, logic in lib/*.mjs "
             "(tested with `npm test`), the dev server runs on port 3000, and next.config.mjs takes basePath from "

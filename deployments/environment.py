@@ -45,7 +45,9 @@ def app_environment(*, app, stage: str) -> dict[str, str]:
         "MONGODB_DB": database.name,
         "OTEL_SERVICE_NAME": app.slug,
     }
-    # The app header names the app to MGX's receiver even if the app changes its service.name.
+    # The app header names the app to MGX's receiver even if the app changes its service.name;
+    # the stage header tells its dev server's traces from production's (the Traces tab's filter).
     env["OTEL_EXPORTER_OTLP_ENDPOINT"] = apps_otlp_endpoint()
-    env["OTEL_EXPORTER_OTLP_HEADERS"] = f"authorization=Bearer {app_ingest_token(app=app)},x-mgx-app={app.slug}"
+    env["OTEL_EXPORTER_OTLP_HEADERS"] = (f"authorization=Bearer {app_ingest_token(app=app)},x-mgx-stage={stage},"
+                                         f"x-mgx-app={app.slug}")
     return env

@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
 import zlib
+from urllib.parse import urlsplit
 
 import bson
 from google.protobuf import json_format
@@ -17,6 +19,7 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from containers.frameworks import DESCRIPTORS
 from core.errors import Invalid, TooLarge
 
 MAX_VALUE_CHARS = 8192  # one attribute value or log body, cut beyond this
@@ -143,9 +146,68 @@ def _time(ns: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ns / 1e9, dt.timezone.utc) if ns else dt.datetime.now(dt.timezone.utc)
 
 
-def span_documents(message: ExportTraceServiceRequest, *, app: str, received_at: dt.datetime) -> list[dict]:
+# What a span says about the HTTP request it served, old and new semantic conventions alike
+# (FastAPI's instrumentation: http.target/http.route; Next.js: http.target/next.route; the
+# stable conventions: url.path/http.route/http.response.status_code).
+PATH_KEYS = ("url.path", "http.target", "http.url", "url.full")
+ROUTE_KEYS = ("http.route", "next.route")
+STATUS_KEYS = ("http.response.status_code", "http.status_code")
+STAGES = ("dev", "prod")
+# The health checks the templates answer (Docker's HEALTHCHECK, the dev boot, the deploy probe).
+HEALTH_PATHS = frozenset("/" + d.health_path.strip("/") for d in DESCRIPTORS.values())
+
+
+def _attr(span_attrs: list[dict], keys) -> object:
+    values = {a["k"]: a["v"] for a in span_attrs if a["k"] in keys}
+    return next((values[k] for k in keys if values.get(k) not in (None, "")), None)
+
+
+def _stage_in(text: str, base: re.Pattern) -> str:
+    found = base.search(text or "")
+    return found.group(1) if found else ""
+
+
+def _request_path(span: dict, base: re.Pattern) -> str:
+    """The path the span served, without the app's base path (/apps/<slug>/dev|prod) and query."""
+    raw = _attr(span["attributes"], PATH_KEYS)
+    path = str(raw) if raw is not None else ""
+    if path.startswith(("http://", "https://")):
+        try:
+            path = urlsplit(path).path
+        except ValueError:
+            path = ""
+    if not path:  # "GET /api/orders": what both templates name a server span
+        method, _, rest = span["name"].partition(" ")
+        path = rest if method.isupper() and rest.startswith("/") else ""
+    path = path.split("?", 1)[0]
+    return base.sub("", path, count=1) or "/"
+
+
+def _request_of(span: dict, base: re.Pattern) -> dict:
+    """route, HTTP status and whether it is a health check, for a root span."""
+    route = _attr(span["attributes"], ROUTE_KEYS)
+    route = base.sub("", str(route), count=1) if route is not None else _request_path(span, base)
+    route = route.removesuffix("/route") if route.endswith("/route") else route  # Next.js route handlers
+    status = _attr(span["attributes"], STATUS_KEYS)
+    try:
+        status = int(status) if status is not None else None
+    except (TypeError, ValueError):
+        status = None
+    checked = {route.rstrip("/") or "/", _request_path(span, base).rstrip("/") or "/"}
+    return {"route": route[:500], "http_status": status, "health": bool(checked & HEALTH_PATHS)}
+
+
+def span_documents(message: ExportTraceServiceRequest, *, app: str, received_at: dt.datetime,
+                   stage: str = "") -> list[dict]:
     """One document per trace per resource in the request (documents.py says why), holding that
-    trace's spans of the request."""
+    trace's spans of the request.
+
+    Each is tagged with what the lists filter on: `stage` ("dev" or "prod": the one the sending
+    container says, `X-MGX-Stage`, else the app's base path `/apps/<app>/dev|prod` in a span's
+    path or name, else ""); and, for the group holding the trace's root, the root's `route`,
+    `http_status` and `health` (True only for a request to the template's health path)."""
+    base = re.compile(rf"^(?:https?://[^/]+)?/apps/{re.escape(app)}/({'|'.join(STAGES)})(?=/|$|\?)")
+    anywhere = re.compile(rf"/apps/{re.escape(app)}/({'|'.join(STAGES)})(?=/|$|\?)")
     docs = []
     for rs in message.resource_spans:
         resource = _attrs(rs.resource.attributes)
@@ -180,8 +242,19 @@ def span_documents(message: ExportTraceServiceRequest, *, app: str, received_at:
                     group["errors"].append(span["status_message"][:500])
                 if not span["parent_span_id"]:
                     group["root"] = span["name"]
+                    request = _request_of(span, base)
+                    group.update(route=request["route"], http_status=request["http_status"])
+                    if request["health"]:
+                        group["health"] = True  # only ever True: a missing field reads as "not a health check"
+                if stage not in STAGES and "stage" not in group:
+                    found = _stage_in(span["name"], anywhere) or next(
+                        (_stage_in(str(a["v"]), anywhere) for a in span["attributes"]
+                         if a["k"] in PATH_KEYS + ROUTE_KEYS and _stage_in(str(a["v"]), anywhere)), "")
+                    if found:
+                        group["stage"] = found
         for group in groups.values():
             group["start"] = _time(group["start_ns"])
+            group["stage"] = stage if stage in STAGES else group.get("stage", "")
             docs.append(group)
     return docs
 

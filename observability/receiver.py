@@ -48,7 +48,8 @@ def _receiver(kind: str):
             services.ingest(kind=kind, body=body, content_type=request.META.get("CONTENT_TYPE", ""),
                             content_encoding=request.META.get("HTTP_CONTENT_ENCODING", ""),
                             authorization=request.META.get("HTTP_AUTHORIZATION", ""),
-                            app_header=request.META.get("HTTP_X_MGX_APP", ""))
+                            app_header=request.META.get("HTTP_X_MGX_APP", ""),
+                            stage_header=request.META.get("HTTP_X_MGX_STAGE", "")[:10])
         except services.Unauthorized as exc:
             response = _answer(401, str(exc), json_body=json_body)
             response["WWW-Authenticate"] = 'Bearer realm="otlp"'

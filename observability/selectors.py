@@ -36,15 +36,54 @@ def _pairs(pairs) -> list[tuple[str, object]]:
     return [(p.get("k", ""), p.get("v")) for p in pairs or []]
 
 
+STAGES = ("dev", "prod")
+HTTP_STATUS = re.compile(r"^([1-5])(?:([0-9]{2})|xx)$")  # 404, 500, or a class: 4xx, 5xx
+
+
+def _http_status_match(raw: str) -> dict | None:
+    """A query on `http_status` for "404" or "5xx"; None for anything else."""
+    found = HTTP_STATUS.match((raw or "").strip().lower())
+    if not found:
+        return None
+    if found.group(2) is not None:
+        return {"http_status": int(raw.strip())}
+    low = int(found.group(1)) * 100
+    return {"http_status": {"$gte": low, "$lt": low + 100}}
+
+
+def _trace_ids(match: dict) -> list[str]:
+    hits = spans().aggregate([{"$match": match}, {"$group": {"_id": "$trace_id"}}, {"$limit": 2000}])
+    return [h["_id"] for h in hits]
+
+
 def traces_list(*, app: str, status: str = "", min_ms: float | None = None, text: str = "", range_key: str = "24h",
+                stage: str = "", route: str = "", http_status: str = "", health: bool = False,
                 limit: int = TRACE_LIMIT) -> list[dict]:
-    """Recent traces, newest first: root span name, service, start, duration, span count and
-    status (error when any span failed)."""
+    """Recent traces, newest first: root span name, service, start, duration, span count, status
+    (error when any span failed), stage (dev, prod or "" when unknown), route and HTTP status.
+
+    Health checks (the template's health path, every ~10 s from Docker's HEALTHCHECK) are left
+    out unless `health`; `stage` keeps one stage's; `route` matches the root's route or name;
+    `http_status` is a code (404) or a class (5xx) of the root's answer."""
     match: dict = {"app": app, "start": {"$gte": _since(range_key)}}
+    if not health:
+        match["health"] = {"$ne": True}  # set only on health checks' groups (otlp.span_documents)
+    if stage in STAGES:
+        match["stage"] = stage
+    narrowed: set[str] | None = None
+    narrowing = []
     if text.strip():
-        hits = spans().aggregate([{"$match": {**match, "$or": [{"names": _text(text)}, {"errors": _text(text)}]}},
-                                  {"$group": {"_id": "$trace_id"}}, {"$limit": 2000}])
-        match["trace_id"] = {"$in": [h["_id"] for h in hits]}
+        narrowing.append({"$or": [{"names": _text(text)}, {"errors": _text(text)}]})
+    if route.strip():
+        narrowing.append({"$or": [{"route": _text(route)}, {"root": _text(route)}]})
+    status_match = _http_status_match(http_status)
+    if status_match:
+        narrowing.append(status_match)
+    for extra in narrowing:
+        ids = set(_trace_ids({**match, **extra}))
+        narrowed = ids if narrowed is None else narrowed & ids
+    if narrowed is not None:
+        match["trace_id"] = {"$in": sorted(narrowed)}
     groups = spans().aggregate([
         {"$match": match},
         # No $min of "$start": nx-27017 answers a date's $min as Extended JSON text; nanoseconds are numbers.
@@ -66,12 +105,28 @@ def traces_list(*, app: str, status: str = "", min_ms: float | None = None, text
             break
     roots = {g["trace_id"]: g for g in spans().find(
         {"app": app, "trace_id": {"$in": [r["trace_id"] for r in rows]}, "root": {"$ne": ""}},
-        {"trace_id": 1, "root": 1, "service": 1})}
+        {"trace_id": 1, "root": 1, "service": 1, "stage": 1, "route": 1, "http_status": 1, "health": 1})}
+    kept = []
     for row in rows:
-        root = roots.get(row["trace_id"])
-        row["name"] = root["root"] if root else "(root span not received)"
-        row["service"] = root.get("service", "") if root else ""
-    return rows
+        root = roots.get(row["trace_id"]) or {}
+        if root.get("health") and not health:
+            continue  # its root came after spans of it that were stored untagged
+        row["name"] = root.get("root") or "(root span not received)"
+        row["service"] = root.get("service", "")
+        row["stage"] = root.get("stage") or ""
+        row["route"] = root.get("route") or ""
+        row["http_status"] = root.get("http_status")
+        row["health"] = bool(root.get("health"))
+        kept.append(row)
+    return kept
+
+
+def health_checks_count(*, app: str, range_key: str = "24h", stage: str = "") -> int:
+    """How many health-check traces the list leaves out (their roots' groups)."""
+    query = {"app": app, "start": {"$gte": _since(range_key)}, "health": True, "root": {"$ne": ""}}
+    if stage in STAGES:
+        query["stage"] = stage
+    return spans().count_documents(query)
 
 
 def trace_detail(*, app: str, trace_id: str) -> dict | None:
@@ -104,6 +159,7 @@ def trace_detail(*, app: str, trace_id: str) -> dict | None:
     walk("", 0)
     root = next((s for s in ordered if s["parent_span_id"] == ""), ordered[0])
     return {"trace_id": trace_id, "spans": ordered, "root": root, "duration_ms": total / 1e6,
+            "stage": root["stage"] or next((s["stage"] for s in ordered if s["stage"]), ""),
             "start": dt.datetime.fromtimestamp(start / 1e9, dt.timezone.utc),
             "status": "error" if any(s["status"] == 2 for s in ordered) else root["status_name"],
             "logs": logs_list(app=app, trace_id=trace_id, limit=LOG_LIMIT)}
@@ -113,7 +169,7 @@ def _flatten(groups) -> list[dict]:
     out = []
     for g in groups:
         for span in g.get("spans") or []:
-            out.append({**span, "trace_id": g["trace_id"], "service": g.get("service", ""),
+            out.append({**span, "trace_id": g["trace_id"], "service": g.get("service", ""), "stage": g.get("stage") or "",
                         "resource": g.get("resource") or [], "app": g.get("app", ""),
                         "start": dt.datetime.fromtimestamp(span.get("start_ns", 0) / 1e9, dt.timezone.utc)})
     return out
@@ -243,18 +299,27 @@ def _filters(source) -> dict:
         min_ms = float(raw_ms) if raw_ms else None
     except ValueError:
         min_ms = None
+    http_status = (source.get("http") or "").strip()[:3]
     return {"status": source.get("status", "") if source.get("status") in ("error", "ok") else "",
             "min_ms": min_ms, "min_ms_raw": raw_ms if min_ms is not None else "",
             "text": (source.get("q") or "")[:200],
-            "range": source.get("range") if source.get("range") in RANGES else "24h"}
+            "range": source.get("range") if source.get("range") in RANGES else "24h",
+            "stage": source.get("stage") if source.get("stage") in STAGES else "",
+            "route": (source.get("route") or "")[:200],
+            "http": http_status if _http_status_match(http_status) else "",
+            "http_raw": http_status,
+            "health": source.get("health") == "1"}
 
 
 def traces_tab(*, app, params) -> dict:
     """What the session page's Traces tab needs (its list, filters and the ingest settings), from
     the query `params` (a mapping: the page's GET)."""
     f = _filters(params)
-    return {"f": f, "ranges": list(RANGES), "traces": traces_list(
-                app=app.slug, status=f["status"], min_ms=f["min_ms"], text=f["text"], range_key=f["range"]),
+    return {"f": f, "ranges": list(RANGES), "stages": STAGES, "traces": traces_list(
+                app=app.slug, status=f["status"], min_ms=f["min_ms"], text=f["text"], range_key=f["range"],
+                stage=f["stage"], route=f["route"], http_status=f["http"], health=f["health"]),
+            "health_hidden": 0 if f["health"] else health_checks_count(app=app.slug, range_key=f["range"],
+                                                                       stage=f["stage"]),
             "ingest": {"endpoint": apps_otlp_endpoint(), "key": IngestKey.objects.filter(app=app).first(),
                        "retention": retention_days(app=app),
                        "default_retention": settings.MGX_OTLP_RETENTION_DAYS}}

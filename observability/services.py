@@ -82,11 +82,14 @@ def _app_for_ingest(*, token: str, app_header: str) -> str:
 
 
 def ingest(*, kind: str, body: bytes, content_type: str, content_encoding: str, authorization: str,
-           app_header: str = "") -> int:
+           app_header: str = "", stage_header: str = "") -> int:
     """Store one OTLP/HTTP export request of `kind` ("traces" or "logs"); returns how many spans
     or log records were stored. The token is checked first (it names its app, or the
     `X-MGX-App` header does): nothing of the body is looked at for a request without its app's
-    token. Raises Unauthorized, TooLarge or otlp.Malformed, each before anything is written."""
+    token. Raises Unauthorized, TooLarge or otlp.Malformed, each before anything is written.
+
+    `stage_header` (`X-MGX-Stage`, which MGX puts in its containers' OTLP headers) says whether
+    the spans come from the dev server or production; spans are tagged with it (otlp.span_documents)."""
     token = _bearer(authorization)
     if not token:
         raise Unauthorized("An ingest token is required: Authorization: Bearer <token>.")
@@ -97,12 +100,17 @@ def ingest(*, kind: str, body: bytes, content_type: str, content_encoding: str, 
     message = otlp.parse(raw, content_type=content_type, kind=kind)
     now = dt.datetime.now(dt.timezone.utc)
     if kind == "traces":
-        docs, collection = otlp.span_documents(message, app=slug, received_at=now), spans()
+        docs, collection = otlp.span_documents(message, app=slug, received_at=now,
+                                               stage=stage_header.strip().lower()), spans()
     else:
         docs, collection = otlp.log_documents(message, app=slug, received_at=now), logs()
     otlp.check_storable(docs)
     if docs:
         collection.insert_many(docs, ordered=False)
+        health = [d["trace_id"] for d in docs if d.get("health")]
+        if health:  # spans of a health check that came in an earlier request are one too
+            collection.update_many({"app": slug, "trace_id": {"$in": health}, "health": {"$ne": True}},
+                                   {"$set": {"health": True}})
         if slug != MGX_APP:  # MGX's own spans belong to no app's page
             announce(slug=slug, kind="telemetry.received",
                      data={"spans": len(docs) if kind == "traces" else 0, "logs": len(docs) if kind == "logs" else 0})

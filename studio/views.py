@@ -1,6 +1,5 @@
 """The pages a person works in: the dashboard, New app, the session page and its tabs (each tab's
 context composed from the other apps' selectors), one trace as a page, Delete, and /healthz."""
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -11,7 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.authentication import request_user
-from accounts.selectors import app_members
+from accounts.selectors import app_members, ssh_keys_for
 from accounts.views import app_users_context
 from agents import selectors as agent_selectors
 from core.errors import LimitReached, MgxError
@@ -146,7 +145,7 @@ def session_detail(request: HtmxHttpRequest, slug):
         # The conversation itself is not rendered here: the chat's websocket replays every event
         # on connect. The page only needs what events do not say: totals and run snapshots.
         context.update(
-            llm_configured=bool(settings.MGX_LLM_BASE_URL),
+            llm_configured=agent_selectors.model_configured(),
             usage=agent_selectors.usage_for_session(session=app.slug),
             runs=agent_selectors.runs_for_session(session=app.slug),
         )
@@ -156,6 +155,9 @@ def session_detail(request: HtmxHttpRequest, slug):
         context.update(dev=dev_for_app(app=app), ssh=ssh_access(app=app))
     if tab in ("logs", "terminal"):
         context["targets"] = output_targets(app=app)
+    if tab == "terminal":
+        # Read-only by design: the tab points to SSH (the Dev tab's command, or the keys it needs).
+        context.update(ssh=ssh_access(app=app), has_ssh_keys=ssh_keys_for(user=request.user).exists())
     if tab == "logs":
         # Two views of one tab: the containers' console output, and the app's OpenTelemetry logs.
         context["logs_view"] = "app" if request.GET.get("view") == "app" else "console"

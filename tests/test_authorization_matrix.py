@@ -358,7 +358,7 @@ ROUTES: dict[str, Route] = {
 # A handful of admin pages stand for all of them.
 ADMIN_SAMPLES = ["/admin/", "/admin/auth/user/", "/admin/accounts/loginthrottle/",
                  "/admin/oauth2_provider/application/", "/admin/accounts/appmember/",
-                 "/admin/deployments/devenvironment/", "/admin/telemetry/"]
+                 "/admin/deployments/devenvironment/", "/admin/telemetry/", "/admin/model/"]
 
 WEBSOCKETS = {
     "ws/echo/": SIGNED_IN,

@@ -76,8 +76,8 @@ def test_a_variable_already_set_wins_over_the_dotenv(tmp_path):
 def test_without_a_dotenv_nothing_changes(tmp_path):
     out = _probe(_project(tmp_path, None))
 
-    assert out["settings"] == {"MGX_LLM_BASE_URL": "", "MGX_LLM_API_KEY": "", "MGX_LLM_MODEL": "gpt-4o-mini",
-                               "MGX_PORT": 8000}
+    # Empty: not set in the environment, so the admin's Model page (or MGX's default model) decides.
+    assert out["settings"] == {"MGX_LLM_BASE_URL": "", "MGX_LLM_API_KEY": "", "MGX_LLM_MODEL": "", "MGX_PORT": 8000}
     assert out["cli"]["MGX_LLM_BASE_URL"] is None
 
 

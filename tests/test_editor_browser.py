@@ -90,3 +90,105 @@ def test_new_file_from_the_tree_and_a_refused_name_shows_why(live, page, app, ow
     page.wait_for_selector(".tree-error")
     assert "'..' is not allowed" in page.locator(".tree-error").inner_text()
     page.screenshot(path=str(live.layout.var_dir / "tree-error.png"))
+
+
+# ---------------------------------------------------------------- issue 27: ignored files, the JSON check, the merge view
+
+def _artifacts():
+    import os
+    from pathlib import Path
+
+    from mgx_site import defaults
+
+    folder = Path(os.environ.get("MGX_TEST_ARTIFACTS") or defaults.MGX_VAR_DIR / "test-artifacts") / "issue-27"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def wide(browser):
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    yield context.new_page()
+    context.close()
+
+
+def test_ignored_files_stay_out_of_the_tree_until_asked(live, wide, app, owner, browser_login):
+    page = wide
+    root = services.workspace_for(app).root
+    for rel in ("node_modules/left-pad/index.js", ".next/trace", "scratch.log"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("generated\n")
+    browser_login(page, owner)
+    page.goto(f"{live.url}/sessions/{app.slug}/?tab=files")
+    page.wait_for_selector(".tree-root a.file-link[data-path='package.json']")
+    assert page.locator(".tree-root .tree-dir summary:has-text('node_modules')").count() == 0
+    hidden = page.locator(".tree-root > .tree-hidden").inner_text()
+    assert "node_modules/" in hidden and ".next/" in hidden and "scratch.log" in hidden
+
+    page.check("#show-ignored")
+    folder = page.locator(".tree-root > .tree-dir.is-ignored summary", has_text="node_modules")
+    folder.wait_for()
+    assert page.locator(".tree-root > .tree-hidden").count() == 0
+    folder.click()  # opens with the toggle's answer too
+    page.click(".tree-dir.is-ignored summary:has-text('left-pad')")
+    page.wait_for_selector("a.file-link[data-path='node_modules/left-pad/index.js']")
+
+    # A change from the tree answers with the tree as it is shown.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator(".tree-root > .tree-file", has_text="scratch.log").hover()
+    page.click(".tree-root > .tree-file:has-text('scratch.log') button[aria-label='Delete scratch.log']")
+    page.wait_for_function("() => !document.querySelector(\".tree-root a.file-link[data-path='scratch.log']\")")
+    assert page.locator(".tree-root > .tree-dir.is-ignored summary:has-text('node_modules')").count() == 1
+
+    page.uncheck("#show-ignored")
+    page.wait_for_function("() => !document.querySelector('.tree-root > .tree-dir.is-ignored')")
+
+
+def test_invalid_json_shows_where_and_save_anyway_saves(live, wide, app, owner, browser_login):
+    page = wide
+    browser_login(page, owner)
+    before = selectors.file_read(app=app, path="package.json").text
+    open_file(page, live, app, None, "package.json")
+    page.click(".cm-content")
+    page.keyboard.press("Control+a")
+    broken = '{\n  "name": "editor-demo",\n  "private": true,\n}\n'  # a trailing comma
+    page.keyboard.insert_text(broken)
+    page.keyboard.press("Control+s")
+    check = page.locator("#json-check")
+    check.wait_for()
+    said = check.inner_text()
+    assert "package.json is not valid JSON" in said and "(line 4, column 1)" in said, said
+    assert selectors.file_read(app=app, path="package.json").text == before  # nothing saved yet
+    assert "Not saved" in page.locator("#save-state").inner_text()
+    page.screenshot(path=str(_artifacts() / "editor-json-error.png"))
+
+    page.click("#json-save-anyway")
+    page.wait_for_selector("#save-state:has-text('Saved')")
+    assert check.is_hidden()
+    assert selectors.file_read(app=app, path="package.json").text == broken
+
+    # tsconfig.json is JSONC: comments and trailing commas are no error there.
+    open_file(page, live, app, None, "tsconfig.json")
+    page.click(".cm-content")
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text('{\n  // the compiler\n  "compilerOptions": {"strict": true,},\n}\n')
+    page.keyboard.press("Control+s")
+    page.wait_for_selector("#save-state:has-text('Saved')")
+    assert check.is_hidden()
+
+
+def test_the_merge_view_of_long_lines_fits_the_page(live, wide, app, owner, browser_login):
+    page = wide
+    long_line = "const data = [" + ", ".join(f'"item number {i}"' for i in range(200)) + "];\n"
+    services.file_write(app=app, path="data.ts", content=long_line, user=owner)
+    browser_login(page, owner)
+    open_file(page, live, app, None, "data.ts")
+    page.click(".cm-content")
+    page.keyboard.press("Control+End")
+    page.keyboard.type("export default data;")
+    services.file_write(app=app, path="data.ts", content=long_line.replace("item", "entry"), user=None)
+    page.keyboard.press("Control+s")
+    page.wait_for_selector("#conflict:not([hidden]) .cm-mergeView")
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 1440, f"the page is {width} px wide with the merge view open"
+    assert page.locator("#conflict-keep").is_visible()

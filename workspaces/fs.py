@@ -99,6 +99,7 @@ class Entry:
     path: str
     is_dir: bool
     size: int
+    ignored: bool = False  # the workspace's .gitignore ignores it (set by workspaces.selectors.tree_entries)
 
     def as_dict(self) -> dict:
         return {"name": self.name, "path": self.path, "type": "dir" if self.is_dir else "file", "size": self.size}

@@ -451,6 +451,28 @@ def show(root: Path, sha: str) -> tuple[Commit, str]:
     return commit, patch
 
 
+def ignored_paths(root: Path, paths: list[str]) -> set[str]:
+    """Which of `paths` (relative to the workspace; a folder ends with '/') the workspace's own
+    .gitignore files ignore, as git itself decides (`check-ignore`, in the same sandbox and clean
+    config as every call: no global or system excludes). A tracked file is never "ignored", so
+    what history holds stays in view. An empty set when git cannot say."""
+    asked = []
+    for path in paths:
+        try:
+            path.encode("utf-8")
+        except UnicodeEncodeError:
+            continue  # a name git would not be given whole: shown, as before
+        if path.strip("/"):
+            asked.append(path)
+    if not asked:
+        return set()
+    done = _git(root, "check-ignore", "-z", "--stdin", check=False, input="\0".join(asked) + "\0")
+    if done.returncode not in (0, 1):  # 1: none ignored; anything else: git could not say
+        log_.warning("git check-ignore in %s: %s", root, done.stderr.strip()[:300])
+        return set()
+    return {p for p in done.stdout.split("\0") if p}
+
+
 def changed_paths(root: Path) -> list[tuple[str, bool]]:
     """(path, untracked) of every file git sees as changed, untracked or deleted since the last
     commit; ignored ones (node_modules, say) are not looked at."""

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 from django.conf import settings
 
 from . import archive, git, quota
@@ -6,7 +8,21 @@ from .services import workspace_for
 
 
 def entries_list(*, app, path: str = "") -> list[Entry]:
+    """Everything in a folder (the API and scripts: nothing left out)."""
     return workspace_for(app).list_dir(path)
+
+
+def tree_entries(*, app, path: str = "", show_ignored: bool = False) -> tuple[list[Entry], list[Entry]]:
+    """A folder as the Files tab's tree shows it: (shown, hidden). What the workspace's .gitignore
+    ignores (node_modules/, .next/, dist/, a virtualenv …; git's own check, workspaces.git) is
+    hidden unless `show_ignored`, and marked `ignored` either way. Tracked files are never hidden."""
+    ws = workspace_for(app)
+    entries = ws.list_dir(path)
+    ignored = git.ignored_paths(ws.root, [e.path + "/" if e.is_dir else e.path for e in entries])
+    marked = [replace(e, ignored=True) if (e.path + "/" if e.is_dir else e.path) in ignored else e for e in entries]
+    if show_ignored:
+        return marked, []
+    return [e for e in marked if not e.ignored], [e for e in marked if e.ignored]
 
 
 def file_read(*, app, path: str) -> FileContent:

@@ -129,13 +129,18 @@ def workspace_commit(*, app, message: str, author: str) -> git.Commit | None:
 DEV_CONTAINER = "dev container"  # who changed the files, when it happened inside the dev container
 
 
-def workspace_commit_outside(*, app, message: str = "Changes made in the dev container (SSH or its tools)") -> git.Commit | None:
+def workspace_commit_outside(*, app, message: str = "Changes made in the dev container (SSH or its tools)",
+                             unless_only: Iterable[str] = ()) -> git.Commit | None:
     """Commit what changed in the workspace without MGX writing it: an edit over SSH, a file a
     dev tool generated. The editor already reads it from disk; this puts it in History and
-    tells open pages (announced as changed by "dev container"). None when nothing changed."""
+    tells open pages (announced as changed by "dev container"). None when nothing changed, or
+    when only paths of `unless_only` changed (files the framework rewrites by itself on every
+    start, containers.frameworks: they are left for the next commit, which takes everything)."""
     ws = workspace_for(app)
+    quiet = set(unless_only)
     with workspace_lock(slug=app.slug):
-        if not git.changed_paths(ws.root):
+        changed = git.changed_paths(ws.root)
+        if not changed or all(path in quiet for path, _untracked in changed):
             return None
         commit = _commit(app, ws, message=message, author=DEV_CONTAINER)
         paths = git.commit_paths(ws.root, commit.sha) if commit else []

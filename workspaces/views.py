@@ -16,15 +16,23 @@ from . import selectors, services
 from .fs import WorkspaceError
 
 
+def _show_ignored(request) -> bool:
+    """The tree's "Show ignored" toggle: on the tree's own requests (GET) and on the changes made
+    from it (POST, which answer with the tree)."""
+    return (request.GET.get("ignored") or request.POST.get("ignored")) == "1"
+
+
 def _tree(request, app, path="", *, error=None, status=200):
+    show_ignored = _show_ignored(request)
     try:
-        entries = selectors.entries_list(app=app, path=path)
+        entries, hidden = selectors.tree_entries(app=app, path=path, show_ignored=show_ignored)
     except WorkspaceError as exc:
-        entries, error, status = [], error or str(exc), http_status(exc)
+        entries, hidden, error, status = [], [], error or str(exc), http_status(exc)
     return render(
         request,
         "workspaces/tree.html",
-        {"app": app, "entries": entries, "dir": path, "error": error, "root": not path},
+        {"app": app, "entries": entries, "hidden": hidden, "show_ignored": show_ignored, "dir": path,
+         "error": error, "root": not path},
         status=status,
     )
 

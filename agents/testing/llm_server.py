@@ -12,6 +12,11 @@ order and records every request it received, so a test can assert what the model
         ...
         llm.requests[1]["messages"][-1]               # the tool result the model was sent
 
+Like a real endpoint it can also refuse: `api_key="sk-…"` answers 401 to any other bearer key
+(repeating the key it was given, as some servers do), `known_models=("a", "b")` answers 404
+(OpenAI's `model_not_found`) for any other model, and `redirect_to="http://…"` answers every
+chat request with a 307 there (an endpoint that moved).
+
 A script item is a dict {"text"?, "tool_calls"?: [{"name", "arguments", "id"?}], "usage"?:
 {"prompt_tokens", "completion_tokens"}} or a callable taking the request body and returning
 such a dict. When the script runs out the server answers 500 (a test that expected fewer model
@@ -42,8 +47,14 @@ def reply(text: str = "", *, tool: tuple[str, dict] | None = None, tools: Iterab
 
 class ScriptedLLM:
     def __init__(self, script: Iterable[Reply | Callable[[dict], Reply]] = (), *, repeat_last: bool = False,
-                 model: str = "scripted-model", chunk_chars: int = 12, host: str = "127.0.0.1"):
+                 model: str = "scripted-model", chunk_chars: int = 12, host: str = "127.0.0.1",
+                 api_key: str | None = None, known_models: Iterable[str] | None = None,
+                 redirect_to: str | None = None):
         self.host = host
+        self.redirect_to = redirect_to
+        self.api_key = api_key
+        self.known_models = set(known_models) if known_models is not None else None
+        self.authorizations: list[str] = []  # the Authorization header of every chat request
         self.script = list(script)
         self.repeat_last = repeat_last
         self.model = model
@@ -89,6 +100,20 @@ class ScriptedLLM:
                     body = json.loads(self.rfile.read(length) or b"{}")
                 except ValueError:
                     return self._json(400, {"error": {"message": "body is not JSON"}})
+                given = self.headers.get("Authorization") or ""
+                owner.authorizations.append(given)
+                if owner.redirect_to:
+                    self.send_response(307)
+                    self.send_header("Location", owner.redirect_to)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if owner.api_key is not None and given != f"Bearer {owner.api_key}":
+                    return self._json(401, {"error": {"message": f"Incorrect API key provided: {given.removeprefix('Bearer ')}.",
+                                                      "type": "invalid_request_error", "code": "invalid_api_key"}})
+                if owner.known_models is not None and body.get("model") not in owner.known_models:
+                    return self._json(404, {"error": {"message": f"The model `{body.get('model')}` does not exist or you "
+                                                                 "do not have access to it.", "code": "model_not_found"}})
                 item = owner._take(body)
                 if item is None:
                     return self._json(500, {"error": {"message": "the scripted model has no reply left"}})

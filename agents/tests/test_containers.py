@@ -94,3 +94,22 @@ def test_a_restarted_worker_ends_runs_it_can_no_longer_watch(agent_image, app_fa
     assert "send your message again" in AgentEvent.objects(session=app.slug, type="ERROR").first().payload["message"]
     with pytest.raises(docker.errors.NotFound):
         docker.from_env().containers.get(stray.id)
+
+
+def test_a_model_an_admin_saved_reaches_the_next_run_without_a_restart(agent_image, app_factory, live, bridge_address,
+                                                                      user_factory):
+    """Issue 27: the endpoint, key and model set on /admin/model/ are what the next run's
+    container calls, read when it starts (nothing in MGX was restarted)."""
+    from agents.services import model_settings_save
+    from agents.testing import ScriptedLLM, reply
+
+    admin = user_factory(username="model-admin", is_staff=True)
+    key = "sk-saved-on-the-page-41"
+    app = app_factory(name="Saved Model")
+    with ScriptedLLM([reply("All done.", tool=("finish", {"summary": "Nothing to change"}))], host=bridge_address,
+                     api_key=key, known_models=("saved-model",), repeat_last=True) as llm:
+        model_settings_save(base_url=llm.base_url, model="saved-model", role_models={}, by=admin, api_key=key)
+        run = agent_run(session=app.slug, user=app.owner.username, input="Say hello", message=True)
+        assert run_execute(run_id=run.run_id) == "done"
+    assert llm.requests and {r["model"] for r in llm.requests} == {"saved-model"}
+    assert set(llm.authorizations) == {f"Bearer {key}"}

@@ -12,6 +12,7 @@ import pytest
 import requests
 from django.conf import settings as django_settings
 
+from agents.selectors import model_config
 from agents.testing import agent_run
 from workspaces.services import workspace_for
 
@@ -60,7 +61,8 @@ def test_from_inside_the_agent_container_only_the_internal_agent_api_answers(age
 
     app = app_factory(name="Probe App")
     run = agent_run(session=app.slug, status="running")
-    config = agent_container_config(app=app, run_id=run.run_id, token=run.token, workspace_root=workspace_for(app).root)
+    config = agent_container_config(app=app, run_id=run.run_id, token=run.token, workspace_root=workspace_for(app).root,
+                                    model=model_config())
     api = config["environment"]["MGX_AGENT_API_URL"]
     daphne = live.stack["daphne"]
     var_dir = Path(django_settings.VAR_DIR)
@@ -109,7 +111,8 @@ def test_the_code_mounts_never_include_the_var_dir(live, app_factory, settings):
 
     app = app_factory(name="Var Guard")
     token = agent_run(session=app.slug, status="running").token
-    config = agent_container_config(app=app, run_id="r", token=token, workspace_root=workspace_for(app).root)
+    config = agent_container_config(app=app, run_id="r", token=token, workspace_root=workspace_for(app).root,
+                                    model=model_config())
     base = Path(django_settings.BASE_DIR)
     sources = {Path(src) for src, spec in config["volumes"].items() if spec["mode"] == "ro"}
     assert sources and all(src.is_relative_to(base) and src != base for src in sources)
@@ -117,7 +120,8 @@ def test_the_code_mounts_never_include_the_var_dir(live, app_factory, settings):
     # A var dir placed inside a mounted code directory is refused rather than exposed.
     settings.VAR_DIR = base / "agents" / "var"
     with pytest.raises(AgentConfigError):
-        agent_container_config(app=app, run_id="r", token=token, workspace_root=workspace_for(app).root)
+        agent_container_config(app=app, run_id="r", token=token, workspace_root=workspace_for(app).root,
+                               model=model_config())
 
 
 def test_a_loopback_model_url_is_rewritten_for_the_container(settings):

@@ -53,7 +53,8 @@ def test_another_user_cannot_listen_to_the_chat(live, app_factory, user_factory)
         assert json.loads(ws.recv(timeout=10))["data"]["payload"]["text"] == "the secret plan"
 
 
-def test_a_message_starts_one_run_a_second_waits_and_cancel_stops_it(client, app_factory, user_factory):
+def test_a_message_starts_one_run_a_second_waits_and_cancel_stops_it(client, app_factory, user_factory, settings):
+    settings.MGX_LLM_BASE_URL = "http://127.0.0.1:9/v1"  # the chat takes messages once a model is configured
     owner = user_factory(username="sender")
     app = app_factory(owner=owner, name="Chat Actions")
     client.force_login(owner)

@@ -59,7 +59,9 @@ def test_without_a_collector_the_app_sends_to_mgxs_own_receiver(app_factory, set
     app = app_factory(name="Quiet")
     env = app_environment(app=app, stage="dev")
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://host.docker.internal:{settings.MGX_INTERNAL_PORT}/otlp"
-    assert env["OTEL_EXPORTER_OTLP_HEADERS"].endswith(f",x-mgx-app={app.slug}")
+    assert env["OTEL_EXPORTER_OTLP_HEADERS"].endswith(f",x-mgx-stage=dev,x-mgx-app={app.slug}")
+    # The stage header tells the Traces tab a dev server's spans from production's.
+    assert ",x-mgx-stage=prod," in app_environment(app=app, stage="prod")["OTEL_EXPORTER_OTLP_HEADERS"]
 
 
 def test_a_rotated_ingest_token_reaches_the_next_container(app_factory):

@@ -247,9 +247,11 @@ def test_ssh_with_the_owners_key_lands_in_the_workspace_and_edits_show_in_mgx(de
     assert "Edited over SSH." in http.get(f"{live.url}/api/workspaces/{dev_app.slug}/files",
                                            params={"path": "app/page.tsx"}).json()["content"]
 
-    # The Dev tab shows the exact command.
+    # The Dev tab shows the exact command, and the read-only Terminal tab points to it.
     panel = http.get(f"{live.url}/sessions/{dev_app.slug}/dev/panel").text
     assert f"ssh -p {dev.ssh_port} app@" in panel and "Host mgx-" in panel
+    terminal = http.get(f"{live.url}/sessions/{dev_app.slug}/?tab=terminal").text
+    assert "Read-only by design" in terminal and f"ssh -p {dev.ssh_port} app@" in terminal
 
     # A key removed from the profile stops working at once, without restarting the dev server.
     started = attrs["State"]["StartedAt"]

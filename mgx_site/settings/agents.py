@@ -3,11 +3,14 @@ from mgx_site import defaults
 
 from .env import MGX_PORT, env
 
-# Any OpenAI-compatible endpoint (OpenAI, Zhipu GLM, Ollama, vLLM). Empty base URL and key: the
-# team says so in the chat and only scaffolds; it never pretends.
+# Any OpenAI-compatible endpoint (OpenAI, Zhipu GLM, Ollama, vLLM). An MGX admin can set it on
+# /admin/model/ instead (agents.models.ModelSettings, read at each run: no restart); a variable
+# set here wins over the page, field by field. Empty: not set here (the page's value, else none
+# for the endpoint and key, gpt-4o-mini for the model). No endpoint at all: the chat says so and
+# the team only scaffolds; it never pretends.
 MGX_LLM_BASE_URL = env("MGX_LLM_BASE_URL", default="")
 MGX_LLM_API_KEY = env("MGX_LLM_API_KEY", default="")
-MGX_LLM_MODEL = env("MGX_LLM_MODEL", default="gpt-4o-mini")
+MGX_LLM_MODEL = env("MGX_LLM_MODEL", default="")
 # Optional per role, e.g. MGX_LLM_MODEL_ENGINEER=gpt-4o.
 MGX_LLM_ROLE_MODELS = {
     role: env(f"MGX_LLM_MODEL_{role.upper()}", default="")

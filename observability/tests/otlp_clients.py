@@ -42,6 +42,25 @@ def make_trace(service: str, *, root="GET /api/orders", error=False, children=("
     return memory.get_finished_spans(), trace_id
 
 
+def make_request(service: str, *, name: str, attributes: dict, children=(), error=False):
+    """One server request's trace as an app's instrumentation makes it: a root span `name` with
+    `attributes` (http.target, http.route, http.status_code …) and child spans; the finished SDK
+    spans and the trace id (hex)."""
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("tests")
+    with tracer.start_as_current_span(name, attributes=attributes) as top:
+        for child in children:
+            with tracer.start_as_current_span(child):
+                pass
+        if error:
+            top.set_status(Status(StatusCode.ERROR, "500"))
+        trace_id = format(top.get_span_context().trace_id, "032x")
+    provider.shutdown()
+    return memory.get_finished_spans(), trace_id
+
+
 def make_logs(service: str, *, trace_spans=(), records=(("INFO", "order list served"),)):
     """Log records by the SDK's LoggerProvider, inside the first of `trace_spans`' trace if given."""
     from opentelemetry import trace as trace_api
@@ -62,12 +81,15 @@ def make_logs(service: str, *, trace_spans=(), records=(("INFO", "order list ser
     return memory.get_finished_logs()
 
 
-def span_exporter(url: str, token: str | None, app: str | None = None) -> OTLPSpanExporter:
+def span_exporter(url: str, token: str | None, app: str | None = None, stage: str | None = None) -> OTLPSpanExporter:
+    """What an app's container exports with (its OTEL_EXPORTER_OTLP_HEADERS: token, app, stage)."""
     headers = {}
     if token:
         headers["authorization"] = f"Bearer {token}"
     if app:
         headers["x-mgx-app"] = app
+    if stage:
+        headers["x-mgx-stage"] = stage
     return OTLPSpanExporter(endpoint=f"{url}/otlp/v1/traces", headers=headers, timeout=10)
 
 

@@ -208,11 +208,15 @@
     // A run is going (composer off, Cancel on) or waiting at an interrupt (the card above is the
     // way forward; Cancel drops the run).
     const placeholder = els.text.getAttribute("placeholder");
+    // No model configured: the composer stays off (the notice above says who sets one); a run
+    // already going (the app's first message) still shows, and Cancel still works.
+    const noModel = root.dataset.nomodel === "1";
     function setRunning(id, waiting) {
       running = id || "";
       root.dataset.running = running;
       root.dataset.mode = running ? (waiting ? "waiting" : "running") : "";
-      els.text.disabled = !!running;
+      els.text.disabled = !!running || noModel;
+      els.send.disabled = noModel;
       els.text.setAttribute("placeholder", !running ? placeholder : waiting
         ? "Answer the card above to go on, or cancel the run."
         : "The team is working… you can write again when it finishes.");
@@ -220,7 +224,7 @@
       els.cancel.hidden = !running;
       els.cancel.disabled = false;
       typing.hidden = !running || !!waiting;
-      if (!running && document.activeElement === document.body && document.body.contains(root)) els.text.focus({ preventScroll: true });
+      if (!running && !noModel && document.activeElement === document.body && document.body.contains(root)) els.text.focus({ preventScroll: true });
     }
     function setTyping(role) {
       typingAvatar.className = "role-avatar role-" + (ROLES[role] ? role : "other");
@@ -647,7 +651,7 @@
     });
     els.form.addEventListener("submit", async (e) => {
       e.preventDefault();
-      if (running || els.send.disabled) return;
+      if (running || noModel || els.send.disabled) return;
       const text = els.text.value.trim();
       if (!text) { els.text.focus(); return; }
       els.send.disabled = true;

@@ -1,8 +1,60 @@
 // The Files tab: open a file from the tree into CodeMirror, save with Ctrl/Cmd+S through the
 // JSON API, and when the file changed underneath (409) show both versions side by side so
-// nothing anyone wrote is lost.
+// nothing anyone wrote is lost. A JSON file (package.json …) that does not parse is not saved
+// without asking: the parse error with its line and column, and "Save anyway".
 (function () {
   "use strict";
+
+  // JSON files, and which of them are JSONC (comments and trailing commas allowed: tsconfig,
+  // jsconfig, VS Code's and dev containers' settings, *.jsonc).
+  function isJson(path) { return /\.jsonc?$/i.test(path); }
+  function isJsonc(path) {
+    const name = path.split("/").pop();
+    return /\.jsonc$/i.test(name) || /^(ts|js)config(\..+)?\.json$/i.test(name) || /(^|\/)\.(vscode|devcontainer)\//.test(path) ||
+      name === "devcontainer.json";
+  }
+  // Comments and trailing commas blanked out (same length, newlines kept), so an error's
+  // position is still the position in the file.
+  function blankJsonc(text) {
+    let out = "", i = 0;
+    const n = text.length;
+    while (i < n) {
+      const c = text[i];
+      if (c === '"') {
+        let j = i + 1;
+        while (j < n && text[j] !== '"' && text[j] !== "\n") j += text[j] === "\\" ? 2 : 1;
+        out += text.slice(i, j + 1); i = j + 1;
+      } else if (c === "/" && text[i + 1] === "/") {
+        let j = i; while (j < n && text[j] !== "\n") j++;
+        out += " ".repeat(j - i); i = j;
+      } else if (c === "/" && text[i + 1] === "*") {
+        let j = text.indexOf("*/", i + 2); j = j < 0 ? n : j + 2;
+        out += text.slice(i, j).replace(/[^\n]/g, " "); i = j;
+      } else if (c === ",") {
+        let j = i + 1; while (j < n && /\s/.test(text[j])) j++;
+        out += (text[j] === "}" || text[j] === "]") ? " " : ","; i++;
+      } else { out += c; i++; }
+    }
+    return out;
+  }
+  // null when `text` parses; else {message, line, column} (1-based).
+  function jsonProblem(path, text) {
+    if (!isJson(path)) return null;
+    try { JSON.parse(isJsonc(path) ? blankJsonc(text) : text); return null; } catch (err) {
+      const said = String(err && err.message || err);
+      const at = /position (\d+)/.exec(said);
+      const lc = /line (\d+) column (\d+)/.exec(said);
+      let line = 1, column = 1;
+      if (lc) { line = +lc[1]; column = +lc[2]; } else {
+        const pos = at ? +at[1] : text.length; // "Unexpected end of JSON input": at the end
+        const before = text.slice(0, pos).split("\n");
+        line = before.length; column = before[before.length - 1].length + 1;
+      }
+      const message = said.replace(/^JSON\.parse: /, "").replace(/ in JSON at position \d+.*$/, "")
+        .replace(/ \(line \d+ column \d+\)$/, "").replace(/ at line \d+ column \d+ of the JSON data$/, "");
+      return { message: message, line: line, column: column };
+    }
+  }
 
   function csrfToken() {
     try { return JSON.parse(document.body.getAttribute("hx-headers"))["X-CSRFToken"]; } catch (e) { return ""; }
@@ -19,6 +71,7 @@
       empty: $("editor-empty"), notice: $("editor-notice"), editor: $("editor"),
       conflict: $("conflict"), conflictMsg: $("conflict-msg"), merge: $("merge"),
       keep: $("conflict-keep"), theirs: $("conflict-theirs"),
+      json: $("json-check"), jsonMsg: $("json-check-msg"), jsonAnyway: $("json-save-anyway"), jsonEdit: $("json-keep-editing"),
     };
     let editor = null, merge = null, current = null; // current = {path, version}
 
@@ -50,6 +103,12 @@
     function markActive(path) {
       root.querySelectorAll(".file-link").forEach((a) => a.classList.toggle("active", a.dataset.path === path));
     }
+    function hideJsonProblem() { els.json.hidden = true; }
+    function showJsonProblem(problem) {
+      els.jsonMsg.textContent = current.path + " is not valid JSON: " + problem.message + " (line " + problem.line +
+        ", column " + problem.column + "). Fix it, or save it as it is.";
+      els.json.hidden = false;
+    }
     function closeConflict() {
       if (merge) { merge.destroy(); merge = null; }
       els.conflict.hidden = true;
@@ -62,6 +121,7 @@
       if (editor && editor.isDirty() && current && current.path !== path &&
           !confirm("Discard your unsaved changes to " + current.path + "?")) return;
       closeConflict();
+      hideJsonProblem();
       setState("Opening…");
       const res = await fetch(urlFor(path), { headers: { Accept: "application/json" }, credentials: "same-origin" });
       const body = await res.json().catch(() => ({ error: { message: "The server sent an unreadable answer." } }));
@@ -85,7 +145,8 @@
       }
       current = { path: path, version: body.version };
       if (!editor) {
-        editor = MGXEditor.create(els.editor, { doc: body.content, path: path, onChange: setDirty, onSave: save });
+        editor = MGXEditor.create(els.editor, { doc: body.content, path: path, onSave: () => save(),
+          onChange: (dirty) => { setDirty(dirty); hideJsonProblem(); } });
       } else {
         editor.setLanguage(path);
         editor.setValue(body.content);
@@ -106,11 +167,18 @@
       return { res, body };
     }
 
-    async function save() {
+    async function save({ anyway = false } = {}) {
       if (!editor || !current) return;
+      const mine = editor.getValue();
+      const problem = anyway ? null : jsonProblem(current.path, mine);
+      if (problem) {
+        showJsonProblem(problem);
+        setState("Not saved: not valid JSON.", "error");
+        return;
+      }
+      hideJsonProblem();
       setState("Saving…");
       els.save.disabled = true;
-      const mine = editor.getValue();
       const { res, body } = await put(mine, current.version);
       if (res.ok) {
         current.version = body.version;
@@ -159,7 +227,9 @@
       setDirty(false);
       setState("Loaded the version on disk.");
     });
-    els.save.addEventListener("click", save);
+    els.save.addEventListener("click", () => save());
+    els.jsonAnyway.addEventListener("click", () => save({ anyway: true }));
+    els.jsonEdit.addEventListener("click", () => { hideJsonProblem(); setState(""); editor && editor.focus(); });
 
     root.addEventListener("click", (ev) => {
       const link = ev.target.closest(".file-link");
