@@ -16,7 +16,7 @@ from django.http import StreamingHttpResponse
 from ninja import Query, Router, Schema
 from pydantic import Field, StringConstraints
 
-from core.api import ApiError, ErrorOut
+from core.api import ApiError, ErrorOut, errors
 from core.errors import NotFound
 from sessions_app.selectors import app_for_user
 
@@ -97,6 +97,24 @@ def _run_out(run) -> dict:
 def generate(request, slug: str, body: GenerateIn):
     app = app_for_user(user=request.auth, slug=slug)
     run = services.run_start(app=app, user=request.auth, text=body.prompt)
+    return 202, _run_out(run)
+
+
+class FixIn(Schema):
+    kind: Literal["dev", "build", "release", "trace", "log"] = Field(
+        description="What failed: the dev server's app (dev), a build or a release (ref: its id), a request (trace: "
+                    "its trace id), an error log record (log: \"<trace id>:<time_ns>\").")
+    ref: str = Field("", max_length=100)
+
+
+@router.post("/apps/{slug}/agent/fix", response={202: RunOut, **errors(404, 409, 422, 503)},
+             summary="Fix it: send the team a report of an error",
+             description="MGX writes the message (what failed, its lines, the file when known, your last request) "
+                         "and starts a run on it, as if you had sent it. 404 when that error is gone; 409 while "
+                         "the team works.")
+def fix(request, slug: str, body: FixIn):
+    app = app_for_user(user=request.auth, slug=slug)
+    run = services.fix_start(app=app, user=request.auth, kind=body.kind, ref=body.ref)
     return 202, _run_out(run)
 
 

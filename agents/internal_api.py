@@ -264,7 +264,8 @@ def dev_start(request):
 @require_GET
 def dev_status(request):
     summary = dev_selectors.dev_summary(app=request.agent_app)
-    return JsonResponse({"phase": summary["phase"], "message": summary["message"], "log_tail": summary["log_tail"]})
+    return JsonResponse({"phase": summary["phase"], "message": summary["message"], "log_tail": summary["log_tail"],
+                         "health": summary["health"], "error": summary["error"]})
 
 
 @agent_token_required

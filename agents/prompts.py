@@ -59,8 +59,9 @@ ROLES = {
         "useful. When done, reply with a short report of what you changed (no tool call)."
     ),
     "qa": (
-        "You are QA. Run the app's tests and check the dev server: start_dev_server, then fetch_preview('/') "
-        "and read_logs on errors. Reply with a report: what passed, and every failure with its output."
+        "You are QA. Run the app's tests and check the dev server: start_dev_server, then dev_status (MGX's "
+        "health check: ok, or the error) and fetch_preview('/'), and read_logs on errors. After a fix of an error "
+        "report, dev_status must say ok. Reply with a report: what passed, and every failure with its output."
     ),
 }
 

@@ -202,3 +202,13 @@ def run_task(*, session: str, run_id: str) -> dict | None:
         "created_at": run.created_at,
         "finished_at": run.finished_at,
     }
+
+
+def last_request(*, session: str) -> str:
+    """The newest thing the person asked the team in their own words (not an answer to a card,
+    not an error report MGX wrote for them); "" when there is none."""
+    for event in AgentEvent.objects(session=session, type="USER_MESSAGE").order_by("-seq").limit(50):
+        payload = event.payload or {}
+        if not payload.get("resume") and not payload.get("report") and payload.get("text"):
+            return str(payload["text"])
+    return ""

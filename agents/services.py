@@ -71,6 +71,7 @@ from .documents import (
 )
 from .endpoint import EndpointCheck, endpoint_check
 from .models import ROLES, ModelSettings
+from .reports import report_for
 from .selectors import KEY_PURPOSE, interrupt_waiting, model_config, model_settings_stored, runs_for_session
 
 log = logging.getLogger(__name__)
@@ -249,8 +250,9 @@ def _queue(run: AgentRun) -> None:
     transaction.on_commit(partial(current_app.send_task, "agents.run", args=(run.run_id,)))
 
 
-def run_start(*, app, user, text: str) -> AgentRun:
-    """The user's message: stored as an event, then a run of the team is queued for it."""
+def run_start(*, app, user, text: str, report: dict | None = None) -> AgentRun:
+    """The user's message: stored as an event, then a run of the team is queued for it. `report`:
+    the message is an error report MGX wrote (fix_start), shown in the chat as a card."""
     text = (text or "").strip()
     if not text:
         raise AgentInputError("Write a message first.", field="text")
@@ -259,9 +261,18 @@ def run_start(*, app, user, text: str) -> AgentRun:
     if AgentRun.objects(session=app.slug, status="waiting").first():
         raise AgentError("The team is waiting for your answer above: approve, reject or answer it first.")
     run = _run_create(app=app, user=user, input=text[:20_000])
-    event_append(session=app.slug, type="USER_MESSAGE", run=run.run_id, payload={"text": run.input, "user": run.user})
+    payload = {"text": run.input, "user": run.user, **({"report": report} if report else {})}
+    event_append(session=app.slug, type="USER_MESSAGE", run=run.run_id, payload=payload)
     _queue(run)
     return run
+
+
+def fix_start(*, app, user, kind: str, ref: str = "") -> AgentRun:
+    """"Fix it" on an error: the team gets one message MGX wrote about it (agents.reports: what
+    failed, its lines, the file, the person's last request) and starts on it, as if the person
+    had sent it. Refused as any message is while the team works; NotFound when the error is gone."""
+    report = report_for(app=app, kind=kind, ref=ref)
+    return run_start(app=app, user=user, text=report.text, report=report.as_payload())
 
 
 def run_resume(*, app, user, run_id: str, call_id: str, approved: bool, command: str = "", answer: str = "") -> AgentRun:

@@ -74,6 +74,9 @@ SCHEMAS = {
                        {"command": {"type": "string"}, "cwd": {**_PATH, "description": "Folder to run in; '' = root."},
                         "timeout": {"type": "integer", "description": "Seconds (default 120)."}}, ["command"]),
     "start_dev_server": _fn("start_dev_server", "Start (or restart) the app's dev server in its dev container.", {}, []),
+    "dev_status": _fn("dev_status", "MGX's health check of the dev server: its phase and whether the app in it is "
+                      "ok or broken (a compile error, a crashed backend, a page that throws), with the error's first "
+                      "lines. The check Fix it reports from; ok again means the error is gone.", {}, []),
     "fetch_preview": _fn("fetch_preview", "Fetch a page of the running dev preview; returns the HTTP status and body.",
                          {"path": {"type": "string", "description": "URL path inside the app, e.g. '/' or '/api/health'."}},
                          []),
@@ -93,7 +96,7 @@ SCHEMAS = {
 
 _READ = ["list_files", "read_file", "search"]
 _WRITE = ["write_file", "edit_file"]
-_RUN = ["run_command", "start_dev_server", "fetch_preview", "read_logs", "read_traces"]
+_RUN = ["run_command", "start_dev_server", "dev_status", "fetch_preview", "read_logs", "read_traces"]
 ROLE_TOOLS = {
     "team_leader": ["assign", "finish", "ask_user", *_READ],
     "product_manager": [*_READ, *_WRITE, "ask_user"],
@@ -316,6 +319,16 @@ class Tools:
         after = f" (after {', '.join(hops)})" if hops else ""
         text = f"HTTP {status}{after}\n{data.get('body', '')}"
         return ToolResult(0 < status < 400, text)
+
+    def t_dev_status(self) -> ToolResult:
+        ok, data = self._api("GET", "/dev", timeout=30)
+        if not ok:
+            return ToolResult(False, data)
+        phase, health = str(data.get("phase", "")), str(data.get("health", ""))
+        said = f"dev server: {phase}" + (f"; the app: {health}" if health else "")
+        if health == "error":
+            said += f"\n{data.get('error', '')}"
+        return ToolResult(phase == "ready" and health != "error", said)
 
     def t_read_logs(self) -> ToolResult:
         ok, data = self._api("GET", "/logs", timeout=30)

@@ -6,11 +6,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST
 
-from core.errors import HTTP_STATUS, Invalid, http_status
+from core.errors import HTTP_STATUS, Invalid, MgxError, http_status
 from core.htmx import HtmxHttpRequest
 from sessions_app.selectors import app_for_user
 
@@ -39,6 +40,29 @@ def message(request, slug):
     except services.AgentError as exc:
         return _error(exc)
     return JsonResponse({"run": run.run_id}, status=202)
+
+
+@login_required
+@require_POST
+def fix(request, slug):
+    """"Fix it" on an error (the Dev tab, the Prod tab, Traces, Logs): MGX writes the report and the
+    team starts on it; the person lands in the chat to watch. A refusal (the team is busy, the
+    error is gone) comes back to where they were, saying why."""
+    app = app_for_user(user=request.user, slug=slug)
+    back = safe_back(request, app)
+    try:
+        services.fix_start(app=app, user=request.user, kind=request.POST.get("kind", "")[:20],
+                           ref=request.POST.get("ref", "")[:100])
+    except MgxError as exc:
+        messages.error(request, f"Not sent to the team: {exc}")
+        return redirect(back)
+    return redirect(reverse("studio:detail", args=[app.slug]) + "?tab=chat")
+
+
+def safe_back(request, app) -> str:
+    """The session page's tab the request came from (only a tab of this app's page)."""
+    tab = request.POST.get("tab", "")
+    return reverse("studio:detail", args=[app.slug]) + (f"?tab={tab}" if tab.isalpha() and len(tab) < 20 else "")
 
 
 @login_required

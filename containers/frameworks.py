@@ -86,6 +86,13 @@ class Framework:
     # Files the dev server rewrites by itself on every start (Next.js: next-env.d.ts). A change
     # to these alone is no "dev container" commit; it goes into the next real one.
     self_written: tuple[str, ...] = ()
+    # What the dev server prints when the app breaks, and when it is whole again (regular
+    # expressions over its output lines): deployments.dev_health reads them to say why.
+    error_lines: tuple[str, ...] = ()
+    recovered_lines: tuple[str, ...] = ()
+    # Pages the dev health check asks for besides the health path (under the base path): a dev
+    # server compiles a page when it is asked for, so this is how a broken page shows.
+    probe_paths: tuple[str, ...] = ("",)
 
     def health_url(self, *, slug: str, stage: str, port: int) -> str:
         return f"http://127.0.0.1:{port}/apps/{slug}/{stage}/{self.health_path}"
@@ -95,6 +102,9 @@ DESCRIPTORS: dict[str, Framework] = {
     "nextjs": Framework(
         id="nextjs", dev_port=3000, dev_script=NEXTJS_DEV, dev_current=NEXTJS_CURRENT,
         images=(("app", ""),), public=("app", 3000), health_path="healthz", self_written=("next-env.d.ts",),
+        error_lines=(r"⨯", r"Failed to compile", r"Module not found", r"SyntaxError", r"Unhandled Runtime Error",
+                     r"^\s*Error: ", r"TypeError: ", r"ReferenceError: "),
+        recovered_lines=(r"✓ Compiled", r"Compiled .* in ", r"GET \S+ 200 in "),
         team=(
             "Next.js 15 (App Router, TypeScript) in one container. Pages live in app/, logic in lib/*.mjs "
             "(tested with `npm test`), the dev server runs on port 3000, and next.config.mjs takes basePath from "
@@ -105,6 +115,10 @@ DESCRIPTORS: dict[str, Framework] = {
     "fastapi_vite": Framework(
         id="fastapi_vite", dev_port=5173, dev_script=FASTAPI_VITE_DEV, dev_current=FASTAPI_VITE_CURRENT,
         images=(("backend", "backend"), ("frontend", "frontend")), public=("frontend", 8080), health_path="api/healthz",
+        error_lines=(r"\[vite\] Internal server error", r"\[vite\] (Pre-transform error|error)", r"Traceback \(most recent",
+                     r"^ERROR:", r"SyntaxError", r"\[vite\] http proxy error"),
+        recovered_lines=(r"\[vite\] hmr update", r"\[vite\] page reload", r"Application startup complete",
+                         r"VITE v\S+ +ready"),
         team=(
             "A FastAPI backend in backend/ (backend/app/main.py, root_path from MGX_BASE_PATH, requirements in "
             "backend/requirements.txt, tests with pytest) and a React frontend built with Vite 5 in frontend/ (base "

@@ -17,10 +17,12 @@ log = logging.getLogger(__name__)
 
 
 class DevStatus(TypedDict):
-    """The dev container's phase changed (Dev tab)."""
+    """The dev container's phase changed, or the app's health in it (Dev tab, headers)."""
 
     phase: str
     message: str
+    health: str  # "ok", "error", or "" before the first check
+    error: str  # its first lines, when health is "error"
 
 
 class AgentEventPayload(TypedDict, total=False):

@@ -28,6 +28,10 @@ class DevOut(Schema):
     url: str  # the preview, on the apps origin
     ready_at: str | None
     log_tail: list[str]
+    health: Literal["ok", "error", ""] = Field(
+        description="The app's health while the dev server is ready (a compile error, a crashed backend, a page "
+                    "that throws make it error); empty before the first check.")
+    error: str = Field(description="The error's first lines (naming the file when known), when health is error.")
 
 
 class ExecIn(Schema):

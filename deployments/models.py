@@ -28,6 +28,17 @@ class DevEnvironment(models.Model):
     # The Celery worker (node name) following the boot: when it dies mid-boot, nobody else will,
     # and the next worker that starts ends the boot (services.dev_reconcile).
     worker = models.CharField(max_length=200, blank=True)
+    # The app's health while its dev server is ready (deployments.dev_health): "ok", "error", or
+    # "" before the first check. The container can run while the app is broken (a compile error,
+    # a crashed backend, a page that throws): that is what `error` says, its first lines.
+    health = models.CharField(max_length=10, blank=True)
+    error = models.TextField(blank=True)
+    error_at = models.DateTimeField(null=True, blank=True)
+    # Up to when (epoch seconds) the container's output was read for error lines.
+    logs_read_to = models.FloatField(null=True, blank=True)
+    # What the preview's own page reported (an uncaught error, a failed request), until it reports
+    # a clean load.
+    page_error = models.TextField(blank=True)
 
     # The start-up steps, in order; a dev environment at any of them (ready included) is active.
     STEPS = (Phase.CREATING, Phase.INSTALLING, Phase.STARTING, Phase.READY)

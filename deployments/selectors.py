@@ -32,6 +32,8 @@ def dev_summary(*, app) -> dict:
         "url": f"{settings.MGX_APPS_URL}/apps/{app.slug}/dev/",
         "ready_at": dev.ready_at.isoformat() if dev.ready_at else None,
         "log_tail": dev.last_log.splitlines()[-20:],
+        "health": dev.health if dev.phase == DevEnvironment.Phase.READY else "",
+        "error": dev.error if dev.phase == DevEnvironment.Phase.READY else "",
     }
 
 

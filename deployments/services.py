@@ -120,6 +120,10 @@ def _env(app) -> DevEnvironment:
     return DevEnvironment.objects.get_or_create(app=app)[0]
 
 
+# A dev server that (re)starts or stops has no health verdict until deployments.dev_health's next check.
+NO_VERDICT = {"health": "", "error": "", "page_error": "", "error_at": None, "logs_read_to": None}
+
+
 def _save(dev: DevEnvironment, **changes) -> DevEnvironment:
     phase = changes.get("phase", dev.phase)
     if phase in DevEnvironment.STEPS:
@@ -128,7 +132,8 @@ def _save(dev: DevEnvironment, **changes) -> DevEnvironment:
 
 
 def _announced(dev: DevEnvironment) -> DevEnvironment:
-    announce(slug=dev.app.slug, kind="dev.status", data={"phase": dev.phase, "message": dev.message})
+    announce(slug=dev.app.slug, kind="dev.status",
+             data={"phase": dev.phase, "message": dev.message, "health": dev.health, "error": dev.error})
     return dev
 
 
@@ -149,7 +154,7 @@ def dev_start(*, app) -> DevEnvironment:
     client()  # a clear error now, rather than a failed task later
     # No worker yet: the one that takes the task records itself (a name left from an earlier
     # boot would make a starting worker's reconcile think a live worker follows this one).
-    _save(dev, phase=Phase.CREATING, message="Queued", last_log="", ready_at=None, worker="")
+    _save(dev, phase=Phase.CREATING, message="Queued", last_log="", ready_at=None, worker="", **NO_VERDICT)
     transaction.on_commit(lambda: dev_boot_task.delay(app.pk))
     return dev
 
@@ -309,7 +314,7 @@ def _resume_warm(app, dev: DevEnvironment, config: dict) -> DevEnvironment | Non
     port = published_port(container, framework(app.framework).dev_port)
     gateway().set_route(route_for(slug=app.slug, stage="dev", upstream=f"127.0.0.1:{port}"))
     return _save(dev, phase=Phase.READY, message="Ready (resumed)", container_id=container.id, host_port=port,
-                 ssh_port=_ssh_port_or_none(container), started_at=started, ready_at=timezone.now())
+                 ssh_port=_ssh_port_or_none(container), started_at=started, ready_at=timezone.now(), **NO_VERDICT)
 
 
 def _full_note(app) -> str:
@@ -400,11 +405,12 @@ def dev_stop(*, app, reason: str = "Stopped", keep_warm: bool = False) -> DevEnv
     try:
         gateway().delete_route(route_id(slug=app.slug, stage="dev"))
         if keep_warm and settings.MGX_DEV_KEEP_WARM > 0 and dev.phase == Phase.READY and _pause(name):
-            return _save(dev, phase=Phase.STOPPED, message=reason, ssh_port=None)
+            return _save(dev, phase=Phase.STOPPED, message=reason, ssh_port=None, **NO_VERDICT)
         _remove_container(name)
     except (DockerUnavailable, GatewayError) as exc:
         raise DevError(str(exc)) from exc
-    return _save(dev, phase=Phase.STOPPED, message=reason, container_id="", host_port=None, ssh_port=None)
+    return _save(dev, phase=Phase.STOPPED, message=reason, container_id="", host_port=None, ssh_port=None,
+                 **NO_VERDICT)
 
 
 def _pause(name: str) -> bool:

@@ -62,6 +62,14 @@ def release_deploy_task(release_id: int) -> str:
     return release_deploy(release=release).status
 
 
+# Expires as the next one is due: a check that waits in a queue behind busy workers is stale.
+@shared_task(name="deployments.dev_health", expires=5)
+def dev_health_task() -> dict:
+    from .dev_health import dev_health_check
+
+    return dev_health_check()
+
+
 @shared_task(name="deployments.auto_publish")
 def auto_publish_task() -> list[str]:
     from .builds import auto_publish

@@ -5,6 +5,7 @@ from . import prod_views, views
 # Included under /sessions/<slug>/ by studio.urls.
 urlpatterns = [
     path("dev/panel", views.dev_panel, name="dev_panel"),
+    path("dev/page-report", views.dev_page_report, name="dev_page_report"),
     path("dev/<str:action>", views.dev_action, name="dev_action"),
     path("logs/<slug:role>/download", views.logs_download, name="logs_download"),
     path("prod/panel", prod_views.prod_panel, name="prod_panel"),

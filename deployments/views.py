@@ -1,9 +1,10 @@
 """The Dev tab: start/stop/restart, live phase, preview iframe, last log lines."""
 import functools
+import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, StreamingHttpResponse
+from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -12,7 +13,7 @@ from core.htmx import HtmxHttpRequest
 from core.streams import in_thread
 from sessions_app.selectors import app_for_user
 
-from . import logs, selectors, services
+from . import dev_health, logs, selectors, services
 
 # One service per button; a plain form POST (no JavaScript) does the same as the hx-post.
 # Stop keeps the dev server warm (paused) for MGX_DEV_KEEP_WARM, so Start brings it back at once;
@@ -56,6 +57,28 @@ def dev_action(request: HtmxHttpRequest, slug, action):
     if not request.htmx:
         return _back_to_tab(app)
     return _panel(request, app)
+
+
+MAX_PAGE_REPORT = 8 * 1024
+
+
+@login_required
+@require_POST
+def dev_page_report(request, slug):
+    """What the preview's page said about itself, forwarded by MGX's page (static/js/preview.js)
+    from the template's dev-only script: {"kind": "error"|"ok", "message", "source", "url"}."""
+    app = app_for_user(user=request.user, slug=slug)
+    if len(request.body) > MAX_PAGE_REPORT:
+        return JsonResponse({"error": "The report is too long."}, status=413)
+    try:
+        report = json.loads(request.body or b"{}")
+    except ValueError:
+        return JsonResponse({"error": "The report is not JSON."}, status=400)
+    if not isinstance(report, dict) or report.get("kind") not in ("error", "ok"):
+        return JsonResponse({"error": 'The report\'s kind is "error" or "ok".'}, status=400)
+    text = {key: str(report.get(key) or "")[:2000] for key in ("message", "source", "url")}
+    dev = dev_health.dev_page_report(app=app, kind=report["kind"], **text)
+    return JsonResponse({"health": dev.health if dev else ""})
 
 
 @login_required

@@ -126,7 +126,7 @@ def test_live_updates_survive_a_redis_restart(live, app_factory, user_factory):
     def listen_once():
         # The consumer joins the app's group before it accepts: once open, the socket hears it.
         with connect(f"{live.ws_url}/ws/apps/{app.slug}/", additional_headers=headers, open_timeout=10) as ws:
-            announce(slug=app.slug, kind="dev.status", data={"phase": "ready", "message": "Ready"})
+            announce(slug=app.slug, kind="dev.status", data={"phase": "ready", "message": "Ready", "health": "", "error": ""})
             return json.loads(ws.recv(timeout=10))
 
     assert listen_once()["data"] == {"phase": "ready", "message": "Ready"}  # Daphne now holds pooled connections

@@ -35,7 +35,8 @@ def test_an_idle_event_socket_still_receives_the_next_event(live, user_factory, 
                 beats.append(frame["data"]["interval"])
         # The default interval is 20 s: two at least in a quiet minute, whatever the load.
         assert len(beats) >= 2 and beats[0] == settings.MGX_WS_HEARTBEAT_SECONDS
-        announce(slug=app.slug, kind="dev.status", data={"phase": "stopped", "message": "after a quiet minute"})
+        announce(slug=app.slug, kind="dev.status", data={"phase": "stopped", "message": "after a quiet minute", "health": "",
+                                                          "error": ""})
         deadline = time.monotonic() + 10
         while True:
             frame = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))

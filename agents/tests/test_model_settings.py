@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from agents import selectors, services
+from agents import selectors
 from agents.containers import agent_container_config
 from agents.endpoint import endpoint_check
 from agents.models import ModelSettings

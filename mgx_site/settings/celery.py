@@ -27,6 +27,8 @@ CELERY_BEAT_SCHEDULE = {
     # Traces and logs past their app's retention (MGX_OTLP_RETENTION_DAYS). The embedded store
     # accepts TTL indexes but is not known to enforce them, so this task does it everywhere.
     "telemetry-retention": {"task": "observability.retention_enforce", "schedule": 3600.0},
+    # The app's health in each ready dev server (deployments.dev_health): red within seconds.
+    "dev-health": {"task": "deployments.dev_health", "schedule": env.float("MGX_DEV_HEALTH_INTERVAL", default=3.0)},
     # Apps with auto-publish on: a new commit, once MGX_AUTO_PUBLISH_DELAY old, is published.
     "auto-publish": {"task": "deployments.auto_publish", "schedule": 10.0},
 }

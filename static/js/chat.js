@@ -451,7 +451,20 @@
             break;
           }
           el = h("div", "msg-user");
-          el.append(h("span", "msg-user-name", (p.user || me) + (clock(ev.at) ? " · " + clock(ev.at) : "")), h("div", "msg-user-text", p.text || ""));
+          el.append(h("span", "msg-user-name", (p.user || me) + (clock(ev.at) ? " · " + clock(ev.at) : "")));
+          if (p.report && typeof p.report === "object") {
+            // "Fix it": MGX wrote this message; a compact card, the whole report folded away.
+            const card = h("div", "report-card");
+            card.append(h("strong", "report-title", "Error report: " + String(p.report.title || "")));
+            if (p.report.where) card.append(h("span", "report-where", "in " + String(p.report.where)));
+            const more = h("details", "report-text");
+            more.append(h("summary", null, "What the team was sent"), h("pre", null, p.text || ""));
+            card.append(more);
+            el.classList.add("msg-report");
+            el.append(card);
+          } else {
+            el.append(h("div", "msg-user-text", p.text || ""));
+          }
           put(run, el);
           break;
         }
