@@ -28,7 +28,7 @@ def runs_reconcile_task(worker: str = "", since: float | None = None) -> list[st
 
 
 # Edits made over SSH reach History within MGX_DEV_COMMIT_INTERVAL seconds (Celery beat).
-@shared_task(name="agents.dev_changes_commit")
+@shared_task(name="agents.dev_changes_commit", acks_late=False)
 def dev_changes_commit_task() -> list[str]:
     return services.dev_changes_commit()
 

@@ -1,7 +1,7 @@
 from celery import shared_task
 
 
-@shared_task(name="observability.retention_enforce")
+@shared_task(name="observability.retention_enforce", acks_late=False)
 def retention_enforce():
     from . import services
 

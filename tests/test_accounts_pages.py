@@ -89,7 +89,9 @@ def test_app_users_page_creates_disables_resets_and_opens_signup(live, page, app
 
     page.goto(f"{live.url}/sessions/{app.slug}/users/")
     assert page.locator("h1").inner_text() == "Users of Book Club"
-    assert "No users yet." in page.locator("#app-users").inner_text()
+    # The owner is the app's first user, through their MGX account, and nobody else yet.
+    listed = page.locator("#app-users").inner_text()
+    assert "1 active" in listed and "olga\nMGX account" in listed and "reader1" not in listed
     assert page.locator(".signup-state").inner_text().startswith("Closed")
 
     page.fill("#app-users input[name=username]", "reader1")
@@ -140,7 +142,7 @@ def test_app_users_page_is_only_for_the_owner(live, page, app_factory, user_fact
     response = page.goto(f"{live.url}/sessions/{app.slug}/users/")
 
     assert response.status == 404
-    assert not AppMember.objects.filter(app=app).exists()
+    assert not AppMember.objects.filter(app=app).exclude(user=app.owner).exists()  # the owner is one
 
 
 def test_app_user_signs_up_and_logs_into_their_app_in_the_browser(live, page, app_factory, user_factory):
@@ -163,7 +165,7 @@ def test_app_user_signs_up_and_logs_into_their_app_in_the_browser(live, page, ap
     errors = page.locator(".field-error").all_inner_texts()
     assert "Use up to 100 letters, digits and . @ + - _ (no spaces)." in errors
     assert "This password is too common." in errors and "The two passwords differ." in errors
-    assert not AppMember.objects.filter(app=app).exists()
+    assert not AppMember.objects.filter(app=app).exclude(user=app.owner).exists()  # the owner is one
 
     page.fill("input[name=username]", "newreader")
     page.fill("input[name=password]", "turn the page slowly")

@@ -272,6 +272,8 @@ def example_calls(w: World) -> list[tuple]:
         (w.owner, "GET", "/api/apps/{slug}/prod/builds", {}, 200),
         (w.owner, "GET", "/api/apps/{slug}/prod/builds/{build_id}", {"params": {"build_id": w.build_id}}, 200),
         (w.owner, "POST", "/api/apps/{slug}/prod/deploy", {}, 409),
+        (w.owner, "POST", "/api/apps/{slug}/prod/publish", {}, 409),  # the world's build still runs
+        (w.owner, "PUT", "/api/apps/{slug}/prod/auto-publish", {"body": {"enabled": False}}, 200),
         (w.owner, "GET", "/api/apps/{slug}/prod/status", {}, 200),
         (w.owner, "POST", "/api/apps/{slug}/prod/stop", {}, 200),
         (w.owner, "GET", "/api/apps/{slug}/prod/releases", {}, 200),
@@ -333,6 +335,7 @@ def _example_for(world, method, path):
         ("POST", "/api/sandbox/exec"): {"session_id": world.slug, "command": "touch /workspace/pwned"},
         ("POST", "/api/sandbox/destroy"): {"session_id": world.slug},
         ("PUT", "/api/apps/{slug}/prod/env/{name}"): {"value": "pwned"},
+        ("PUT", "/api/apps/{slug}/prod/auto-publish"): {"enabled": True},
     }.get((method, path))
 
 

@@ -252,6 +252,9 @@ ROUTES: dict[str, Route] = {
     # nothing starts; the event stream answers 200 and is never read here.
     "api/apps/<slug>/agent/generate": Route({"POST": OWNED_API}, auth="bearer", request=as_json(
         allowed={"prompt": " "}, prompt="delete everything")),
+    # Fix it: the owner names a kind there is none of (422), so no run starts; the others a real one.
+    "api/apps/<slug>/agent/fix": Route({"POST": OWNED_API}, auth="bearer", request=as_json(
+        allowed={"kind": "nothing"}, kind="dev")),
     "api/apps/<slug>/agent/tasks/<run_id>": Route({"GET": OWNED_API}, auth="bearer"),
     "api/apps/<slug>/agent/events": Route({"GET": OWNED_API}, auth="bearer"),
     "api/apps/<slug>/agent/runs/<run_id>/resume": Route({"POST": OWNED_API}, auth="bearer",
@@ -350,6 +353,10 @@ ROUTES: dict[str, Route] = {
     "sessions/<slug:slug>/agent/messages": Route({"POST": OWNED}, request=form(allowed={"text": ""}, text="delete everything")),
     "sessions/<slug:slug>/agent/runs/<str:run_id>/resume": Route({"POST": OWNED}, request=form(call_id="c", approved="1")),
     "sessions/<slug:slug>/agent/runs/<str:run_id>/cancel": Route({"POST": OWNED}),
+    "sessions/<slug:slug>/agent/fix": Route({"POST": OWNED}, request=form(allowed={"kind": "nothing"}, kind="dev")),
+    # What the preview page says about itself: the owner's report is refused as malformed (400).
+    "sessions/<slug:slug>/dev/page-report": Route({"POST": OWNED}, request=as_json(
+        allowed={"kind": "nothing"}, kind="error", message="spoofed")),
     # Prefixes.
     "admin/": Route({"GET": STAFF}),
     "static/": Route({}, skip="served by the static files handler from the finders, public by design"),

@@ -322,12 +322,12 @@ def _build_and_deploy(j, *, number):
     """Build, then deploy the newest build, on the Prod tab; returns the live release."""
     page = j.page
     j.tab("prod")
-    page.click("#prod-panel button:has-text('Build')")
+    page.click("#prod-panel button:has-text('Build only')")
     j.shows("#prod-panel h3", f"Build #{number}", timeout=30, what="the Prod tab after Build")
     j.shows("#prod-panel .phase-badge", "Succeeded", timeout=1500, what=f"build #{number}",
             extra=lambda: _release_state(j.app))
     j.shot(f"prod-built-{number}")
-    page.click("#prod-panel button:has-text('Deploy newest build')")
+    page.click(f"#prod-panel button:has-text('Deploy build #{number}')")
     j.shows("#prod-panel[data-status='live'] .dev-bar", f"Release #{number}", timeout=300,
             what=f"release #{number}", extra=lambda: _release_state(j.app) + "\nevents heard:\n" + "\n".join(j.heard[-30:]))
     j.shot(f"prod-tab-live-{number}")

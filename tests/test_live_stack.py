@@ -104,7 +104,7 @@ def test_healthz_names_redis_when_it_is_stopped_and_recovers_when_it_is_back(liv
 
     # The worker reconnects to the broker by itself; nothing else is restarted.
     back = _wait_for_status(live, 200, timeout=90)
-    assert back.status_code == 200, back.json()
+    assert back.status_code == 200, f"{back.json()}\n{_worker_log(live)}"
     assert set(back.json()["checks"].values()) == {"ok"}
 
 
@@ -123,17 +123,25 @@ def test_live_updates_survive_a_redis_restart(live, app_factory, user_factory):
     http = live.login("restarter", owner.raw_password)
     headers = {"Cookie": f"sessionid={http.cookies['sessionid']}", "Origin": live.url}
 
+    STATUS = {"phase": "ready", "message": "Ready", "health": "", "error": ""}  # noqa: N806
+
     def listen_once():
         # The consumer joins the app's group before it accepts: once open, the socket hears it.
         with connect(f"{live.ws_url}/ws/apps/{app.slug}/", additional_headers=headers, open_timeout=10) as ws:
-            announce(slug=app.slug, kind="dev.status", data={"phase": "ready", "message": "Ready", "health": "", "error": ""})
+            announce(slug=app.slug, kind="dev.status", data=STATUS)
             return json.loads(ws.recv(timeout=10))
 
-    assert listen_once()["data"] == {"phase": "ready", "message": "Ready"}  # Daphne now holds pooled connections
+    assert listen_once()["data"] == STATUS  # Daphne now holds pooled connections
     procs.stop(live.layout, live.stack["redis"])
     procs.start(live.layout, live.stack["redis"])
-    assert listen_once()["data"] == {"phase": "ready", "message": "Ready"}  # not a 500 from a dead pooled connection
-    assert _echo_within(60) == "after the restart"  # and the worker takes tasks again
+    assert listen_once()["data"] == STATUS  # not a 500 from a dead pooled connection
+    assert _echo_within(60) == "after the restart", _worker_log(live)  # and the worker takes tasks again
+
+
+def _worker_log(live) -> str:
+    """The worker's last lines, for a failure's message: why it did not come back."""
+    path = live.layout.logfile(live.stack["celery"].name)
+    return "worker log:\n" + "\n".join(path.read_text(errors="replace").splitlines()[-40:]) if path.exists() else ""
 
 
 def _echo_within(seconds: float):

@@ -67,8 +67,9 @@ def test_an_app_user_logs_in_with_mgx_lands_in_the_apps_database_and_the_app_rep
     page.click("button:has-text('Start dev server')")
     wait_ready(app)
     base = f"{live.apps_url}/apps/{app.slug}/dev"
-    assert page.request.get(f"{base}/{TEMPLATES[framework]['health']}").json() == {"status": "ok"}
-    assert page.request.get(f"{base}/api/me").status == 401
+    # A dev server compiles a route on its first request: minutes on a loaded 2-core machine.
+    assert page.request.get(f"{base}/{TEMPLATES[framework]['health']}", timeout=180_000).json() == {"status": "ok"}
+    assert page.request.get(f"{base}/api/me", timeout=180_000).status == 401
 
     # The protected page sends the visitor to MGX's login form for this app, and back.
     callbacks = []

@@ -389,6 +389,7 @@ def test_the_openapi_document_describes_the_agent_endpoints(live):
     paths = {p: set(ops) for p, ops in doc["paths"].items() if "/agent/" in p}
     assert paths == {
         "/api/apps/{slug}/agent/generate": {"post"},
+        "/api/apps/{slug}/agent/fix": {"post"},
         "/api/apps/{slug}/agent/tasks/{run_id}": {"get"},
         "/api/apps/{slug}/agent/events": {"get"},
         "/api/apps/{slug}/agent/runs/{run_id}/resume": {"post"},
