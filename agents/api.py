@@ -101,9 +101,10 @@ def generate(request, slug: str, body: GenerateIn):
 
 
 class FixIn(Schema):
-    kind: Literal["dev", "build", "release", "trace", "log"] = Field(
-        description="What failed: the dev server's app (dev), a build or a release (ref: its id), a request (trace: "
-                    "its trace id), an error log record (log: \"<trace id>:<time_ns>\").")
+    kind: Literal["dev", "build", "release", "prod", "trace", "log"] = Field(
+        description="What failed: the dev server's app (dev), a build or a release (ref: its id), a live release's "
+                    "errors of the last minutes (prod, ref: the release's id), a request (trace: its trace id), an "
+                    "error log record (log: its id, the `id` of a log row).")
     ref: str = Field("", max_length=100)
 
 

@@ -20,11 +20,11 @@ from deployments.dev_health import source_of
 from deployments.models import DevEnvironment, Release
 from deployments.selectors import build_get, build_log_lines, dev_for_app
 from deployments.services import dev_logs
-from observability.selectors import logs_list, trace_detail
+from observability.selectors import log_get, trace_detail
 
 from .selectors import last_request
 
-KINDS = ("dev", "build", "release", "trace", "log")
+KINDS = ("dev", "build", "release", "prod", "trace", "log")
 LOG_LINES = 40
 
 
@@ -41,14 +41,17 @@ class Report:
 
 def report_for(*, app, kind: str, ref: str = "") -> Report:
     """The report of one error of `app`: the dev server's (no ref), a build's or a release's (its
-    id), a trace's (its id) or an error log record's (its trace id and time, "trace:ns"). Raises
-    Invalid for an unknown kind, NotFound when the error is gone or was never there."""
+    id), a live release's errors of the last minutes ("prod", its id), a trace's (its id) or an
+    error log record's (its id). Raises Invalid for an unknown kind, NotFound when the error is
+    gone or was never there."""
     if kind == "dev":
         return _dev(app)
     if kind == "build":
         return _build(app, ref)
     if kind == "release":
         return _release(app, ref)
+    if kind == "prod":
+        return _prod(app, ref)
     if kind == "trace":
         return _trace(app, ref)
     if kind == "log":
@@ -109,13 +112,39 @@ def _release(app, ref: str) -> Report:
     return Report("release", title, where, text)
 
 
-def _trace(app, ref: str) -> Report:
-    detail = trace_detail(app=app.slug, trace_id=(ref or "")[:32]) if ref else None
-    if detail is None:
-        raise NotFound("No such trace (it may be older than this app's retention).")
+def _prod(app, ref: str) -> Report:
+    release = Release.objects.filter(app=app, pk=_number(ref)).first()
+    if release is None:
+        raise NotFound("No such release of this app.")
+    if not release.failing:
+        raise NotFound(f"Release #{release.number} has no errors past the threshold now: nothing to fix.")
+    found = release.errors
+    lines = []
+    for trace_id in found.get("traces", [])[:3]:
+        detail = trace_detail(app=app.slug, trace_id=trace_id)
+        if detail is not None:
+            lines.append(f"trace {trace_id} ({detail['root']['name']}, {detail['duration_ms']:.0f} ms):")
+            lines.extend("  " + line for line in _trace_lines(detail, spans=3, logs=5))
+    for record_id in found.get("logs", [])[:5]:
+        record = log_get(app=app.slug, record_id=record_id)
+        if record is not None:
+            lines.append(f"log {record['severity']}: {record['body'][:1000]}")
+    text_lines = "\n".join(lines)
+    where = source_of(text_lines)
+    title = f"production release #{release.number} is failing: {found.get('count', 0)} errors in {found.get('minutes')} min"
+    what = (f"In the last {found.get('minutes')} minutes {found.get('failing', 0)} of {found.get('requests', 0)} requests "
+            f"failed and {found.get('error_logs', 0)} other errors were logged. The newest:")
+    text = _compose(title=title, app=app, where=where, what=what, lines=text_lines,
+                    checks="the same requests succeed in the dev server (read_traces, read_logs) and no error is "
+                           "logged; production gets the fix when it is published again.")
+    return Report("prod", title, where, text)
+
+
+def _trace_lines(detail: dict, *, spans: int = 5, logs: int = 10) -> list[str]:
+    """The failing spans of a trace (or its root), their exceptions and the trace's logs, as lines."""
     failing = [s for s in detail["spans"] if s.get("status") == 2] or [detail["root"]]
     lines = []
-    for span in failing[:5]:
+    for span in failing[:spans]:
         attrs = ", ".join(f"{k}={v}" for k, v in span.get("attrs", [])[:15])
         lines.append(f"span {span['name']} ({span.get('status_message') or 'error'}) {attrs}")
         for event in span.get("event_list", [])[:3]:
@@ -123,9 +152,19 @@ def _trace(app, ref: str) -> Report:
             if event.get("name") == "exception":
                 lines.append(f"  exception {ev_attrs.get('exception.type', '')}: {ev_attrs.get('exception.message', '')}")
                 lines.extend("    " + x for x in str(ev_attrs.get("exception.stacktrace", "")).splitlines()[:12])
-    for record in detail.get("logs", [])[:10]:
+    for record in detail.get("logs", [])[:logs]:
         lines.append(f"log {record.get('severity', '')}: {record.get('body', '')}")
-    text_lines = "\n".join(lines)
+    return lines
+
+
+def _trace(app, ref: str) -> Report:
+    detail = trace_detail(app=app.slug, trace_id=(ref or "")[:32]) if ref else None
+    if detail is None:
+        raise NotFound("No such trace (it may be older than this app's retention).")
+    if detail["status"] != "error":
+        raise NotFound("This request did not fail: nothing to fix.")
+    failing = [s for s in detail["spans"] if s.get("status") == 2] or [detail["root"]]
+    text_lines = "\n".join(_trace_lines(detail))
     where = source_of(text_lines)
     title = f"a request failed: {failing[0]['name']}"[:200]
     text = _compose(title=title, app=app, where=where, what=f"Trace {detail['trace_id']}, {detail['duration_ms']:.0f} ms:",
@@ -134,12 +173,11 @@ def _trace(app, ref: str) -> Report:
 
 
 def _log(app, ref: str) -> Report:
-    trace_id, _, at = (ref or "").partition(":")
-    records = [r for r in logs_list(app=app.slug, trace_id=trace_id[:32]) if str(r.get("time_ns", "")) == at] \
-        if trace_id else []
-    if not records:
+    record = log_get(app=app.slug, record_id=(ref or "")[:24])
+    if record is None:
         raise NotFound("No such log record (it may be older than this app's retention).")
-    record = records[0]
+    if record["level"] not in ("error", "fatal"):
+        raise NotFound("This log record is not an error: nothing to fix.")
     body = str(record.get("body", ""))
     attrs = "\n".join(f"{k}={v}" for k, v in record.get("attrs", [])[:20])
     where = source_of(body) or source_of(attrs)

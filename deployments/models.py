@@ -154,6 +154,9 @@ class Release(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     live_at = models.DateTimeField(null=True, blank=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
+    # While live, how it has been failing lately (deployments.prod_health): requests, failing,
+    # error_logs, over (past the threshold), traces/logs (the newest failing ids), minutes.
+    errors = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-number"]
@@ -165,6 +168,11 @@ class Release(models.Model):
 
     def __str__(self):
         return f"{self.app.slug} release #{self.number} ({self.status})"
+
+    @property
+    def failing(self) -> bool:
+        """Live and past the error threshold: the "Errors" badge."""
+        return self.status == self.Status.LIVE and bool((self.errors or {}).get("over"))
 
 
 class AppEnvVar(models.Model):

@@ -44,6 +44,18 @@ class BuildLogOut(BuildOut):
     log: list[str]
 
 
+class ReleaseErrorsOut(Schema):
+    count: int = Field(description="Failing requests plus error-level log records outside them.")
+    failing: int = Field(description="Requests that failed: an error span, or a 5xx answer.")
+    error_logs: int
+    requests: int = Field(description="Requests answered (health checks left out).")
+    rate: float = Field(description="count / (requests + error_logs).")
+    over: bool = Field(description="Past the threshold: the Prod tab and the dashboard show \"Errors\".")
+    minutes: int = Field(description="The window counted (MGX_PROD_ERROR_WINDOW_MINUTES), from when it went live at most.")
+    traces: list[str] = Field(description="The newest failing traces' ids.")
+    traces_url: str = Field(description="The session page's Traces tab showing them.")
+
+
 class ReleaseOut(Schema):
     id: int
     number: int
@@ -59,6 +71,7 @@ class ReleaseOut(Schema):
     live_at: str | None
     rollback_of: int | None
     log_tail: list[str] = Field(description="A failed release's last log lines (secrets masked).")
+    errors: ReleaseErrorsOut | None = Field(description="While live: its errors of the last minutes, once counted.")
 
 
 class ProdStatusOut(Schema):

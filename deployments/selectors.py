@@ -1,11 +1,14 @@
 """Reads of the deployments floor: the dev environment, SSH access, what the Logs and Terminal
 tabs offer, and production (builds, their output, releases, the Prod tab's overview). Views,
 the API and the session page call these; the services only write."""
+import datetime as dt
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.urls import reverse
 
 from core.errors import MgxError, NotFound
+from observability.selectors import RANGES
 
 from .documents import BuildLog
 from .logs import log_targets
@@ -111,7 +114,17 @@ def release_summary(release: Release) -> dict:
         "created_by": release.created_by, "created_at": release.created_at.isoformat(),
         "live_at": release.live_at.isoformat() if release.live_at else None,
         "rollback_of": release.rollback_of_id, "log_tail": release.last_log.splitlines()[-LOG_LINES:],
+        "errors": _errors_out(release),
     }
+
+
+def _errors_out(release: Release) -> dict | None:
+    """A live release's errors of the last minutes (deployments.prod_health), once counted."""
+    found = release.errors or {}
+    if release.status != Release.Status.LIVE or "count" not in found:
+        return None
+    keys = ("count", "failing", "error_logs", "requests", "rate", "over", "minutes", "traces")
+    return {**{k: found.get(k) for k in keys}, "traces_url": failing_traces_url(app=release.app)}
 
 
 def prod_status(*, app) -> dict:
@@ -170,6 +183,7 @@ def prod_tab(*, app) -> dict:
         "build_log": build_log_lines(build=latest_build, limit=400) if latest_build else [],
         "env_vars": env_var_list(app=app),
         "has_success": Build.objects.filter(app=app, status=Build.Status.SUCCEEDED).exists(),
+        "errors_url": failing_traces_url(app=app),
     }
 
 
@@ -193,4 +207,16 @@ def prod_at_a_glance(*, apps) -> dict:
     starting = set(Release.objects.filter(app_id__in=ids, status=Release.Status.STARTING).values_list("app_id", flat=True))
     building = {b.app_id: b for b in Build.objects.filter(app_id__in=ids, status__in=Build.ACTIVE)}
     return {app.pk: {"live": live.get(app.pk), "starting": app.pk in starting, "building": building.get(app.pk),
-                     "url": f"{settings.MGX_APPS_URL}/apps/{app.slug}/prod/"} for app in apps}
+                     "url": f"{settings.MGX_APPS_URL}/apps/{app.slug}/prod/",
+                     "errors_url": failing_traces_url(app=app)} for app in apps}
+
+
+def window_range() -> str:
+    """The Traces tab's time range that covers the error window (one of its filter's choices)."""
+    window = dt.timedelta(minutes=settings.MGX_PROD_ERROR_WINDOW_MINUTES)
+    return next((key for key, span in RANGES.items() if span >= window), "7d")
+
+
+def failing_traces_url(*, app) -> str:
+    """The session page's Traces tab showing production's failing traces of the error window."""
+    return reverse("studio:detail", args=[app.slug]) + f"?tab=traces&stage=prod&status=error&range={window_range()}"

@@ -24,7 +24,7 @@ def dev_boot_task(self, app_id: int) -> str:
     return dev_boot(app=app, worker=self.request.hostname or "", queued=True).phase
 
 
-@shared_task(name="deployments.dev_reap_idle")
+@shared_task(name="deployments.dev_reap_idle", acks_late=False)
 def dev_reap_idle_task() -> list[str]:
     from .services import dev_reap_idle
 
@@ -63,14 +63,21 @@ def release_deploy_task(release_id: int) -> str:
 
 
 # Expires as the next one is due: a check that waits in a queue behind busy workers is stale.
-@shared_task(name="deployments.dev_health", expires=5)
+@shared_task(name="deployments.dev_health", expires=5, acks_late=False)
 def dev_health_task() -> dict:
     from .dev_health import dev_health_check
 
     return dev_health_check()
 
 
-@shared_task(name="deployments.auto_publish")
+@shared_task(name="deployments.prod_errors", expires=15, acks_late=False)
+def prod_errors_task() -> dict:
+    from .prod_health import prod_errors_check
+
+    return prod_errors_check()
+
+
+@shared_task(name="deployments.auto_publish", acks_late=False)
 def auto_publish_task() -> list[str]:
     from .builds import auto_publish
 

@@ -30,7 +30,8 @@ class SpanGroup(me.Document):
     start = me.DateTimeField()  # the earliest span's start
     start_ns = me.IntField(default=0)
     end_ns = me.IntField(default=0)
-    status = me.IntField(default=0)  # worst of its spans: 0 unset, 1 ok, 2 error (OTLP StatusCode)
+    # Worst of its spans: 0 unset, 1 ok, 2 error (OTLP StatusCode); 2 also when its root answered 5xx.
+    status = me.IntField(default=0)
     n = me.IntField(default=0)  # spans in `spans`
     root = me.StringField(default="")  # the root span's name, if this group holds the root
     names = me.ListField(me.StringField())
@@ -56,6 +57,7 @@ class LogEntry(me.Document):
     trace_id = me.StringField(default="")
     span_id = me.StringField(default="")
     service = me.StringField(default="")
+    stage = me.StringField(default="")  # "dev" or "prod" (X-MGX-Stage), "" when unknown
     attributes = me.ListField(me.DictField())
     resource = me.ListField(me.DictField())
     received_at = me.DateTimeField()

@@ -244,6 +244,8 @@ def span_documents(message: ExportTraceServiceRequest, *, app: str, received_at:
                     group["root"] = span["name"]
                     request = _request_of(span, base)
                     group.update(route=request["route"], http_status=request["http_status"])
+                    if (request["http_status"] or 0) >= 500:
+                        group["status"] = 2  # the request failed, whether or not its instrumentation said so
                     if request["health"]:
                         group["health"] = True  # only ever True: a missing field reads as "not a health check"
                 if stage not in STAGES and "stage" not in group:
@@ -266,7 +268,11 @@ def _body_text(v) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)[:MAX_VALUE_CHARS]
 
 
-def log_documents(message: ExportLogsServiceRequest, *, app: str, received_at: dt.datetime) -> list[dict]:
+def log_documents(message: ExportLogsServiceRequest, *, app: str, received_at: dt.datetime,
+                  stage: str = "") -> list[dict]:
+    """One document per log record, tagged with `stage` ("dev" or "prod", what the sending
+    container says in `X-MGX-Stage`; "" when unknown)."""
+    stage = stage if stage in STAGES else ""
     docs = []
     for rl in message.resource_logs:
         resource = _attrs(rl.resource.attributes)
@@ -280,6 +286,7 @@ def log_documents(message: ExportLogsServiceRequest, *, app: str, received_at: d
                     "body": _body_text(r.body), "trace_id": r.trace_id.hex() if len(r.trace_id) == 16 else "",
                     "span_id": r.span_id.hex() if len(r.span_id) == 8 else "", "service": service,
                     "attributes": _attrs(r.attributes), "resource": resource, "received_at": received_at,
+                    "stage": stage,
                 })
     return docs
 

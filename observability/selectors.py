@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from bson import ObjectId
 from django.conf import settings
 
 from .documents import logs, spans
@@ -26,6 +27,10 @@ LOG_LIMIT = 200
 def _since(range_key: str, now: dt.datetime | None = None) -> dt.datetime:
     now = now or dt.datetime.now(dt.timezone.utc)
     return now - RANGES.get(range_key, RANGES["24h"])
+
+
+def _ns(when: dt.datetime) -> int:
+    return int(when.timestamp() * 1_000_000) * 1000
 
 
 def _text(text: str) -> dict:
@@ -65,7 +70,8 @@ def traces_list(*, app: str, status: str = "", min_ms: float | None = None, text
     Health checks (the template's health path, every ~10 s from Docker's HEALTHCHECK) are left
     out unless `health`; `stage` keeps one stage's; `route` matches the root's route or name;
     `http_status` is a code (404) or a class (5xx) of the root's answer."""
-    match: dict = {"app": app, "start": {"$gte": _since(range_key)}}
+    # Nanoseconds, not `start`: nx-27017 matches a date inside an aggregation as anything at all.
+    match: dict = {"app": app, "start_ns": {"$gte": _ns(_since(range_key))}}
     if not health:
         match["health"] = {"$ne": True}  # set only on health checks' groups (otlp.span_documents)
     if stage in STAGES:
@@ -161,8 +167,15 @@ def trace_detail(*, app: str, trace_id: str) -> dict | None:
     return {"trace_id": trace_id, "spans": ordered, "root": root, "duration_ms": total / 1e6,
             "stage": root["stage"] or next((s["stage"] for s in ordered if s["stage"]), ""),
             "start": dt.datetime.fromtimestamp(start / 1e9, dt.timezone.utc),
-            "status": "error" if any(s["status"] == 2 for s in ordered) else root["status_name"],
+            "status": "error" if any(s["status"] == 2 for s in ordered) or _failed_answer(root) else root["status_name"],
             "logs": logs_list(app=app, trace_id=trace_id, limit=LOG_LIMIT)}
+
+
+def _failed_answer(span: dict) -> bool:
+    """A server span that answered 5xx (a failed request, whatever its status says)."""
+    answered = dict(span.get("attrs") or _pairs(span.get("attributes")))
+    status = next((answered[k] for k in ("http.response.status_code", "http.status_code") if k in answered), None)
+    return str(status or "").startswith("5") and len(str(status)) == 3
 
 
 def _flatten(groups) -> list[dict]:
@@ -185,7 +198,7 @@ def spans_of(*, app: str, trace_id: str | None = None, **query) -> list[dict]:
 def _log_row(d: dict) -> dict:
     n = d.get("severity_number", 0)
     level = next((name for name, floor in sorted(SEVERITIES.items(), key=lambda kv: -kv[1]) if n >= floor), "")
-    return {"time": d.get("time"), "severity": d.get("severity_text") or level.upper() or "—", "level": level or "unset",
+    return {"id": str(d.get("_id", "")), "time": d.get("time"), "severity": d.get("severity_text") or level.upper() or "—", "level": level or "unset",
             "body": d.get("body", ""), "trace_id": d.get("trace_id", ""), "span_id": d.get("span_id", ""),
             "service": d.get("service", ""), "attrs": _pairs(d.get("attributes")), "time_ns": d.get("time_ns", 0)}
 
@@ -203,7 +216,38 @@ def logs_list(*, app: str, severity: str = "", text: str = "", trace_id: str = "
     if range_key:
         query["time"] = {"$gte": _since(range_key)}
     order = 1 if trace_id else -1
-    return [_log_row(d) for d in logs().find(query, {"_id": 0}).sort("time_ns", order).limit(limit)]
+    return [_log_row(d) for d in logs().find(query).sort("time_ns", order).limit(limit)]
+
+
+LOG_ID = re.compile(r"^[0-9a-f]{24}$")
+
+
+def log_get(*, app: str, record_id: str) -> dict | None:
+    """One log record of `app` by its id (a row's `id`), or None (another app's, gone, malformed)."""
+    if not LOG_ID.match(record_id or ""):
+        return None
+    found = logs().find_one({"_id": ObjectId(record_id), "app": app})
+    return _log_row(found) if found else None
+
+
+def failures_since(*, app: str, stage: str, since: dt.datetime, sample: int = 5) -> dict:
+    """How `stage` of the app has been failing since `since`: the requests it answered (traces'
+    roots; health checks left out), the failing ones (an error span, or a 5xx answer: see
+    otlp.span_documents), the error-level log records outside those traces, and the newest
+    failing traces' and lone error records' ids (`sample` of each), newest first."""
+    base = {"app": app, "stage": stage, "start_ns": {"$gte": _ns(since)}, "health": {"$ne": True}}
+    answered = spans().count_documents({**base, "root": {"$ne": ""}})
+    failing = list(spans().aggregate([
+        {"$match": {**base, "status": 2}},
+        {"$group": {"_id": "$trace_id", "start_ns": {"$max": "$start_ns"}}},
+        {"$sort": {"start_ns": -1}}, {"$limit": 2000}]))
+    failing_ids = [f["_id"] for f in failing]
+    lone = {"app": app, "stage": stage, "time": {"$gte": since}, "severity_number": {"$gte": SEVERITIES["error"]},
+            "trace_id": {"$nin": failing_ids}}
+    lone_logs = logs().count_documents(lone)
+    newest_logs = [str(d["_id"]) for d in logs().find(lone, {"_id": 1}).sort("time_ns", -1).limit(sample)]
+    return {"requests": answered, "failing": len(failing_ids), "error_logs": lone_logs,
+            "traces": failing_ids[:sample], "logs": newest_logs}
 
 
 def problems_for_agent(*, app: str, minutes: int = 60, limit: int = 20) -> str:

@@ -89,7 +89,8 @@ def ingest(*, kind: str, body: bytes, content_type: str, content_encoding: str, 
     token. Raises Unauthorized, TooLarge or otlp.Malformed, each before anything is written.
 
     `stage_header` (`X-MGX-Stage`, which MGX puts in its containers' OTLP headers) says whether
-    the spans come from the dev server or production; spans are tagged with it (otlp.span_documents)."""
+    the spans and log records come from the dev server or production; they are tagged with it
+    (otlp.span_documents, otlp.log_documents)."""
     token = _bearer(authorization)
     if not token:
         raise Unauthorized("An ingest token is required: Authorization: Bearer <token>.")
@@ -99,11 +100,11 @@ def ingest(*, kind: str, body: bytes, content_type: str, content_encoding: str, 
     raw = otlp.decompress(body, encoding=content_encoding, limit=settings.MGX_OTLP_MAX_BODY_BYTES)
     message = otlp.parse(raw, content_type=content_type, kind=kind)
     now = dt.datetime.now(dt.timezone.utc)
+    stage = stage_header.strip().lower()
     if kind == "traces":
-        docs, collection = otlp.span_documents(message, app=slug, received_at=now,
-                                               stage=stage_header.strip().lower()), spans()
+        docs, collection = otlp.span_documents(message, app=slug, received_at=now, stage=stage), spans()
     else:
-        docs, collection = otlp.log_documents(message, app=slug, received_at=now), logs()
+        docs, collection = otlp.log_documents(message, app=slug, received_at=now, stage=stage), logs()
     otlp.check_storable(docs)
     if docs:
         collection.insert_many(docs, ordered=False)

@@ -19,6 +19,10 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_WORKER_CONCURRENCY = env.int("MGX_CELERY_CONCURRENCY", default=4)
 
 # Periodic work; the worker runs with an embedded beat (-B), so there is no extra process.
+# Its tasks acknowledge on receipt (acks_late=False): a lost tick is harmless, and a late ack
+# after Redis restarted under the task crashes the worker's consumer (kombu 5.7 acks through the
+# closed connection: AttributeError in _connparams; tests/test_live_stack.py with a dev server's
+# health checked every 3 s).
 CELERY_BEAT_SCHEDULE = {
     "reap-idle-dev-containers": {"task": "deployments.dev_reap_idle", "schedule": 60.0},
     # Edits made over SSH reach History within this many seconds.
@@ -31,6 +35,8 @@ CELERY_BEAT_SCHEDULE = {
     "dev-health": {"task": "deployments.dev_health", "schedule": env.float("MGX_DEV_HEALTH_INTERVAL", default=3.0)},
     # Apps with auto-publish on: a new commit, once MGX_AUTO_PUBLISH_DELAY old, is published.
     "auto-publish": {"task": "deployments.auto_publish", "schedule": 10.0},
+    # Each live release's errors of the last minutes (deployments.prod_health): the "Errors" badge.
+    "prod-errors": {"task": "deployments.prod_errors", "schedule": env.float("MGX_PROD_ERRORS_INTERVAL", default=15.0)},
 }
 
 # A worker renews a Redis key with this TTL while it lives (core.workers); a run whose worker's

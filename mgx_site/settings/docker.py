@@ -59,6 +59,12 @@ MGX_BUILD_TIMEOUT = env.int("MGX_BUILD_TIMEOUT", default=1800)  # seconds a whol
 # Auto-publish (per app, off by default) builds a new commit once it is this many seconds old,
 # so a burst of saves or a run of the team becomes one build.
 MGX_AUTO_PUBLISH_DELAY = env.int("MGX_AUTO_PUBLISH_DELAY", default=20)
+# A live release shows "Errors" (deployments.prod_health) when, over the last
+# MGX_PROD_ERROR_WINDOW_MINUTES (and since it went live), at least MGX_PROD_ERRORS_MIN requests
+# failed or errors were logged, and they are at least MGX_PROD_ERROR_RATE of what it answered.
+MGX_PROD_ERROR_WINDOW_MINUTES = env.int("MGX_PROD_ERROR_WINDOW_MINUTES", default=15)
+MGX_PROD_ERRORS_MIN = env.int("MGX_PROD_ERRORS_MIN", default=3)
+MGX_PROD_ERROR_RATE = env.float("MGX_PROD_ERROR_RATE", default=0.05)
 
 # Image builds (containers.builder): every step of an app's Dockerfile runs in a container
 # under the same sandbox as its dev server (uid 1000, no capabilities, the app's own network),

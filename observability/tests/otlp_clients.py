@@ -93,10 +93,12 @@ def span_exporter(url: str, token: str | None, app: str | None = None, stage: st
     return OTLPSpanExporter(endpoint=f"{url}/otlp/v1/traces", headers=headers, timeout=10)
 
 
-def log_exporter(url: str, token: str | None, app: str | None = None) -> OTLPLogExporter:
+def log_exporter(url: str, token: str | None, app: str | None = None, stage: str | None = None) -> OTLPLogExporter:
     headers = {"authorization": f"Bearer {token}"} if token else {}
     if app:
         headers["x-mgx-app"] = app
+    if stage:
+        headers["x-mgx-stage"] = stage
     return OTLPLogExporter(endpoint=f"{url}/otlp/v1/logs", headers=headers, timeout=10)
 
 

@@ -104,3 +104,23 @@ def test_a_health_check_whose_children_came_first_is_still_one(live, shop):
     _send(live, shop, root)
     assert spans().count_documents({"app": shop.slug, "trace_id": trace_id, "health": True}) == 2
     assert traces_list(app=shop.slug) == []
+
+
+def test_the_time_range_leaves_out_older_traces_and_a_5xx_answer_is_an_error(live, shop):
+    """The range is kept inside the list's aggregation too (nx-27017 matched any date there, so
+    "last 15m" listed a day's traces); a request answered 5xx is a failed one, whatever its
+    instrumentation set as its status."""
+    import datetime as dt
+
+    old, old_id = fastapi_request(shop.slug, "prod", "/api/orders")
+    new, new_id = fastapi_request(shop.slug, "prod", "/api/orders", status=503)
+    _send(live, shop, old, stage="prod")
+    _send(live, shop, new, stage="prod")
+    two_hours = int(dt.timedelta(hours=2).total_seconds() * 1e9)  # the old one happened two hours ago
+    for group in spans().find({"app": shop.slug, "trace_id": old_id}):
+        spans().update_one({"_id": group["_id"]}, {"$set": {
+            "start_ns": group["start_ns"] - two_hours, "end_ns": group["end_ns"] - two_hours,
+            "start": group["start"] - dt.timedelta(hours=2)}})
+    assert [r["trace_id"] for r in traces_list(app=shop.slug, range_key="15m")] == [new_id]
+    assert {r["trace_id"] for r in traces_list(app=shop.slug, range_key="24h")} == {old_id, new_id}
+    assert [r["trace_id"] for r in traces_list(app=shop.slug, range_key="1h", status="error")] == [new_id]
