@@ -1,4 +1,5 @@
-"""The builtin driver: the route table is a Redis hash that the gateway process reads (server.py)."""
+"""The builtin driver: the route table is a Redis hash that the apps gateway (nginx with MGX's Lua
+module, nginx.py) reads, and the keys and channels MGX and the gateway share through Redis."""
 from __future__ import annotations
 
 import json
@@ -13,6 +14,14 @@ CHANGED_CHANNEL = "mgx:gateway:changed"  # the proxies drop their cached table w
 # session or token backed, so a logout or a revocation closes the preview at once.
 AUTH_CHANNEL = "mgx:gateway:auth"
 AUTH_EPOCH_KEY = "mgx:gateway:auth:epoch"  # bumped on every invalidation; read per dev request
+# The last time (Unix seconds) anyone asked for an app's dev preview, written by the gateway at
+# most every SEEN_EVERY seconds; deployments.services.dev_reap_idle stops what nobody asks for.
+SEEN_KEY = "mgx:dev:seen:{slug}"
+SEEN_EVERY = 10.0
+# The largest websocket message the gateway relays (either way): a bigger one closes that
+# socket. Unbounded, one app's code could make the gateway, which every app's preview goes
+# through, carry a message of any size.
+WS_MAX_MESSAGE = 16 * 1024 * 1024
 
 
 class BuiltinGateway:
