@@ -9,8 +9,8 @@ way:
 
 `login`: nobody is logged in (or the login's token was revoked or has expired: MGX's login
 page sends its owner straight back); `denied`: logged in, but not theirs, or no such app. The
-gateway caches the answer for MGX_GATEWAY_AUTH_TTL while the invalidation epoch in Redis stays
-the same (deployments.apps bumps it on every logout and token revocation).
+gateway caches the answer for MGX_GATEWAY_AUTH_TTL; every logout and token revocation
+(deployments.apps -> builtin.auth_invalidate) voids what it cached before MGX answers it.
 
     python -m deployments.gateway.authd --socket <path>
 

@@ -3,7 +3,8 @@
 nginx forwards (bodies streamed both ways, keepalive to the containers, websockets); the Lua
 module (`lua/mgx_gateway.lua`) makes the per-request decisions MGX's Python gateway made: the
 route table from Redis (pushed changes, as before), the dev-preview check (MGX decides in
-`authd.py`; the decision is cached in nginx and dropped at once on logout or revocation), and
+`authd.py`; the decision is cached in nginx, and every logout or revocation drops it before MGX
+answers it: builtin.auth_invalidate), and
 MGX's credentials taken out of requests and responses. No route is ever written into the
 configuration, so a route change needs no reload and an app's name never reaches nginx's
 configuration language.
@@ -142,14 +143,14 @@ def lua_settings(*, auth_socket: str) -> dict:
     """What the Lua module reads at start (gateway.json), from MGX's settings."""
     from django.conf import settings
 
-    from .builtin import AUTH_EPOCH_KEY, CHANGED_CHANNEL, ROUTES_KEY, SEEN_KEY, SEEN_EVERY, WS_MAX_MESSAGE
+    from .builtin import AUTH_ACK_KEY, AUTH_CHANNEL, CHANGED_CHANNEL, ROUTES_KEY, SEEN_EVERY, SEEN_KEY, WS_MAX_MESSAGE
 
     for name in (settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME):
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
             raise ConfigError(f"cookie name {name!r}: the gateway strips MGX's cookies by name and needs a plain one")
     return {
         "redis": redis_target(settings.MGX_REDIS_URL),
-        "keys": {"routes": ROUTES_KEY, "changed": CHANGED_CHANNEL, "auth_epoch": AUTH_EPOCH_KEY,
+        "keys": {"routes": ROUTES_KEY, "changed": CHANGED_CHANNEL, "auth": AUTH_CHANNEL, "auth_ack": AUTH_ACK_KEY,
                  "seen": SEEN_KEY.format(slug="")},
         "cookies": [settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME],
         "session_cookie": settings.SESSION_COOKIE_NAME,
@@ -214,7 +215,8 @@ http {{
     lua_socket_log_errors off;
 {_temp_paths(prefix)}
     lua_package_path "{lua}/?.lua;;";
-    lua_shared_dict mgx_auth 16m;
+    lua_shared_dict mgx_auth 16m;  # dev-preview decisions (session hash and app -> verdict)
+    lua_shared_dict mgx_gen 64k;  # their generation: one key, never evicted
 {resolver}    init_by_lua_block {{
         require("resty.core")
         require("mgx_gateway").init("{json_path}")

@@ -2,10 +2,10 @@
 -- (deployments/gateway/proxy.py before issue 26), on nginx's data path.
 --
 -- nginx forwards; this module only decides, per request: which container (the route table in
--- Redis, cached per worker and dropped when MGX publishes a change), whether a dev preview may
--- be opened (MGX decides, deployments/gateway/authd.py; the decision is cached here and
--- dropped at once when MGX bumps the invalidation epoch on a logout or a revocation), and
--- which of MGX's credentials to take out of the request and the response. nginx.py renders
+-- Redis, held per worker and read again when MGX publishes a change), whether a dev preview
+-- may be opened (MGX decides, deployments/gateway/authd.py; the decision is cached here and
+-- dropped on every logout or revocation before MGX answers it), and which of MGX's
+-- credentials to take out of the request and the response. nginx.py renders
 -- the configuration that calls it and writes the JSON it reads at start.
 local cjson = require "cjson.safe"
 local balancer = require "ngx.balancer"
@@ -116,8 +116,29 @@ local function route_for(id, fresh)
     return routes[id]
 end
 
--- One subscription per worker: forget the table whenever MGX changes a route, so a restarted
--- container's new port is used by the very next request.
+-- A logout or a revocation (deployments.gateway.builtin.auth_invalidate): every cached
+-- dev-preview decision goes (coarse, and cheap: MGX is asked again once per open preview),
+-- then this worker says so, and the logout's answer leaves MGX once every worker has.
+local function forget_decisions()
+    -- A new generation: every decision cached under an older one is void, and so is one
+    -- asked for before this moment and answered after it.
+    ngx.shared.mgx_gen:incr("gen", 1, 0)
+end
+
+local function auth_changed(message)
+    forget_decisions()
+    local nonce = message:match(" (%x+)$")
+    if nonce then
+        local key = CFG.keys.auth_ack .. ":" .. nonce
+        redis.call(CFG.redis, "RPUSH", key, "1")
+        redis.call(CFG.redis, "EXPIRE", key, 60)
+    end
+end
+
+-- One subscription per worker: the route table is read again whenever MGX changes a route, so a
+-- restarted container's new port is used by the very next request; cached decisions go on a
+-- logout or a revocation. While it is down, no decision is cached or used, and the table is
+-- read at most once a second by the requests that need it.
 local function subscribe(premature)
     if premature or ngx.worker.exiting() then
         return
@@ -126,17 +147,21 @@ local function subscribe(premature)
     if sock then
         sock:settimeouts(2000, 2000, 10000)
         local ok
-        ok, err = redis.send(sock, "SUBSCRIBE", CFG.keys.changed)
+        ok, err = redis.send(sock, "SUBSCRIBE", CFG.keys.changed, CFG.keys.auth)
         local pinged = false
         while ok and not ngx.worker.exiting() do
             local reply, rerr = redis.read(sock)
             if type(reply) == "table" then
                 pinged = false
-                if reply[1] == "subscribe" then
-                    listening, routes_at = true, 0 -- changes made before we listened
-                    ngx.shared.mgx_auth:flush_all() -- Redis may have lost the epoch
+                if reply[1] == "subscribe" and reply[3] == 2 then
+                    forget_decisions() -- what was cached before a gap in listening
+                    listening, routes_at = true, 0
+                    refresh_routes()
+                elseif reply[1] == "message" and reply[2] == CFG.keys.auth then
+                    auth_changed(reply[3])
                 elseif reply[1] == "message" then
                     routes_at = 0
+                    refresh_routes()
                 end
             elseif rerr == "timeout" and not pinged then
                 -- A quiet channel is normal; a ping tells a dead link from it.
@@ -151,7 +176,7 @@ local function subscribe(premature)
     end
     listening, routes_at = false, 0
     if not ngx.worker.exiting() then
-        warn("route changes not heard (", tostring(err), "); subscribing again")
+        warn("route changes and logouts not heard (", tostring(err), "); subscribing again")
         ngx.timer.at(1, subscribe)
     end
 end
@@ -308,14 +333,6 @@ end
 
 -- ------------------------------------------------------------ dev previews
 
-local function auth_epoch()
-    local value = redis.call(CFG.redis, "GET", CFG.keys.auth_epoch)
-    if value == nil then
-        return nil -- Redis does not answer: no decision is cached or reused
-    end
-    return value == ngx.null and "0" or value
-end
-
 -- MGX's decision (authd.py over its Unix socket): "ok", "login" or "denied", and the access
 -- token behind the session; nil when MGX does not answer.
 local function ask_mgx(slug, key)
@@ -341,22 +358,23 @@ local function ask_mgx(slug, key)
     return verdict, token
 end
 
--- The owner's (or an MGX admin's) only, recognised by MGX's session cookie. A cached decision
--- holds for auth_ttl seconds and only while the invalidation epoch is the one it was made
--- under: a logout or a revocation anywhere bumps it, so the very next request asks again.
+-- The owner's (or an MGX admin's) only, recognised by MGX's session cookie. A decision is
+-- cached for auth_ttl seconds under the generation it was asked in, and only while this worker
+-- hears logouts and revocations (subscribe): each one starts a new generation before MGX
+-- answers it, so the very next request asks MGX again.
 local function authorize(slug)
     local key = cookie_value(ngx_var.http_cookie or "", CFG.session_cookie)
     if #key > 256 or not key:match("^[%w%-_.:]*$") then
         key = "" -- not a session key MGX makes: nobody
     end
-    local epoch = auth_epoch()
     local cache = ngx.shared.mgx_auth
     local entry = ngx.md5(key) .. ":" .. slug
-    if epoch then
+    local gen = tostring(ngx.shared.mgx_gen:get("gen") or 0)
+    if listening then
         local cached = cache:get(entry)
         if cached then
-            local verdict, at = cached:match("^(%a+) (.*)$")
-            if at == epoch then
+            local verdict, at = cached:match("^(%a+) (%d+)$")
+            if at == gen then
                 return verdict
             end
         end
@@ -365,8 +383,8 @@ local function authorize(slug)
     if verdict ~= "ok" and verdict ~= "login" and verdict ~= "denied" then
         return nil
     end
-    if epoch then
-        cache:set(entry, verdict .. " " .. epoch, CFG.auth_ttl)
+    if listening then
+        cache:set(entry, verdict .. " " .. gen, CFG.auth_ttl)
     end
     return verdict
 end
