@@ -186,6 +186,30 @@ def _temp_paths(prefix: Path) -> str:
                      for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
 
 
+# What both app locations (dev and prod) do once the Lua module has picked the container.
+_PROXY = """            proxy_pass http://mgx_app;  # the URI as the browser sent it: the prefix is kept
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Forwarded-Proto $mgx_proto;
+            proxy_set_header X-Forwarded-Host $http_host;
+            proxy_request_buffering off;  # bodies stream both ways, at the slower side's pace
+            proxy_buffering off;
+            proxy_buffer_size 32k;  # an app's response headers, then each piece of its body
+            proxy_buffers 4 32k;
+            proxy_busy_buffers_size 64k;
+            proxy_redirect off;
+            proxy_connect_timeout 5s;
+            proxy_send_timeout 1d;
+            proxy_read_timeout 1d;
+            proxy_pass_header Server;
+            # An app's answer never steers nginx: no internal redirect to MGX's or another
+            # app's location, no rate or buffering change.
+            proxy_ignore_headers X-Accel-Redirect X-Accel-Expires X-Accel-Limit-Rate X-Accel-Buffering X-Accel-Charset;
+            error_page 502 503 504 = @mgx_unavailable;"""
+
+
 def render(*, prefix: Path, listen: str, settings_file: Path, proxy_headers: bool, workers: str = "auto",
            user: str | None = None, redis_host: str = "127.0.0.1") -> str:
     """nginx.conf for MGX's apps gateway. Nothing in it comes from an app: routes and names stay
@@ -240,30 +264,15 @@ http {{
         reset_timedout_connection on;
         set $mgx_upstream "";
 
-        location ~ ^/apps/(?<mgx_slug>[a-z0-9-]+)/(?<mgx_stage>dev|prod)(?:/|$) {{
-            access_by_lua_block {{ require("mgx_gateway").access() }}
-            header_filter_by_lua_block {{ require("mgx_gateway").header_filter() }}
-            proxy_pass http://mgx_app;  # the URI as the browser sent it: the prefix is kept
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $remote_addr;
-            proxy_set_header X-Forwarded-Proto $mgx_proto;
-            proxy_set_header X-Forwarded-Host $http_host;
-            proxy_request_buffering off;  # bodies stream both ways, at the slower side's pace
-            proxy_buffering off;
-            proxy_buffer_size 32k;  # an app's response headers, then each piece of its body
-            proxy_buffers 4 32k;
-            proxy_busy_buffers_size 64k;
-            proxy_redirect off;
-            proxy_connect_timeout 5s;
-            proxy_send_timeout 1d;
-            proxy_read_timeout 1d;
-            proxy_pass_header Server;
-            # An app's answer never steers nginx: no internal redirect to MGX's or another
-            # app's location, no rate or buffering change.
-            proxy_ignore_headers X-Accel-Redirect X-Accel-Expires X-Accel-Limit-Rate X-Accel-Buffering X-Accel-Charset;
-            error_page 502 503 504 = @mgx_unavailable;
+        location ~ ^/apps/(?<mgx_slug>[a-z0-9-]+)/prod(?:/|$) {{
+            access_by_lua_block {{ require("mgx_gateway").prod() }}
+            header_filter_by_lua_block {{ require("mgx_gateway").prod_headers() }}
+{_PROXY}
+        }}
+        location ~ ^/apps/(?<mgx_slug>[a-z0-9-]+)/dev(?:/|$) {{
+            access_by_lua_block {{ require("mgx_gateway").dev() }}
+            header_filter_by_lua_block {{ require("mgx_gateway").dev_headers() }}
+{_PROXY}
         }}
         location @mgx_websocket {{
             content_by_lua_block {{ require("mgx_gateway").websocket() }}

@@ -233,8 +233,8 @@ end
 -- An error nginx met reaching the container (refused, reset, timed out): the app's own pages
 -- for a stopped app. The next request rereads the route (the container may have moved).
 function M.unavailable()
-    local slug, stage = ngx_var.mgx_slug, ngx_var.mgx_stage
-    if not slug or slug == "" then
+    local slug, stage = (ngx_var.uri or ""):match("^/apps/([a-z0-9-]+)/(%a+)")
+    if not slug or (stage ~= "dev" and stage ~= "prod") then
         return page(502, "not_found")
     end
     route_for(slug .. "-" .. stage, true)
@@ -424,12 +424,11 @@ local function is_websocket()
     return upgrade ~= nil and lower(upgrade) == "websocket"
 end
 
--- access_by_lua of /apps/<slug>/<dev|prod>/...
-function M.access()
-    local slug, stage = ngx_var.mgx_slug, ngx_var.mgx_stage
+-- access_by_lua of /apps/<slug>/dev/... and /apps/<slug>/prod/... (nginx.conf has one location
+-- each, so the stage costs nothing to know).
+local function access(slug, stage, dev)
     local upgrade = ngx_var.http_upgrade
     local websocket = upgrade ~= nil and lower(upgrade) == "websocket"
-    local dev = stage == "dev"
     if dev then
         local verdict = authorize(slug)
         if websocket and (verdict ~= "ok" or not same_origin()) then
@@ -443,13 +442,13 @@ function M.access()
             return page(503, "unavailable")
         end
     end
-    local id = slug .. "-" .. stage
+    local id = slug .. stage
     local route = route_for(id) or route_for(id, true)
     if not route then
         if websocket then
             return ngx.exit(404)
         end
-        return not_running(slug, stage)
+        return not_running(slug, dev and "dev" or "prod")
     end
     if dev then
         mark_seen(slug)
@@ -459,9 +458,15 @@ function M.access()
         ngx_var.mgx_upstream = route[3]
         return ngx.exec("@mgx_websocket")
     end
-    local ctx = ngx.ctx
-    ctx.mgx_route = route
-    ctx.mgx_dev = dev
+    ngx.ctx.mgx_route = route
+end
+
+function M.prod()
+    return access(ngx_var.mgx_slug, "-prod", false)
+end
+
+function M.dev()
+    return access(ngx_var.mgx_slug, "-dev", true)
 end
 
 -- balancer_by_lua: the container the access phase picked (keepalive pools are per address).
@@ -486,46 +491,48 @@ local function drop_frame_ancestors(value)
 end
 
 -- header_filter_by_lua: no cookie under MGX's names from an app (it must not replace MGX's
--- session or CSRF cookie); dev responses framed by MGX's pages only.
-function M.header_filter()
-    local ctx = ngx.ctx
-    if not ctx.mgx_route then
-        return -- the gateway's own pages
-    end
+-- session or CSRF cookie); dev responses framed by MGX's pages only. (The gateway's own pages
+-- pass here too: they set no cookie, and a dev page may well be framed by MGX alone.)
+local function own_cookies_only()
     local cookies = ngx_header["Set-Cookie"]
-    if cookies then
-        if type(cookies) ~= "table" then
-            cookies = {cookies}
-        end
-        local kept = {}
-        for _, value in ipairs(cookies) do
-            local name = value:match("^%s*([^=]-)%s*=") or ""
-            if not CFG.cookie_set[name] then
-                kept[#kept + 1] = value
-            end
-        end
-        if #kept ~= #cookies then
-            ngx_header["Set-Cookie"] = #kept > 0 and kept or nil
+    if not cookies then
+        return
+    end
+    if type(cookies) ~= "table" then
+        cookies = {cookies}
+    end
+    local kept = {}
+    for _, value in ipairs(cookies) do
+        local name = value:match("^%s*([^=]-)%s*=") or ""
+        if not CFG.cookie_set[name] then
+            kept[#kept + 1] = value
         end
     end
-    if ctx.mgx_dev then
-        ngx_header["X-Frame-Options"] = nil
-        local policies = ngx_header["Content-Security-Policy"]
-        local out = {}
-        if policies then
-            if type(policies) ~= "table" then
-                policies = {policies}
-            end
-            for _, value in ipairs(policies) do
-                local rest = drop_frame_ancestors(value)
-                if rest ~= "" then
-                    out[#out + 1] = rest
-                end
+    if #kept ~= #cookies then
+        ngx_header["Set-Cookie"] = #kept > 0 and kept or nil
+    end
+end
+
+M.prod_headers = own_cookies_only
+
+function M.dev_headers()
+    own_cookies_only()
+    ngx_header["X-Frame-Options"] = nil
+    local policies = ngx_header["Content-Security-Policy"]
+    local out = {}
+    if policies then
+        if type(policies) ~= "table" then
+            policies = {policies}
+        end
+        for _, value in ipairs(policies) do
+            local rest = drop_frame_ancestors(value)
+            if rest ~= "" then
+                out[#out + 1] = rest
             end
         end
-        out[#out + 1] = "frame-ancestors " .. CFG.mgx_origin
-        ngx_header["Content-Security-Policy"] = out
     end
+    out[#out + 1] = "frame-ancestors " .. CFG.mgx_origin
+    ngx_header["Content-Security-Policy"] = out
 end
 
 -- content_by_lua of @mgx_websocket: the access phase has checked and stripped the request.
