@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"apps gateway: {exc}", file=sys.stderr, flush=True)
         return 1
-    sys.stdout.flush()
+    print(f"apps gateway: nginx on {args.listen}, configuration {args.conf.resolve()}", flush=True)
     os.execv(command[0], command)  # nginx takes this process's place (and pid)
     return 0  # not reached
 

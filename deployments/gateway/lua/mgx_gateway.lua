@@ -37,7 +37,6 @@ local function warn(...)
         text, "\n")
     io.stderr:flush()
 end
-M.warn = warn
 
 -- Per worker: the route table and what is known about it.
 local routes, routes_at, retry_at, listening, refreshing = {}, 0, 0, false, false
@@ -76,13 +75,8 @@ local function parse_upstream(value)
     return {host, port, value}
 end
 
-local function refresh_routes()
-    if refreshing then
-        return
-    end
-    refreshing = true
+local function read_routes()
     local raw, err = redis.call(CFG.redis, "HGETALL", CFG.keys.routes)
-    refreshing = false
     local now = ngx.now()
     if type(raw) ~= "table" then
         -- Redis away: keep serving the routes we knew, and ask again in a second.
@@ -105,13 +99,36 @@ local function refresh_routes()
     routes, routes_at, retry_at = fresh, now, 0
 end
 
+-- One read at a time per worker. A change heard while a read is on its way may have missed it:
+-- then the table is read once more. A request that needs the answer waits for the read.
+local again = false
+local function refresh_routes(wait)
+    if refreshing then
+        again = true
+        local deadline = ngx.now() + 2
+        while wait and refreshing and ngx.now() < deadline do
+            ngx.sleep(0.002)
+        end
+        return
+    end
+    refreshing = true
+    repeat
+        again = false
+        local ok, err = pcall(read_routes)
+        if not ok then
+            warn("reading the routes failed: ", tostring(err))
+        end
+    until not again
+    refreshing = false
+end
+
 -- `fresh`: the cached answer just failed us (no route): reread, but at most ten times a second
 -- so a flood of bad URLs cannot hammer Redis.
 local function route_for(id, fresh)
     local now = ngx.now()
     local ttl = fresh and 0.1 or (listening and ROUTE_TTL_LISTENING or ROUTE_TTL)
     if now - routes_at > ttl and now >= retry_at then
-        refresh_routes()
+        refresh_routes(true)
     end
     return routes[id]
 end
@@ -543,10 +560,5 @@ function M.websocket()
     end
     return wsrelay.relay(route, CFG.ws_max_message)
 end
-
-M.parse_upstream = parse_upstream
-M.strip_cookies = strip_cookies
-M.is_mgx_bearer = is_mgx_bearer
-M.drop_frame_ancestors = drop_frame_ancestors
 
 return M
