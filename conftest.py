@@ -99,8 +99,10 @@ def _live_env() -> dict:
 
 @pytest.fixture(scope="session")
 def live(layout, stack, backing_services, django_db_setup, django_db_blocker):
-    """Daphne, the apps gateway and a Celery worker on the test database, over real TCP."""
-    results = procs.start_all(layout, [stack["daphne"], stack["gateway"], stack["celery"]], env=_live_env())
+    """Daphne, the apps gateway (nginx and its access check) and a Celery worker on the test
+    database, over real TCP."""
+    results = procs.start_all(layout, [stack["daphne"], stack["gateway-auth"], stack["gateway"], stack["celery"]],
+                              env=_live_env())
     daphne = stack["daphne"]
     base = f"http://{daphne.host}:{daphne.port}"
     from django.conf import settings

@@ -505,7 +505,7 @@ def dev_reap_idle(*, now: float | None = None, keep_warm: bool = False) -> list[
     MGX_DEV_KEEP_WARM are removed on every pass."""
     import redis
 
-    from .gateway.proxy import SEEN_KEY
+    from .gateway.builtin import SEEN_KEY
 
     now = now or time.time()
     r = redis.Redis.from_url(settings.MGX_REDIS_URL)

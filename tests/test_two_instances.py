@@ -35,7 +35,7 @@ def second(live):
     port, apps_port = _free_port(), _free_port()
     made = {p.name: p for p in procs.web_instance(live.layout, env, index=2, port=port, apps_port=apps_port,
                                                    internal_port=_free_port())}
-    results = procs.start_all(live.layout, [made["daphne-2"], made["gateway-2"]], env=env)
+    results = procs.start_all(live.layout, [made["daphne-2"], made["gateway-auth-2"], made["gateway-2"]], env=env)
     yield {"url": f"http://127.0.0.1:{port}", "apps_url": f"http://127.0.0.1:{apps_port}", "procs": made, "env": env,
            "worker": procs.worker_node(port)}
     procs.stop_started(live.layout, results)

@@ -43,6 +43,11 @@ class Upstream:
             response.set_cookie("csrftoken", "attackers-token")
             response.set_cookie("app_pref", "dark")
             return response
+        if request.path.endswith("/accel"):
+            # An app that tries to steer the proxy in front of it (nginx's X-Accel-Redirect: an
+            # internal redirect to wherever it names, with the visitor's request).
+            return web.Response(text="the app's own answer", headers={
+                "X-Accel-Redirect": request.query.get("to", "/"), "X-Accel-Buffering": "yes"})
         if request.path.endswith("/framed"):
             # An app that forbids framing altogether: MGX still frames its own dev preview.
             return web.Response(text="no framing", headers={

@@ -1,7 +1,10 @@
-"""The builtin driver: the route table is a Redis hash that the gateway process reads (server.py)."""
+"""The builtin driver: the route table is a Redis hash that the apps gateway (nginx with MGX's Lua
+module, nginx.py) reads, and the keys and channels MGX and the gateway share through Redis."""
 from __future__ import annotations
 
 import json
+import secrets
+import time
 
 import redis
 
@@ -9,10 +12,20 @@ from . import GatewayError, Route
 
 ROUTES_KEY = "mgx:gateway:routes"
 CHANGED_CHANNEL = "mgx:gateway:changed"  # the proxies drop their cached table when told
-# "session:<key>" / "token:<access token id>": the gateway drops the dev-preview decisions that
-# session or token backed, so a logout or a revocation closes the preview at once.
+# "session:<key> <nonce>" / "token:<access token id> <nonce>": every gateway worker that hears it
+# drops its cached dev-preview decisions, then pushes one item onto AUTH_ACK_KEY:<nonce>, so a
+# logout or a revocation answers only once no gateway can open a preview on what it ended.
 AUTH_CHANNEL = "mgx:gateway:auth"
-AUTH_EPOCH_KEY = "mgx:gateway:auth:epoch"  # bumped on every invalidation; read per dev request
+AUTH_ACK_KEY = "mgx:gateway:auth:ack"
+AUTH_ACK_WAIT = 1.0  # seconds a logout waits at most for the gateways (one that died says nothing)
+# The last time (Unix seconds) anyone asked for an app's dev preview, written by the gateway at
+# most every SEEN_EVERY seconds; deployments.services.dev_reap_idle stops what nobody asks for.
+SEEN_KEY = "mgx:dev:seen:{slug}"
+SEEN_EVERY = 10.0
+# The largest websocket message the gateway relays (either way): a bigger one closes that
+# socket. Unbounded, one app's code could make the gateway, which every app's preview goes
+# through, carry a message of any size.
+WS_MAX_MESSAGE = 16 * 1024 * 1024
 
 
 class BuiltinGateway:
@@ -38,19 +51,30 @@ class BuiltinGateway:
         return {k.decode(): Route(**json.loads(v)) for k, v in raw.items()}
 
 
-def auth_invalidate(*, redis_url: str, session_key: str | None = None, token_id: int | None = None) -> None:
-    """Tell every gateway process that a session ended or a token was revoked. Best effort: with
-    Redis away the gateway is not listening either, and then it caches no decision at all."""
+def auth_invalidate(*, redis_url: str, session_key: str | None = None, token_id: int | None = None,
+                    wait: float = AUTH_ACK_WAIT) -> int:
+    """Tell every gateway worker that a session ended or a token was revoked, and wait (at most
+    `wait` seconds) until each one that heard it has dropped its cached decisions. Returns how
+    many said so. Best effort: with Redis away the gateways are not listening either, and a
+    worker that does not listen caches no decision at all."""
     messages = ([f"session:{session_key}"] if session_key else []) + ([f"token:{token_id}"] if token_id is not None else [])
     if not messages:
-        return
+        return 0
     client = _publisher(redis_url)
+    nonce = secrets.token_hex(8)
+    ack = f"{AUTH_ACK_KEY}:{nonce}"
+    done = 0
     try:
-        client.incr(AUTH_EPOCH_KEY)
-        for message in messages:
-            client.publish(AUTH_CHANNEL, message)
+        heard = sum(client.publish(AUTH_CHANNEL, f"{message} {nonce}") for message in messages)
+        deadline = time.monotonic() + wait
+        while done < heard and (left := deadline - time.monotonic()) > 0.001:
+            if client.blpop([ack], timeout=left) is None:
+                break
+            done += 1
+        client.delete(ack)
     except redis.RedisError:
         pass
+    return done
 
 
 _PUBLISHERS: dict[str, redis.Redis] = {}

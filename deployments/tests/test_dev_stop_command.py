@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from containers.docker_client import container_name, labels
 from deployments.gateway import gateway, route_for
-from deployments.gateway.proxy import SEEN_KEY
+from deployments.gateway.builtin import SEEN_KEY
 from deployments.models import DevEnvironment
 
 pytestmark = pytest.mark.django_db

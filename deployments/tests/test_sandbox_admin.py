@@ -8,7 +8,7 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
-from deployments.gateway.proxy import SEEN_KEY
+from deployments.gateway.builtin import SEEN_KEY
 from deployments.models import DevEnvironment
 
 pytestmark = pytest.mark.django_db

@@ -17,10 +17,12 @@ from mgx_site import defaults
 from . import procs
 from .procs import BASE_DIR, BIN_DIR, Layout, ServiceError, StartResult
 
-# Debian packages `./mgx up` needs (the services, bubblewrap for git, debootstrap for the base
-# image) and those `./mgx test` adds (the browser tests' Chromium, Node.js for the templates' tests,
-# Compose for the check of infra/docker-compose.yml).
-UP_PACKAGES = ("redis-server", "docker.io", "bubblewrap", "debootstrap", "git")
+# Debian packages `./mgx up` needs (the services, nginx with its Lua module for the apps gateway,
+# bubblewrap for git, debootstrap for the base image) and those `./mgx test` adds (the browser
+# tests' Chromium, Node.js for the templates' tests, Compose for the check of
+# infra/docker-compose.yml).
+UP_PACKAGES = ("redis-server", "nginx", "libnginx-mod-http-lua", "lua-cjson", "docker.io", "bubblewrap", "debootstrap",
+               "git")
 TEST_PACKAGES = (*UP_PACKAGES, "chromium", "chromium-driver", "nodejs", "docker-compose")
 POSTGRES_PACKAGES = ("postgresql",)  # with MGX_POSTGRES=1 (up) or MGX_TEST_POSTGRES=1 (test)
 
@@ -319,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="each service: up/down, pid, address").set_defaults(func=cmd_status)
     logs = sub.add_parser("logs", help="show the services' logs")
     logs.add_argument("service", nargs="?", choices=["redis", "mongo", "apps-mongo", "apps-mongo-guard", "daphne", "gateway",
-                                                      "celery", "dockerd"])
+                                                      "gateway-auth", "celery", "dockerd"])
     logs.add_argument("-n", "--lines", type=int, default=40)
     logs.add_argument("-f", "--follow", action="store_true")
     logs.set_defaults(func=cmd_logs)

@@ -1,5 +1,6 @@
-"""The local processes MGX runs on: Redis, the MongoDB-compatible store, Daphne, the apps gateway,
-a Celery worker, and (when nothing answers) the Docker engine.
+"""The local processes MGX runs on: Redis, the MongoDB-compatible store, Daphne, the apps gateway
+(nginx and MGX's access check beside it), a Celery worker, and (when nothing answers) the
+Docker engine.
 
 `./mgx` and the test suite's session fixtures both use this module, so the tests run on exactly
 what `./mgx up` starts. It deliberately imports nothing from Django: it runs before the
@@ -522,6 +523,37 @@ def _stores(layout: Layout, cfg: dict[str, str], *, redis_url: str, mongo_url: s
     ]
 
 
+def unix_answers(path: Path, timeout: float = 0.5) -> bool:
+    """The gateway's access check (deployments/gateway/authd.py) answers PING on its socket."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(timeout)
+            sock.connect(str(path))
+            sock.sendall(b"PING\n")
+            return sock.recv(16) == b"PONG\n"
+    except OSError:
+        return False
+
+
+def gateway_dir(layout: Layout, cfg: dict[str, str]) -> Path:
+    """Where each apps gateway keeps its nginx configuration (rewritten at every start)."""
+    return Path(cfg.get("MGX_GATEWAY_DIR") or layout.var_dir / "gateway")
+
+
+def gateway_socket(prefix: Path) -> Path:
+    """The access check's Unix socket for the gateway whose nginx lives in `prefix`. Not under
+    the var dir: nginx's workers run as MGX_GATEWAY_USER when MGX runs as root and may not pass
+    through it (a home directory is 0700), and a socket's path has at most 107 bytes. So: one
+    short name per gateway under /run (root) or the temporary directory (anyone else)."""
+    import hashlib
+    import tempfile
+
+    name = hashlib.sha256(str(prefix.resolve()).encode()).hexdigest()[:20] + ".sock"
+    if os.geteuid() == 0:
+        return Path("/run/mgx-gateway") / name
+    return Path(tempfile.gettempdir()) / f"mgx-gateway-{os.geteuid()}" / name
+
+
 def worker_node(port: int) -> str:
     """The Celery node name of the web instance whose Daphne is on `port` (its `-n mgx-<port>@%h`,
     with Celery's %h, the host name, filled in): what runs and heartbeats record as their owner."""
@@ -530,8 +562,9 @@ def worker_node(port: int) -> str:
 
 def web_instance(layout: Layout, cfg: dict[str, str], *, index: int, port: int, apps_port: int,
                  internal_port: int) -> list[Proc]:
-    """One more MGX web instance beside the first (`stack`): Daphne, the apps gateway and a
-    Celery worker on their own ports and names (`daphne-<index>`, worker `mgx-<port>@host`),
+    """One more MGX web instance beside the first (`stack`): Daphne, the apps gateway (and its
+    access check) and a Celery worker on their own ports and names (`daphne-<index>`,
+    `gateway-<index>`, `gateway-auth-<index>`, worker `mgx-<port>@host`),
     on the same SQL database, Redis and MongoDB, hence the same users, events and routes. Its
     environment is the first instance's, so both name the same public URLs, as two instances
     behind one load balancer do. Only the first worker runs the periodic tasks (beat)."""
@@ -548,6 +581,8 @@ def _web(layout: Layout, cfg: dict[str, str], *, redis_url: str, d_host: str, d_
          g_port: int, proxied: bool, i_host: str, i_port: int, suffix: str = "", beat: bool = True) -> list[Proc]:
     i_host = i_host.strip("[]")
     twisted_host = i_host.replace(":", r"\:")  # Twisted endpoint strings escape ':'
+    nginx_conf = gateway_dir(layout, cfg) / f"gateway{suffix}" / "nginx.conf"
+    socket_path = gateway_socket(nginx_conf.parent)
     return [
         Proc(
             name=f"daphne{suffix}", label="Daphne (web)", address=f"http://{d_host}:{d_port}/",
@@ -565,15 +600,23 @@ def _web(layout: Layout, cfg: dict[str, str], *, redis_url: str, d_host: str, d_
             also_listens=((i_host, i_port, "MGX_INTERNAL_PORT"),),
         ),
         Proc(
+            name=f"gateway-auth{suffix}", label="Apps gateway access check", address=f"unix:{socket_path}",
+            # Who may open a dev preview: MGX decides (sessions and tokens in SQL) for nginx,
+            # which caches the answer. Its socket is for nginx's workers only.
+            argv=[sys.executable, "-m", "deployments.gateway.authd", "--socket", str(socket_path)],
+            marker=str(socket_path), answers=lambda: unix_answers(socket_path), start_timeout=45.0,
+        ),
+        Proc(
             name=f"gateway{suffix}", label="Apps gateway", address=f"http://{g_host}:{g_port}/",
             # The apps' own origin (MGX_APPS_URL), apart from Daphne: nothing an app serves
-            # shares MGX's origin. uvloop + httptools: the proxy's hot path is parsing.
-            argv=[str(BIN_DIR / "uvicorn"), "deployments.gateway.server:app", "--host", g_host, "--port", str(g_port),
-                  "--loop", "uvloop", "--http", "httptools", "--lifespan", "on", "--no-access-log",
-                  "--no-server-header", "--timeout-graceful-shutdown", "5",
-                  *(["--proxy-headers", "--forwarded-allow-ips", "*"] if proxied else ["--no-proxy-headers"])],
-            marker="deployments.gateway.server", answers=lambda: tcp_open(g_host, g_port),
-            host=g_host, port=g_port, port_setting="MGX_APPS_PORT", start_timeout=45.0,
+            # shares MGX's origin. nginx with MGX's Lua module forwards; the launcher writes its
+            # configuration, then becomes nginx (same pid, in the foreground).
+            argv=[sys.executable, "-m", "deployments.gateway.nginx", "--conf", str(nginx_conf),
+                  "--listen", f"{g_host}:{g_port}", "--auth-socket", str(socket_path),
+                  *(["--proxy-headers"] if proxied else [])],
+            marker=str(nginx_conf), answers=lambda: tcp_open(g_host, g_port),
+            host=g_host, port=g_port, port_setting="MGX_APPS_PORT", start_timeout=30.0,
+            missing_hint="install nginx and its Lua module (Debian: apt-get install nginx libnginx-mod-http-lua lua-cjson)",
         ),
         Proc(
             name=f"celery{suffix}", label="Celery worker", address=redis_url,

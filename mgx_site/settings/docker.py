@@ -36,9 +36,13 @@ MGX_DEV_TMP_SIZE = env("MGX_DEV_TMP_SIZE", default="512m")
 MGX_SSH_BIND = env("MGX_SSH_BIND", default="127.0.0.1")
 MGX_SSH_HOST = env("MGX_SSH_HOST", default="")
 
-# Gateway for /apps/<slug>/dev|prod/ on MGX_APPS_URL: "builtin" (MGX's own ASGI gateway process,
-# deployments/gateway/server.py) or "apisix".
+# Gateway for /apps/<slug>/dev|prod/ on MGX_APPS_URL: "builtin" (routes in Redis, served by nginx
+# with MGX's Lua module: deployments/gateway/nginx.py) or "apisix".
 MGX_GATEWAY = env("MGX_GATEWAY", default="builtin")
+# nginx's worker processes for the builtin gateway ("auto": one per core), and the unprivileged
+# user they run as when MGX runs as root.
+MGX_GATEWAY_WORKERS = env("MGX_GATEWAY_WORKERS", default="auto")
+MGX_GATEWAY_USER = env("MGX_GATEWAY_USER", default="www-data")
 # How long the builtin gateway trusts its "this session may open this dev preview" decision.
 # Logout and token revocation drop it at once (pushed over Redis); this bounds everything else
 # (a member removed, an app deleted).
