@@ -734,6 +734,19 @@
     });
 
     setRunning(root.dataset.running || "", root.dataset.mode === "waiting");
+    // An element picked with Select on the Dev tab (static/js/preview.js): its reference joins
+    // what is already in the box, as text, and the cursor goes after it.
+    try {
+      const key = "mgx:chat-insert:" + root.dataset.slug;
+      const insert = sessionStorage.getItem(key);
+      sessionStorage.removeItem(key);
+      if (insert) {
+        els.text.value = (els.text.value.trim() ? els.text.value.trimEnd() + "\n" : "") + insert + " ";
+        autosize();
+        els.text.focus({ preventScroll: true });
+        els.text.setSelectionRange(els.text.value.length, els.text.value.length);
+      }
+    } catch (e) { /* no storage: nothing was put there either */ }
     connect();
 
     return {

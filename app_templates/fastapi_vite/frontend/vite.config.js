@@ -1,4 +1,6 @@
+import react from "@vitejs/plugin-react";
 import { defineConfig } from "vite";
+import { mgxPreview, mgxSourceMarks } from "./mgx-dev/vite-plugin.js";
 import { loginRedirectFor } from "./server.mjs";
 
 // MGX serves the app under /apps/<slug>/dev/ without stripping the prefix: assets, the HMR
@@ -19,10 +21,12 @@ const protectedPages = {
   },
 };
 
-export default defineConfig({
+export default defineConfig(({ command }) => ({
   base,
-  esbuild: { jsx: "automatic" },
-  plugins: [protectedPages],
+  // React Fast Refresh: an edit replaces the component in the open page and keeps its state.
+  // The plugin also compiles JSX (the automatic runtime: no `import React` needed). When serving,
+  // MGX's preview script and source marks come along (mgx-dev/: dev only, keep them).
+  plugins: [react(command === "serve" ? { babel: { plugins: [mgxSourceMarks] } } : {}), mgxPreview(), protectedPages],
   // "spa": any other page path under the base (e.g. `account`) gets index.html, like production.
   appType: "spa",
   server: {
@@ -31,4 +35,4 @@ export default defineConfig({
     // The backend serves `api/` and the login routes `auth/` (the production server proxies the same two).
     proxy: { [`${base}api/`]: backend, [`${base}auth/`]: backend },
   },
-});
+}));
