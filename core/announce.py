@@ -157,7 +157,9 @@ def announce(*, slug: str, kind: Kind, data: dict) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(app_group(slug), {"type": "app.event", "kind": kind, "data": data})
+        # `slug` tells the receiving process's feed (core.feed) which app's sockets to hand it to.
+        async_to_sync(layer.group_send)(app_group(slug), {"type": "app.event", "slug": slug, "kind": kind,
+                                                          "data": data})
     except Exception as exc:  # a missed live update must never break the work that caused it
         log.warning("announce %s for %s failed: %s", kind, slug, exc)
 
