@@ -66,6 +66,8 @@ def main():
                         message = json.loads(ws.recv(timeout=0.5))
                     except TimeoutError:
                         continue
+                    if message.get("kind") != "agent.event":
+                        continue  # heartbeats ({"kind": "heartbeat"}) carry no event
                     sent = message["data"]["payload"].get("t")
                     if sent:
                         with lock:
