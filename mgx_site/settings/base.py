@@ -70,7 +70,7 @@ MIDDLEWARE = [
     "accounts.middleware.LoginTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "core.csp.CSPMiddleware",  # django-csp's, the policy built once
     "django_htmx.middleware.HtmxMiddleware",
     "core.pages.DomainErrorMiddleware",
 ]
