@@ -71,7 +71,11 @@ class AppFeed:
                 async with self._changes:
                     if self.joined.get(slug) != self.epoch:
                         if self.channel is None:
-                            self.channel = await self.layer.new_channel(prefix="feed")
+                            # The default prefix, as every other channel of this process: channels_redis
+                            # keeps one Redis key per process *and prefix*, and whichever receive holds
+                            # its lock reads only its own key, so a channel of another prefix starved
+                            # the others (a log viewer heard nothing while the feed waited for events).
+                            self.channel = await self.layer.new_channel()
                         if self.run_id is None:
                             self.run_id = await self._redis_run_id()
                         epoch = self.epoch

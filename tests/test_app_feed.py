@@ -12,6 +12,7 @@ from contextlib import ExitStack
 
 import pytest
 import redis as redis_lib
+import requests
 from channels.layers import get_channel_layer
 from django.conf import settings
 from websockets.exceptions import ConnectionClosed
@@ -35,6 +36,7 @@ def watcher(live, user_factory, app_factory):
     def open_socket(path: str):
         return connect(f"{live.ws_url}{path}", additional_headers=headers, open_timeout=15)
 
+    open_socket.headers = headers
     return app, other, open_socket
 
 
@@ -86,8 +88,7 @@ def test_two_sockets_of_one_app_each_get_every_event_once_through_one_subscripti
         chat = sockets.enter_context(open_socket(f"/ws/apps/{app.slug}/agent/"))
         elsewhere = sockets.enter_context(open_socket(f"/ws/apps/{other.slug}/"))
         # Three sockets of the app in this Daphne: one member of its group, the process's feed.
-        members = _members(app.slug)
-        assert len(members) == 1 and members[0].startswith("feed."), members
+        assert len(_members(app.slug)) == 1, _members(app.slug)
 
         for n in range(3):
             _dev(app.slug, f"event {n}")
@@ -143,3 +144,28 @@ def test_after_a_redis_restart_the_sockets_reconnect_and_hear_the_app_again(live
         _dev(app.slug, "after")
         assert _next(ws, "dev.status")["message"] == "after"
         assert len(_members(app.slug)) == 1
+
+
+def test_a_socket_watching_one_app_holds_up_no_other_listener_of_the_same_daphne(live, watcher):
+    """The feed reads the channel layer beside every other listener of its process (log viewers,
+    the agent's event stream over HTTP): they take turns at one Redis key, so a feed waiting for
+    its app's events must not keep another app's stream from hearing its own (it did, when the
+    feed's channel had a prefix of its own)."""
+    from agents.services import event_append
+
+    app, other, open_socket = watcher
+    with open_socket(f"/ws/apps/{app.slug}/") as ws:
+        _dev(app.slug, "the feed is reading")
+        assert _next(ws, "dev.status")["message"] == "the feed is reading"
+        with requests.get(f"{live.url}/api/apps/{other.slug}/agent/events", headers=open_socket.headers,
+                          stream=True, timeout=30) as stream:
+            assert stream.status_code == 200
+            lines = stream.iter_lines(decode_unicode=True)
+            assert next(lines).startswith("retry:")
+            event_append(session=other.slug, type="USER_MESSAGE", payload={"text": "heard", "user": "feed-owner"})
+            deadline = time.monotonic() + 20  # the stream pings every MGX_SSE_HEARTBEAT_SECONDS meanwhile
+            for line in lines:
+                if line.startswith("data:") or time.monotonic() > deadline:
+                    break
+            assert line.startswith("data:"), "the other app's stream heard nothing while the feed waited"
+            assert json.loads(line[len("data:"):])["payload"]["text"] == "heard"
