@@ -189,11 +189,16 @@ class AppFeed:
                     await self.layer.group_add(app_group(slug), self.channel)
 
     async def _redis_run_id(self) -> str | None:
-        """Redis's run_id (new at every start); None for a layer that is not channels_redis."""
+        """Redis's run_id (new at every start); None for a layer that is not channels_redis, or a
+        Redis that does not say (then only a failed read tells that Redis was lost)."""
         connection = getattr(self.layer, "connection", None)
         if connection is None:
             return None
-        info = await connection(0).info("server")
+        try:
+            info = await connection(0).info("server")
+        except Exception as exc:  # INFO refused (a managed Redis), or Redis away: the read will tell
+            log.debug("no Redis run_id: %s", exc)
+            return None
         return info.get("run_id")
 
 
