@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Literal
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from oauth2_provider.models import get_access_token_model
 from oauth2_provider.models import AbstractApplication, Application
 
 from core.errors import NotFound
+from core.rows import RowQuery
 from core.tokens import token_hash
 from sessions_app.models import App
 
@@ -245,6 +247,12 @@ class LoginToken:
     refresh_token: str = ""
 
 
+@cache
+def _login_token_row() -> RowQuery:
+    # Every request with a login cookie runs it: compiled once (core.rows).
+    return RowQuery(get_access_token_model(), "{id} = %s AND {user} = %s", fields=("id", "expires"))
+
+
 def login_token(*, session, user_id) -> LoginToken:
     """The one check of the token behind a login session, for MGX's pages (which refresh an
     expired one) and the gateway's dev previews (which send the person to log in again)."""
@@ -252,7 +260,7 @@ def login_token(*, session, user_id) -> LoginToken:
     if not binding:
         return LoginToken("unbound")
     token_id = binding.get("access_token_id")
-    token = get_access_token_model().objects.filter(pk=token_id, user_id=user_id).only("expires").first()
+    token = _login_token_row().get(token_id, user_id) if token_id is not None else None
     if token is None:
         state = "gone"
     else:

@@ -10,9 +10,10 @@ from .selectors import events_since
 class AgentEventsConsumer(AppEventsConsumer):
     """The chat's event stream: first every stored event after `?after=<seq>`, then live ones.
 
-    The group is joined before the stored events are read, so nothing published meanwhile is
-    missed; Channels hands this consumer its group messages only after connect() returns, and
-    anything at or below the last seq already sent is dropped, so nothing is sent twice."""
+    The socket subscribes to the app's feed before the stored events are read, so nothing
+    published meanwhile is missed; live events that arrive meanwhile wait until the stored ones
+    are sent (core.consumers), and anything at or below the last seq already sent is dropped, so
+    nothing is sent twice."""
 
     kinds = ("agent.event",)
 
@@ -29,8 +30,8 @@ class AgentEventsConsumer(AppEventsConsumer):
             if len(batch) < 500:
                 break
 
-    async def forward(self, event):
-        if event["data"]["seq"] <= self.last_seq:
+    async def forward(self, kind, data, frame):
+        if data["seq"] <= self.last_seq:
             return
-        self.last_seq = event["data"]["seq"]
-        await self.send_json({"kind": "agent.event", "data": event["data"]})
+        self.last_seq = data["seq"]
+        await self.base_send({"type": "websocket.send", "text": frame})

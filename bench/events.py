@@ -6,7 +6,9 @@ Each of 20 apps has one browser-like websocket client on /ws/apps/<slug>/agent/;
 appends events round-robin through agents.services.event_append (store + publish), each
 stamped with its write time; clients note when it arrives. Target: p99 <= 50 ms.
 
-    .venv/bin/python bench/events.py [--events 2000]
+    .venv/bin/python bench/events.py [--events 2000] [--burners 2]
+
+`--burners N` runs N CPU burners (`while True: pass`) beside it: the busy machine.
 """
 import argparse
 import json
@@ -31,6 +33,7 @@ from django.core.management import call_command  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
 from agents.services import event_append  # noqa: E402
+from _busy import burners  # noqa: E402
 from _login import bench_login  # noqa: E402
 from mgx_site.cli import procs  # noqa: E402
 from sessions_app.models import App  # noqa: E402
@@ -41,7 +44,15 @@ SESSIONS = 20
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--burners", type=int, default=0, help="CPU burners (while True: pass) beside the run")
     args = parser.parse_args()
+    with burners(args.burners):
+        run(args)
+    if args.burners:
+        print(f"(with {args.burners} CPU burners beside it)")
+
+
+def run(args):
     layout = procs.Layout(os.environ["MGX_TEST_RUN_DIR"])
     stack = {p.name: p for p in procs.stack(layout, dict(os.environ))}
     call_command("migrate", verbosity=0)
@@ -66,6 +77,8 @@ def main():
                         message = json.loads(ws.recv(timeout=0.5))
                     except TimeoutError:
                         continue
+                    if message.get("kind") != "agent.event":
+                        continue  # heartbeats ({"kind": "heartbeat"}) carry no event
                     sent = message["data"]["payload"].get("t")
                     if sent:
                         with lock:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
+from channels import DEFAULT_CHANNEL_LAYER
 from channels.db import database_sync_to_async
 
 from core.consumers import AppGroupConsumer
@@ -29,6 +30,8 @@ class ContainerOutputConsumer(AppGroupConsumer):
 
     kinds: tuple[str, ...] = ()
     default_tail = 100
+    # The container's stream sends its lines to a channel of this socket's own (deployments.logs).
+    channel_layer_alias = DEFAULT_CHANNEL_LAYER
 
     async def may_listen(self, user, slug: str) -> bool:
         return await database_sync_to_async(app_usable_by)(user=user, slug=slug)

@@ -206,8 +206,10 @@ def _os_error(exc: OSError, rel: str) -> WorkspaceError:
 
 
 class Workspace:
-    def __init__(self, root: Path | str, *, max_file_bytes: int):
-        self.root = Path(root).resolve()
+    def __init__(self, root: Path | str, *, max_file_bytes: int, resolved: bool = False):
+        # `resolved`: the caller's root is canonical already (services.workspace_at); resolving
+        # walks every component of it again, on every request.
+        self.root = Path(root) if resolved else Path(root).resolve()
         self.max_file_bytes = max_file_bytes
 
     # ------------------------------------------------------------------ paths

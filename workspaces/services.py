@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import shutil
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Iterable
 
@@ -26,10 +27,18 @@ TEXT_SUFFIXES = {".md", ".txt", ".json", ".js", ".jsx", ".ts", ".tsx", ".mjs", "
                  ".toml", ".cfg", ".ini", ".yml", ".yaml", ".env", ".example", ".gitignore", ".dockerignore"}
 
 
+@cache
+def _workspaces_root(setting: str) -> Path:
+    return Path(setting).resolve()
+
+
 def workspace_at(*, slug: str) -> Workspace:
     """The one place a workspace's folder is named: `MGX_WORKSPACE_ROOT/<slug>` (also inside the
-    agent container, where the root is mounted at the same setting)."""
-    return Workspace(Path(settings.MGX_WORKSPACE_ROOT) / slug, max_file_bytes=settings.MGX_WORKSPACE_MAX_FILE_BYTES)
+    agent container, where the root is mounted at the same setting). The root is resolved once
+    per process; `<slug>` is a folder MGX makes there (no app reaches MGX_WORKSPACE_ROOT), and
+    the workspace opens it with O_NOFOLLOW, so a link there is refused rather than followed."""
+    return Workspace(_workspaces_root(settings.MGX_WORKSPACE_ROOT) / slug,
+                     max_file_bytes=settings.MGX_WORKSPACE_MAX_FILE_BYTES, resolved=True)
 
 
 def workspace_for(app) -> Workspace:

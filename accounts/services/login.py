@@ -11,6 +11,7 @@ from oauth2_provider.models import get_access_token_model, revoke_access_token
 from core.errors import Invalid
 from core.tokens import token_hash
 
+from ..backends import PATH as LOGIN_SESSION_BACKEND
 from ..provider import revoke_request, token_request
 from .. import selectors
 from ..selectors import LOGIN_TOKEN_KEY
@@ -42,7 +43,7 @@ def mgx_login(*, request, username: str, password: str):
     if status != 200:
         raise LoginFailed(body.get("error_description") or WRONG_CREDENTIALS)
     token = get_access_token_model().objects.select_related("user").get(token_checksum=token_hash(body["access_token"]))
-    auth_login(request, token.user, backend="django.contrib.auth.backends.ModelBackend")
+    auth_login(request, token.user, backend=LOGIN_SESSION_BACKEND)
     request.session[LOGIN_TOKEN_KEY] = {"access_token_id": token.pk, "refresh_token": body.get("refresh_token", "")}
     return token.user
 

@@ -70,7 +70,7 @@ MIDDLEWARE = [
     "accounts.middleware.LoginTokenMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "core.csp.CSPMiddleware",  # django-csp's, the policy built once
     "django_htmx.middleware.HtmxMiddleware",
     "core.pages.DomainErrorMiddleware",
 ]
@@ -131,6 +131,12 @@ MGX_WORKSPACE_ROOT = env("MGX_WORKSPACE_ROOT", default=str(VAR_DIR / "workspaces
 MGX_WORKSPACE_QUOTA = env("MGX_WORKSPACE_QUOTA", default="4g")
 MGX_WORKSPACE_DISKS = env("MGX_WORKSPACE_DISKS", default=str(VAR_DIR / "disks"))
 
+# Django's database sessions, read with one query compiled once (every request reads its session).
+SESSION_ENGINE = "core.sessions"
+# Passwords are checked by Django's ModelBackend; a login session's user is loaded by MGX's
+# (accounts.backends: one query compiled once). Login sessions made before it name ModelBackend,
+# which loads their user as before.
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend", "accounts.backends.LoginSessionBackend"]
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # Apps run on MGX's host name (another port), and cookies do not care about ports: script on an
