@@ -68,7 +68,7 @@ def _next(ws, kind: str, *, within: float = 15) -> dict:
 
 
 def _dev(slug: str, message: str) -> None:
-    announce(slug=slug, kind="dev.status", data={"phase": "running", "message": message})
+    announce(slug=slug, kind="dev.status", data={"phase": "running", "message": message, "health": "", "error": ""})
 
 
 def _until(condition, *, within: float, what: str):

@@ -24,7 +24,7 @@ from playwright.sync_api import expect
 
 from deployments import services
 from deployments.tests.test_dev_containers import wait_for_phase
-from tests.test_journey_browser import cleanup  # noqa: F401 (fixture)
+from tests.test_journey_browser import cleanup, llm  # noqa: F401 (fixtures: a model is configured, so the chat box is enabled)
 from workspaces import selectors as ws_selectors
 from workspaces.services import file_write
 
@@ -94,7 +94,7 @@ COUNTER = '      <button type="button" className="counter" onClick={() => setCou
 
 
 @pytest.mark.timeout(1500)
-def test_fastapi_vite_preview_reports_keeps_state_and_points(live, wide, runtime_image, app_factory, user_factory,
+def test_fastapi_vite_preview_reports_keeps_state_and_points(live, wide, llm, runtime_image, app_factory, user_factory,
                                                               browser_login, cleanup):
     page = wide
     owner = user_factory(username="pointer-vite")
@@ -153,13 +153,15 @@ def test_fastapi_vite_preview_reports_keeps_state_and_points(live, wide, runtime
     for _ in range(3):
         counter.click()
     expect(counter).to_have_text("Count: 3")
+    # Adding a hook remounted the component (React resets state when hooks change): type again.
+    field.fill("half typed")
     file_write(app=app, path=HOME, content=with_counter.replace("Count: {count}", "Clicks: {count}"), user=owner)
     expect(counter).to_have_text("Clicks: 3", timeout=60_000)  # the edit arrived, the count stayed
     expect(field).to_have_value("half typed")  # no reload
 
     # --- A component that throws: red with its words, then green once it is fixed.
     broken = with_counter.replace("  const user = home?.user;\n",
-                                  '  const user = home?.user;\n  if (count === 0) throw new Error("Home broke on purpose");\n')
+                                  '  const user = home?.user;\n  if (count >= 0) throw new Error("Home broke on purpose");\n')
     file_write(app=app, path=HOME, content=broken, user=owner)
     started = time.monotonic()
     expect(page.locator("#dev-panel .dev-health-error")).to_have_text("Error", timeout=60_000)
@@ -180,14 +182,14 @@ def test_fastapi_vite_preview_reports_keeps_state_and_points(live, wide, runtime
     expect(page.locator("#dev-panel .dev-select")).to_have_attribute("aria-pressed", "false")
     expect(frame.locator("[data-mgx-select]")).to_have_count(0)
     frame.locator("button.counter").click()
-    expect(frame.locator("button.counter")).to_have_text("Clicks: 1")  # Select is off: clicks act again
+    expect(frame.locator("button.counter")).to_have_text("Count: 1")  # Select is off: clicks act again (the fix remounted it)
     line = _line_of(app, HOME, 'className="counter"')
     said = _pick(page, frame, frame.locator("button.counter"), "vite")
-    assert said == f'[in the preview: <button> "Clicks: 1" — {HOME}:{line} — div#root > main > button.counter] ', said
+    assert said == f'[in the preview: <button> "Count: 1" — {HOME}:{line} — div#root > main > button.counter] ', said
 
 
 @pytest.mark.timeout(1200)
-def test_nextjs_select_names_the_page_file_and_line(live, wide, runtime_image, app_factory, user_factory,
+def test_nextjs_select_names_the_page_file_and_line(live, wide, llm, runtime_image, app_factory, user_factory,
                                                      browser_login, cleanup):
     page = wide
     owner = user_factory(username="pointer-next")

@@ -17,7 +17,9 @@ test("the dev server's page loads MGX's preview script, with MGX's origin", asyn
     const html = await server.transformIndexHtml("/index.html", await readFile(path.join(root, "index.html"), "utf8"));
     const inline = html.match(/src="([^"]*html-proxy[^"]*)"/);
     assert.ok(inline, html);
-    const script = await server.transformRequest(inline[1]);
+    // The page names it under the dev server's base (/apps/<slug>/dev/ in MGX); the module graph without it.
+    const url = inline[1].startsWith(server.config.base) ? "/" + inline[1].slice(server.config.base.length) : inline[1];
+    const script = await server.transformRequest(url);
     assert.match(script.code, /startPreview\(\{"mgxOrigin":"http:\/\/mgx\.example:8000"/);
     const home = await server.transformRequest("/src/pages/Home.jsx");
     // Each element names where it is written, as a path in the workspace (frontend/src/...).
