@@ -87,6 +87,9 @@ def test_a_stopped_upstream_gets_a_friendly_502_with_a_way_to_start_it(live, rou
     gateway().delete_route(f"{routed.slug}-prod")  # pushed to the gateway: no waiting on a cache
     gone = requests.get(f"{live.apps_url}/apps/{routed.slug}/prod/", timeout=10)
     assert gone.status_code == 502 and "is not deployed" in gone.text
+    # An app nobody made is not "not deployed": it is not found, and says nothing of MGX's apps.
+    nobody = requests.get(f"{live.apps_url}/apps/nobody-made-this/prod/", timeout=10)
+    assert nobody.status_code == 404 and "Not found" in nobody.text and "not deployed" not in nobody.text
 
 
 def test_the_route_table_is_readable_through_the_interface(routed, upstream):

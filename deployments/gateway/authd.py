@@ -5,7 +5,11 @@ this process on a cache miss, over a Unix socket only nginx's workers may open, 
 way:
 
     AUTH <slug> <session key or ->\\n   ->   <ok|login|denied> <access token id or ->\\n
+    APP <slug>\\n                       ->   <yes|no>\\n
     PING\\n                             ->   PONG\\n
+
+`APP`: whether such an app exists, asked only when a production URL has no route, so an app
+nobody made is "not found" (404) and one not deployed yet is "not deployed" (502).
 
 `login`: nobody is logged in (or the login's token was revoked or has expired: MGX's login
 page sends its owner straight back); `denied`: logged in, but not theirs, or no such app. The
@@ -72,6 +76,11 @@ def decide(session_key: str, slug: str) -> tuple[str, int | None]:
 async_decide = database_sync_to_async(decide)
 
 
+@database_sync_to_async
+def app_exists(slug: str) -> bool:
+    return App.objects.filter(slug=slug).exists()
+
+
 async def _serve_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         while True:
@@ -89,6 +98,13 @@ async def _serve_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
                     log.error("access check for %s failed: %s", parts[1], type(exc).__name__)  # no key logged
                     return
                 writer.write(f"{verdict} {'-' if token_id is None else token_id}\n".encode())
+            elif len(parts) == 2 and parts[0] == "APP" and SLUG.fullmatch(parts[1]):
+                try:
+                    known = await app_exists(parts[1])
+                except Exception as exc:  # the database away: the gateway keeps its 502
+                    log.error("app lookup for %s failed: %s", parts[1], type(exc).__name__)
+                    return
+                writer.write(b"yes\n" if known else b"no\n")
             else:
                 return  # not the protocol: hang up
             await writer.drain()

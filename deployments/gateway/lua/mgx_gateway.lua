@@ -352,7 +352,9 @@ end
 
 -- MGX's decision (authd.py over its Unix socket): "ok", "login" or "denied", and the access
 -- token behind the session; nil when MGX does not answer.
-local function ask_mgx(slug, key)
+-- One question to MGX's access check (deployments/gateway/authd.py), one line back; nil when it
+-- does not answer.
+local function ask_authd(question)
     local sock = ngx.socket.tcp()
     sock:settimeouts(1000, 5000, 15000)
     local ok, err = sock:connect(CFG.auth_socket, {pool = "mgx-authd"})
@@ -360,7 +362,7 @@ local function ask_mgx(slug, key)
         warn("MGX's access check does not answer: ", tostring(err))
         return nil
     end
-    ok, err = sock:send("AUTH " .. slug .. " " .. (key ~= "" and key or "-") .. "\n")
+    ok, err = sock:send(question .. "\n")
     local line
     if ok then
         line, err = sock:receive("*l")
@@ -371,8 +373,36 @@ local function ask_mgx(slug, key)
         return nil
     end
     sock:setkeepalive(30000, 16)
+    return line
+end
+
+local function ask_mgx(slug, key)
+    local line = ask_authd("AUTH " .. slug .. " " .. (key ~= "" and key or "-"))
+    if not line then
+        return nil
+    end
     local verdict, token = line:match("^(%a+) (%S+)$")
     return verdict, token
+end
+
+-- A production URL with no route: an app nobody made is not found (404), one not deployed yet
+-- is "not deployed" (502). The answer is kept for auth_ttl seconds, so a flood of made-up names
+-- asks MGX once per name and interval; MGX not answering keeps the 502.
+local function app_unknown(slug)
+    local cache = ngx.shared.mgx_auth
+    local entry = "app:" .. slug
+    local known = cache:get(entry)
+    if known == nil then
+        local line = ask_authd("APP " .. slug)
+        if line ~= "yes" and line ~= "no" then
+            return false
+        end
+        known = line
+        if CFG.auth_ttl > 0 then
+            cache:set(entry, known, CFG.auth_ttl)
+        end
+    end
+    return known == "no"
 end
 
 -- The owner's (or an MGX admin's) only, recognised by MGX's session cookie. A decision is
@@ -464,6 +494,9 @@ local function access(slug, stage, dev)
     if not route then
         if websocket then
             return ngx.exit(404)
+        end
+        if not dev and app_unknown(slug) then
+            return page(404, "not_found")
         end
         return not_running(slug, dev and "dev" or "prod")
     end
