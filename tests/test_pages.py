@@ -29,3 +29,17 @@ def test_login_then_dashboard_shows_apps_and_live_service_status(live, page, use
 
     page.click("text=Log out")
     page.wait_for_selector("h1:has-text('Log in to MGX')")
+
+
+def test_no_template_comment_shows_on_a_page_as_text():
+    """Django's {# #} ends on its line: one that spans lines is printed as text on the page (the Dev
+    tab showed its panel's comment, once more after each re-render)."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    leaking = [f"{path.relative_to(settings.BASE_DIR)}:{n}"
+               for path in sorted(Path(settings.BASE_DIR, "templates").rglob("*.html"))
+               for n, line in enumerate(path.read_text().splitlines(), 1)
+               if "{#" in line and "#}" not in line.split("{#", 1)[1]]
+    assert not leaking, f"multi-line {{# #}} comments (use {{% comment %}}): {leaking}"

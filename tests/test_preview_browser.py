@@ -64,6 +64,7 @@ def _open_dev_tab(page, live, app):
     with page.expect_request(lambda r: r.url.endswith(REPORT), timeout=120_000):  # its clean load: "ok"
         page.goto(f"{live.url}/sessions/{app.slug}/?tab=dev")
     frame = page.locator("#dev-preview-frame").element_handle().content_frame()
+    assert "{#" not in page.locator("main").inner_text()  # no template text on the page
     return frame, reports
 
 
