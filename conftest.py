@@ -277,6 +277,14 @@ def page(browser):
 
 
 @pytest.fixture
+def wide(browser):
+    """A page at 1440x900: the screenshots people look at."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
 def browser_login(live):
     def login(page, user):
         page.goto(f"{live.url}/accounts/login/")

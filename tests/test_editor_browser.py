@@ -2,6 +2,7 @@
 over a newer file shows both side by side and loses nothing; files created from the tree."""
 import pytest
 
+from tests.artifacts import shots_folder
 from workspaces import selectors, services
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -95,21 +96,7 @@ def test_new_file_from_the_tree_and_a_refused_name_shows_why(live, page, app, ow
 # ---------------------------------------------------------------- issue 27: ignored files, the JSON check, the merge view
 
 def _artifacts():
-    import os
-    from pathlib import Path
-
-    from mgx_site import defaults
-
-    folder = Path(os.environ.get("MGX_TEST_ARTIFACTS") or defaults.MGX_VAR_DIR / "test-artifacts") / "issue-27"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
-def wide(browser):
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    yield context.new_page()
-    context.close()
+    return shots_folder("issue-27")
 
 
 def test_ignored_files_stay_out_of_the_tree_until_asked(live, wide, app, owner, browser_login):

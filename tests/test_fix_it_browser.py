@@ -4,12 +4,10 @@ badge turns red with the error's first lines (naming the file), **Fix it** sends
 report (a compact card in the chat), the scripted engineer puts the file right, and the badge
 turns green again while the preview renders. Another for a failed build: Fix it from the Prod
 tab sends the build's failure. Screenshots go under var/test-artifacts/fix-it/."""
-import os
 import re
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from playwright.sync_api import expect
 
 from agents.testing import reply
@@ -17,6 +15,7 @@ from deployments import builds, services
 from deployments.models import DevEnvironment
 from deployments.tests.test_dev_containers import wait_for_phase
 from deployments.tests.test_production import BROKEN_DOCKERFILE, TINY_DOCKERFILE, settled_build
+from tests.artifacts import shots_folder
 from tests.test_journey_browser import _clear_agent_records, cleanup, llm  # noqa: F401 (fixtures)
 from workspaces import selectors as ws_selectors
 from workspaces.services import file_write
@@ -31,16 +30,7 @@ BROKEN = {
 
 
 def _shots() -> Path:
-    folder = Path(os.environ.get("MGX_TEST_ARTIFACTS") or Path(settings.BASE_DIR) / "var" / "test-artifacts") / "fix-it"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
-def wide(browser):
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    yield context.new_page()
-    context.close()
+    return shots_folder("fix-it")
 
 
 def _run_settled(app, timeout: float = 120) -> None:

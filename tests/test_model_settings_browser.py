@@ -4,7 +4,6 @@ scripted model server and shows its answer, or says why a wrong URL does not ans
 is not an admin sees who sets the model, with Send off, and gets 403 on the page. The key reaches
 neither the page nor the services' logs nor MGX's own telemetry. Screenshots are kept under
 var/test-artifacts/issue-27/ (MGX_TEST_ARTIFACTS moves them)."""
-import os
 import socket
 from pathlib import Path
 
@@ -12,8 +11,8 @@ import pytest
 from playwright.sync_api import expect
 
 from agents.testing import ScriptedLLM, reply
-from mgx_site import defaults
 from observability.documents import MGX_APP, spans
+from tests.artifacts import shots_folder
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,16 +20,7 @@ KEY = "sk-browser-only-7c2f9a41d3e8"
 
 
 def artifacts() -> Path:
-    folder = Path(os.environ.get("MGX_TEST_ARTIFACTS") or defaults.MGX_VAR_DIR / "test-artifacts") / "issue-27"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
-def wide(browser):
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    yield context.new_page()
-    context.close()
+    return shots_folder("issue-27")
 
 
 def _free_port() -> int:

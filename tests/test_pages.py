@@ -43,3 +43,16 @@ def test_no_template_comment_shows_on_a_page_as_text():
                for n, line in enumerate(path.read_text().splitlines(), 1)
                if "{#" in line and "#}" not in line.split("{#", 1)[1]]
     assert not leaking, f"multi-line {{# #}} comments (use {{% comment %}}): {leaking}"
+
+
+def test_both_templates_carry_the_same_preview_script():
+    """Each template is copied whole into an app's workspace, so each carries its own copy of the
+    dev-only preview script MGX's page talks to (static/js/preview.js): they must not drift apart."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    base = Path(settings.BASE_DIR, "app_templates")
+    vite = (base / "fastapi_vite/frontend/mgx-dev/preview.js").read_text()
+    assert "startPreview" in vite
+    assert (base / "nextjs/lib/mgx-dev/preview.js").read_text() == vite

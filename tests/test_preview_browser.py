@@ -13,7 +13,6 @@ postMessage, origin-checked both ways.
 - Neither template's production output carries the script: each template's own test, run in
   its dev container (a real `vite build` grepped; Next's config for a build and its layout).
 Screenshots go under var/test-artifacts/preview/."""
-import os
 import re
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from playwright.sync_api import expect
 
 from deployments import services
 from deployments.tests.test_dev_containers import wait_for_phase
+from tests.artifacts import shots_folder
 from tests.test_journey_browser import cleanup, llm  # noqa: F401 (fixtures: a model is configured, so the chat box is enabled)
 from workspaces import selectors as ws_selectors
 from workspaces.services import file_write
@@ -35,16 +35,7 @@ MARKUP = "<img src=x onerror=\"document.title='pwned'\">"
 
 
 def _shots() -> Path:
-    folder = Path(os.environ.get("MGX_TEST_ARTIFACTS") or Path(settings.BASE_DIR) / "var" / "test-artifacts") / "preview"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
-def wide(browser):
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    yield context.new_page()
-    context.close()
+    return shots_folder("preview")
 
 
 def _mgx_origin() -> str:

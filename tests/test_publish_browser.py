@@ -3,7 +3,6 @@ build deploys nothing and says so, a running build shows its timer and step in t
 session's header and the dashboard, the Builds list says how long each took, Deploy names the
 build it puts live and asks when newer builds failed, the owner logs into their own app with
 their MGX account, and an admin finds every user's apps. Screenshots go to the test artifacts."""
-import os
 import re
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from playwright.sync_api import expect
 from deployments import builds
 from deployments.models import Build, Release
 from deployments.tests.test_production import BROKEN_DOCKERFILE, TINY_DOCKERFILE, settled_build, settled_release
+from tests.artifacts import shots_folder
 from workspaces.services import file_write
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,16 +22,7 @@ SLOW_DOCKERFILE = TINY_DOCKERFILE.replace('USER 1000:1000\n', 'RUN echo compilin
 
 
 def _shots() -> Path:
-    folder = Path(os.environ.get("MGX_TEST_ARTIFACTS") or Path(settings.BASE_DIR) / "var" / "test-artifacts") / "publish"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-@pytest.fixture
-def wide(browser):
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    yield context.new_page()
-    context.close()
+    return shots_folder("publish")
 
 
 def test_publish_builds_then_deploys_and_a_failed_build_deploys_nothing(live, wide, runtime_image, app_factory,
