@@ -26,6 +26,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # (FastAPI behind Vite's proxy: its health path answers 5xx).
 BROKEN = {
     "fastapi_vite": ("backend/app/main.py", "app = FastAPI(", "app = FastAPI(((("),
+    # Turbopack keeps serving the last good page: the preview's script reports the compile error.
+    "nextjs": ("app/page.tsx", "        </main>", "        </main"),
 }
 
 
