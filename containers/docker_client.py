@@ -52,6 +52,12 @@ def cache_volume_name(*, slug: str) -> str:
     return f"mgx-cache-{instance_id()}-{slug}"
 
 
+def build_cache_volume_name(*, slug: str) -> str:
+    """The app's own build cache (npm's and pip's caches, RUN --mount=type=cache folders), mounted
+    in its build stages only: never shared, so one app's build cannot plant files another's uses."""
+    return f"mgx-build-cache-{instance_id()}-{slug}"
+
+
 def published_port(container, port: int) -> int:
     """The host port Docker picked for the container's `port` (MGX publishes on loopback with
     no fixed port). `container` must have been reloaded since it started."""
