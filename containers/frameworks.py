@@ -7,13 +7,10 @@ The ids and labels themselves are core.frameworks (the one list, which the App m
 use); every id there has a descriptor here.
 
 The dev scripts print `MGX_PHASE <phase>` lines that the boot watcher turns into the progress
-shown on the Dev tab. Dependencies live in the workspace (node_modules, backend/.venv, both
-git-ignored). When none are installed yet and the app's lock file (requirements) is one the dev
-image's warm cache holds (/opt/mgx-warm, the templates' locked dependencies, read-only: see
-infra/images/dev/Dockerfile), they are copied from there, which takes seconds instead of the
-registries' minute; otherwise npm/pip install them, with their caches in the app's own HOME
-volume, so a restart installs fast. They run as the unprivileged app user on a read-only root
-filesystem: they may write only to /workspace, HOME and /tmp.
+shown on the Dev tab. Dependencies are installed into the workspace (node_modules,
+backend/.venv, both git-ignored) with npm/pip caches in the app's own HOME volume, so a restart
+installs fast. They run as the unprivileged app user on a read-only root filesystem: they may
+write only to /workspace, HOME and /tmp.
 """
 from __future__ import annotations
 
@@ -23,24 +20,14 @@ from core.frameworks import FRAMEWORKS
 
 # Installs are skipped when the manifest has not changed since the last successful install
 # (a stamp with its hash lives next to the installed packages): a warm restart only starts.
-# Nothing installed yet and a lock file whose tree the dev image holds (mgx-lockkey names it):
-# that tree is copied from the read-only warm cache instead of installed. A copy or install cut
-# short leaves its marker, and the next start begins again from nothing.
 NPM_INSTALL = r"""
 manifest() { cat package.json package-lock.json 2>/dev/null | sha256sum | cut -c1-16; }
 if [ "$(cat node_modules/.mgx-installed 2>/dev/null)" != "$(manifest)" ]; then
   # An install cut short (its container killed) leaves half-written packages that npm takes
   # for whole: the next install starts from nothing instead.
   [ -e node_modules/.mgx-installing ] && rm -rf node_modules
-  warm="/opt/mgx-warm/npm/$(mgx-lockkey 2>/dev/null)/node_modules"
-  if [ ! -e node_modules ] && [ -d "$warm" ]; then
-    echo "Copying the packages package-lock.json locks from MGX's warm cache"
-    mkdir node_modules && : > node_modules/.mgx-installing
-    cp -a --no-preserve=ownership "$warm/." node_modules/
-  else
-    mkdir -p node_modules && : > node_modules/.mgx-installing
-    npm install --no-audit --no-fund --loglevel=error
-  fi
+  mkdir -p node_modules && : > node_modules/.mgx-installing
+  npm install --no-audit --no-fund --loglevel=error
   manifest > node_modules/.mgx-installed  # after the install: it may have written the lock file
   rm -f node_modules/.mgx-installing
 fi
@@ -67,22 +54,13 @@ FASTAPI_VITE_DEV = r"""
 set -e
 echo "MGX_PHASE installing"
 cd /workspace/backend
+[ -x .venv/bin/python ] || python3 -m venv .venv
 # requirements-dev.txt (when the app has one) adds the test tools to requirements.txt.
 reqs=requirements.txt; [ -f requirements-dev.txt ] && reqs=requirements-dev.txt
 want=$(cat requirements*.txt | sha256sum | cut -c1-16)
 if [ "$(cat .venv/.mgx-installed 2>/dev/null)" != "$want" ]; then
-  [ -e .venv/.mgx-installing ] && rm -rf .venv
-  if [ ! -e .venv/lib ] && [ -d "/opt/mgx-warm/venv/$want" ]; then
-    # The warm cache's virtualenv was made at this very path, so its scripts work here.
-    echo "Copying the virtualenv requirements*.txt pins from MGX's warm cache"
-    rm -rf .venv && mkdir .venv && : > .venv/.mgx-installing
-    cp -a --no-preserve=ownership "/opt/mgx-warm/venv/$want/." .venv/
-  else
-    [ -x .venv/bin/python ] || python3 -m venv .venv
-    .venv/bin/pip install --disable-pip-version-check -q -r $reqs
-  fi
+  .venv/bin/pip install --disable-pip-version-check -q -r $reqs
   echo "$want" > .venv/.mgx-installed
-  rm -f .venv/.mgx-installing
 fi
 cd /workspace/frontend
 """ + NPM_INSTALL + r"""

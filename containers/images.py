@@ -11,13 +11,6 @@
   the bundle and the base image id; a runtime whose label differs is rebuilt, so editing the
   Dockerfile or changing the bundle is picked up by the next run.
 
-- dev (`MGX_DEV_IMAGE`): `infra/images/dev/Dockerfile` on top of the runtime: what dev
-  containers run on, the runtime plus a read-only cache of the app templates' locked
-  dependencies (their node_modules and the FastAPI template's virtualenv), so a new app's dev
-  server starts without the registries. Its label hashes that directory, the templates'
-  manifests and the runtime's id: a template whose dependencies change rebuilds it.
-- agent (`MGX_AGENT_IMAGE`): MGX's dependencies on top of the runtime.
-
 Images that exist and are current are left alone unless `force`. A failed step raises
 `ImageError` naming the cause, and tags nothing: `docker build` and `docker import` only tag
 on success, and temp dirs are removed. One lock file serialises concurrent runs (the test
@@ -48,8 +41,6 @@ from docker.utils import parse_repository_tag
 
 RUNTIME_DIR = Path(__file__).resolve().parent.parent / "infra" / "images" / "runtime"
 AGENT_DIR = RUNTIME_DIR.parent / "agent"
-DEV_DIR = RUNTIME_DIR.parent / "dev"
-TEMPLATES_DIR = RUNTIME_DIR.parents[2] / "app_templates"
 PYPROJECT = RUNTIME_DIR.parents[2] / "pyproject.toml"
 RECIPE_LABEL = "org.mgx.recipe"
 KIND_LABEL = "org.mgx.image"  # "base" or "runtime"
@@ -71,16 +62,12 @@ class ImageError(Exception):
 
 # ---------------------------------------------------------------- public
 
-def images_ensure(*, progress: Progress = print, force: bool = False, agent: bool = True,
-                  dev: bool | None = None) -> dict:
-    """Make sure the base and runtime images exist and are current, and the agent and dev
-    images on top of the runtime (`agent`, `dev`; `dev` follows `agent` unless given); build
-    what is not.
+def images_ensure(*, progress: Progress = print, force: bool = False, agent: bool = True) -> dict:
+    """Make sure the base and runtime images exist and are current; build what is not.
 
-    Returns {"base": info, "runtime": info, …}, each info a dict with `name`, `id`, `size`
+    Returns {"base": info, "runtime": info}, each info a dict with `name`, `id`, `size`
     (bytes), `action` ("exists", "pulled", "built" for the base; "up to date", "built" for the
-    others) and `seconds` spent on it."""
-    dev = agent if dev is None else dev
+    runtime) and `seconds` spent on it."""
     url = settings.MGX_DOCKER_HOST
     client = _client(url)
     try:
@@ -94,9 +81,6 @@ def images_ensure(*, progress: Progress = print, force: bool = False, agent: boo
                 ca_bundle=settings.MGX_EXTRA_CA_BUNDLE, progress=progress, force=force,
             )
             made = {"base": base, "runtime": runtime}
-            if dev:  # the dev image is the templates' dependencies on top of the runtime
-                made["dev"] = _dev_ensure(client, url, name=settings.MGX_DEV_IMAGE, runtime=runtime,
-                                          mirror=settings.MGX_DEBIAN_MIRROR, progress=progress, force=force)
             if agent:  # the agent image is MGX's dependencies on top of the runtime
                 made["agent"] = _agent_ensure(client, url, name=settings.MGX_AGENT_IMAGE, runtime=runtime,
                                               mirror=settings.MGX_DEBIAN_MIRROR, progress=progress, force=force)
@@ -105,8 +89,7 @@ def images_ensure(*, progress: Progress = print, force: bool = False, agent: boo
         client.close()
 
 
-def images_status(*, docker_url: str, base: str, runtime: str, ca_bundle: str, agent: str = "",
-                  dev: str = "") -> list[str]:
+def images_status(*, docker_url: str, base: str, runtime: str, ca_bundle: str, agent: str = "") -> list[str]:
     """Why the images need work, one reason per image ([] when both are there and current).
     Cheap (two inspects and hashing a few files) and Django-free, for `./mgx up`."""
     client = _client(docker_url, timeout=10)
@@ -125,12 +108,6 @@ def images_status(*, docker_url: str, base: str, runtime: str, ca_bundle: str, a
                 return reasons + [str(exc)]
             if _labels(runtime_attrs).get(RECIPE_LABEL) != want:
                 reasons.append(f"{runtime} is out of date (its Dockerfile, the CA bundle or the base changed)")
-        if dev:
-            dev_attrs = _inspect(client, dev)
-            if dev_attrs is None:
-                reasons.append(f"{dev} is missing")
-            elif runtime_attrs is not None and _labels(dev_attrs).get(RECIPE_LABEL) != dev_recipe(runtime_id=runtime_attrs["Id"]):
-                reasons.append(f"{dev} is out of date (the templates' dependencies or the runtime changed)")
         if agent:
             agent_attrs = _inspect(client, agent)
             if agent_attrs is None:
@@ -166,48 +143,6 @@ def agent_recipe(*, runtime_id: str) -> str:
         digest.update(str(path.relative_to(AGENT_DIR)).encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update(b"requirements\0" + agent_requirements().encode() + b"\0runtime\0" + runtime_id.encode())
     return digest.hexdigest()
-
-
-def dev_manifests() -> dict[str, bytes]:
-    """The files the dev image's warm cache is made from: each template folder's npm manifests
-    (manifests/npm/<template>[-<folder>]/, the slug placeholder filled in: npm reads the name)
-    and the FastAPI template's requirements (manifests/pip/backend/)."""
-    files = {}
-    for lock in sorted([*TEMPLATES_DIR.glob("*/package-lock.json"), *TEMPLATES_DIR.glob("*/*/package-lock.json")]):
-        folder = lock.parent
-        name = "-".join(folder.relative_to(TEMPLATES_DIR).parts)
-        for manifest in ("package.json", "package-lock.json"):
-            text = (folder / manifest).read_text().replace("__APP_SLUG__", "mgx-warm")
-            files[f"manifests/npm/{name}/{manifest}"] = text.encode()
-    for requirements in sorted(TEMPLATES_DIR.glob("*/backend/requirements*.txt")):
-        files[f"manifests/pip/backend/{requirements.name}"] = requirements.read_bytes()
-    return files
-
-
-def dev_recipe(*, runtime_id: str) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(p for p in DEV_DIR.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(DEV_DIR)).encode() + b"\0" + path.read_bytes() + b"\0")
-    for name, data in sorted(dev_manifests().items()):
-        digest.update(name.encode() + b"\0" + data + b"\0")
-    digest.update(b"runtime\0" + runtime_id.encode())
-    return digest.hexdigest()
-
-
-def _dev_ensure(client, url: str, *, name: str, runtime: dict, mirror: str, progress: Progress, force: bool) -> dict:
-    started = time.monotonic()
-    say = _sayer("dev", progress, started)
-    recipe = dev_recipe(runtime_id=runtime["id"])
-    old = _inspect(client, name)
-    if old is not None and not force and _labels(old).get(RECIPE_LABEL) == recipe:
-        say(f"{name} is up to date ({_mb(old['Size'])}), nothing to do")
-        return _info(name, old, "up to date", started)
-    if old is not None and not force:
-        say(f"{name} is out of date (the templates' dependencies or the runtime changed); rebuilding")
-    return _build_dir(client, url, name=name, source=DEV_DIR, extra=dev_manifests(), old=old, say=say,
-                      announce=f"building {name} (the templates' dependencies on {runtime['name']}; a few minutes)",
-                      mirror=mirror, force=force, buildargs={"RUNTIME_IMAGE": runtime["name"]},
-                      labels={RECIPE_LABEL: recipe, KIND_LABEL: "dev"}, started=started)
 
 
 def _agent_ensure(client, url: str, *, name: str, runtime: dict, mirror: str, progress: Progress, force: bool) -> dict:
@@ -410,7 +345,6 @@ def _build_dir(client, url: str, *, name: str, source: Path, extra: dict[str, by
     try:
         shutil.copytree(source, context, dirs_exist_ok=True)
         for filename, data in extra.items():
-            (context / filename).parent.mkdir(parents=True, exist_ok=True)
             (context / filename).write_bytes(data)
         say(announce)
         _build(url, context=context, name=name, say=say, mirror=mirror, nocache=force, buildargs=buildargs, labels=labels)

@@ -186,7 +186,7 @@ def _fingerprint(env: dict, script: str, confinement: dict) -> str:
     """What a dev container was made from (its environment, image, script and sandbox): a
     paused one is resumed only when a new one would be made the same (no rotated secret, no new
     image, no other network or limits)."""
-    made_from = json.dumps([sorted(env.items()), settings.MGX_DEV_IMAGE, script, confinement], sort_keys=True)
+    made_from = json.dumps([sorted(env.items()), settings.MGX_RUNTIME_IMAGE, script, confinement], sort_keys=True)
     return hashlib.sha256(made_from.encode()).hexdigest()[:32]
 
 
@@ -216,7 +216,7 @@ def _container_config(app) -> dict:
     # The CA bundle (MGX_EXTRA_CA_BUNDLE) is baked into the runtime image with PIP_CERT,
     # NODE_EXTRA_CA_CERTS and friends pointing at it (containers.images).
     return dict(
-        image=settings.MGX_DEV_IMAGE,  # the runtime image plus the templates' dependencies, read-only
+        image=settings.MGX_RUNTIME_IMAGE,
         name=container_name(slug=app.slug, role="dev"),
         # sshd first (in the background, never failing the boot), then the dev servers.
         command=["sh", "-c", SSH_START + runtime.dev_script],
@@ -266,9 +266,9 @@ def dev_boot(*, app, worker: str = "", queued: bool = False) -> DevEnvironment:
     try:
         docker_client = client()
         try:
-            docker_client.images.get(settings.MGX_DEV_IMAGE)
+            docker_client.images.get(settings.MGX_RUNTIME_IMAGE)
         except docker.errors.ImageNotFound:
-            return _save(dev, phase=Phase.FAILED, message=f"The dev image {settings.MGX_DEV_IMAGE} is missing: run ./mgx images.")
+            return _save(dev, phase=Phase.FAILED, message=f"The runtime image {settings.MGX_RUNTIME_IMAGE} is missing: run ./mgx images.")
         config = _container_config(app)
         resumed = _resume_warm(app, dev, config)
         if resumed is not None:

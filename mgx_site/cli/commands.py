@@ -201,19 +201,19 @@ def _ensure_images(env: dict[str, str], docker_url: str) -> None:
     )
 
     base, runtime = docker_settings.MGX_BASE_IMAGE, docker_settings.MGX_RUNTIME_IMAGE
-    agent, dev = agent_settings.MGX_AGENT_IMAGE, docker_settings.MGX_DEV_IMAGE
+    agent = agent_settings.MGX_AGENT_IMAGE
     try:
         reasons = images_status(docker_url=docker_url, base=base, runtime=runtime,
-                                ca_bundle=docker_settings.MGX_EXTRA_CA_BUNDLE, agent=agent, dev=dev)
+                                ca_bundle=docker_settings.MGX_EXTRA_CA_BUNDLE, agent=agent)
     except ImageError as exc:
         raise ServiceError("Images", str(exc)) from exc
     if not reasons:
-        _say("✓", "Images", f"{base}, {runtime}, {dev}, {agent} present")
+        _say("✓", "Images", f"{base}, {runtime}, {agent} present")
         return
-    _say("…", "Images", "; ".join(reasons) + " — building (a few minutes the first time)")
+    _say("…", "Images", "; ".join(reasons) + " — building (about 2 minutes the first time)")
     if _manage(env, "images", capture=False).returncode != 0:
         raise ServiceError("Images", "the image build failed (see above); fix the cause and run ./mgx images")
-    _say("✓", "Images", f"{base}, {runtime}, {dev}, {agent} ready")
+    _say("✓", "Images", f"{base}, {runtime}, {agent} ready")
 
 
 def cmd_images(args) -> int:
