@@ -107,3 +107,57 @@ def test_a_rebuild_reuses_the_steps_before_the_change_and_keeps_the_cache_mount(
     assert "==> 2 step images no longer used removed" in log_of(second), log_of(second)
     assert len(step_images(app.slug)) == 6
     assert all((i.labels or {}).get(STEP_LABEL) for i in step_images(app.slug))
+
+
+def test_an_app_with_the_same_files_reuses_nothing_and_sees_no_cache_of_another(live, runtime_image, app_factory,
+                                                                                  owner):
+    first_app = cached_app(app_factory, owner, "Cache First", "same page\n")
+    first = settled_build(builds.build_request(app=first_app, user=owner))
+    assert first.status == "succeeded", log_of(first)
+
+    # Same Dockerfile, same files, same owner: another app all the same.
+    other_app = cached_app(app_factory, owner, "Cache Other", "same page\n")
+    other = settled_build(builds.build_request(app=other_app, user=owner))
+    assert other.status == "succeeded", log_of(other)
+    assert set(outcomes(other).values()) == {"ran"}, outcomes(other)
+    assert "Using cache" not in log_of(other)
+    assert "cache held: []" in log_of(other) and "npm cache held: []" in log_of(other), log_of(other)
+
+    # Each app has its own build cache volume, labelled with it; their step images differ.
+    engine = docker.from_env()
+    volumes = {slug: engine.volumes.get(build_cache_volume_name(slug=slug))
+               for slug in (first_app.slug, other_app.slug)}
+    for slug, volume in volumes.items():
+        assert volume.attrs["Labels"]["mgx.app"] == slug
+        assert volume.attrs["Labels"]["mgx.role"] == builds.CACHE_ROLE
+    assert volumes[first_app.slug].name != volumes[other_app.slug].name
+    mine = {i.id for i in step_images(first_app.slug)}
+    theirs = {i.id for i in step_images(other_app.slug)}
+    assert mine and theirs and not mine & theirs
+
+
+def test_deleting_an_app_removes_its_step_images_and_build_cache(live, runtime_image, app_factory, owner):
+    app = cached_app(app_factory, owner, "Cache Gone", "page\n")
+    kept = cached_app(app_factory, owner, "Cache Kept", "page\n")
+    for one in (app, kept):
+        done = settled_build(builds.build_request(app=one, user=owner))
+        assert done.status == "succeeded", log_of(done)
+    slug, volume = app.slug, build_cache_volume_name(slug=app.slug)
+    assert step_images(slug)
+
+    app_delete(app=app)
+    engine = docker.from_env()
+    assert step_images(slug) == []
+    with pytest.raises(docker.errors.NotFound):
+        engine.volumes.get(volume)
+    # The other app's are untouched, and reconciling leaves what belongs to a living app.
+    prod_reconcile_task()
+    assert step_images(kept.slug)
+    engine.volumes.get(build_cache_volume_name(slug=kept.slug))
+
+
+def test_a_cache_volume_name_takes_only_a_slug():
+    for bad in ("", "../x", "a/b", "A", "x" * 60, "a b", "-a"):
+        with pytest.raises(ValueError):
+            build_cache_volume_name(slug=bad)
+    assert build_cache_volume_name(slug="my-app").endswith("-my-app")
