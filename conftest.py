@@ -203,11 +203,21 @@ def _remove_containers_of_this_run():
             volume.remove(force=True)
         for network in engine.networks.list(filters=mine):
             network.remove()
-        for image in engine.images.list(filters=mine):
-            try:
-                engine.images.remove(image.id, force=True)
-            except docker.errors.APIError:
-                pass
+        # all=True: the builds' step images others were made from count as intermediate; rounds,
+        # as the engine removes no image another was made from while that one is there.
+        left = engine.images.list(all=True, filters=mine)
+        while left:
+            refused = []
+            for image in left:
+                try:
+                    engine.images.remove(image.id, force=True, noprune=True)
+                except docker.errors.NotFound:
+                    pass
+                except docker.errors.APIError:
+                    refused.append(image)
+            if len(refused) == len(left):
+                break
+            left = refused
     except docker.errors.DockerException:
         pass
 

@@ -25,12 +25,29 @@ the one sandbox recipe (containers.sandbox) and copies files:
   name the app user; `VOLUME` is ignored (an app's containers get no anonymous volumes).
 - The whole build has MGX_BUILD_TIMEOUT: past it, its containers are killed.
 
+Work is reused between builds of the same app, never between apps:
+
+- step reuse (`StepCache`): after each RUN, COPY and ADD the stage's container is committed as an
+  image labelled with the step's key, a hash chain over the app's identity, the base image, every
+  instruction as it was expanded (a RUN's environment and folder too) and the content of the
+  files a COPY brings. A later build of the same app walks its steps and, as long as each key has
+  an image, starts the stage from it instead of running the steps again (`npm ci` does not run
+  when package-lock.json is unchanged); from the first step that differs on, it runs them. Stage
+  containers are made only when a step must run, from the last image reused.
+- the app's build cache: a volume of the app's own mounted in every stage at CACHE_DIR, never
+  committed into an image. RUN steps get npm's and pip's caches there (`npm_config_cache`,
+  `PIP_CACHE_DIR`, unless the Dockerfile sets them), and `RUN --mount=type=cache,target=<folder>`
+  (BuildKit's syntax) puts a folder of it at <folder> for that step only, as a link (the Next.js
+  template keeps `.next/cache` there).
+
 The output reads like the classic builder's (`Step 3/12 : RUN npm ci`), one line at a time to
-`out`. A refusal or a failed step raises BuildFailed, whose message names the step and why.
+`out`, each step ending with ` ---> Using cache` or ` ---> done in 12.3 s`. A refusal or a failed
+step raises BuildFailed, whose message names the step and why.
 """
 from __future__ import annotations
 
 import collections
+import hashlib
 import io
 import json
 import posixpath
@@ -50,6 +67,9 @@ KEEPER_USER = "65534:65534"  # nobody: the stage's sleeping main process, out of
 STEP_USER = f"{APP_UID}:{APP_UID}"
 APP_USERS = {"app", str(APP_UID), f"{APP_UID}:{APP_UID}", "app:app", f"{APP_UID}:app", f"app:{APP_UID}"}
 MAX_LINE = 4000
+# Where the app's build cache volume is mounted in every stage container (not in any image).
+CACHE_DIR = "/var/cache/mgx"
+STEP_LABEL = "mgx.step"  # the key of the step a step image holds the state after
 SPOOL_BYTES = 32 * 1024 * 1024
 INSTRUCTIONS = {"FROM", "RUN", "CMD", "LABEL", "MAINTAINER", "EXPOSE", "ENV", "ADD", "COPY", "ENTRYPOINT", "VOLUME",
                 "USER", "WORKDIR", "ARG", "ONBUILD", "STOPSIGNAL", "HEALTHCHECK", "SHELL"}
@@ -293,6 +313,7 @@ class Context:
 
     def __init__(self, data: bytes):
         self.data = data
+        self._digests: dict[str, str] | None = None
         self.entries: dict[str, tarfile.TarInfo] = {}
         with tarfile.open(fileobj=io.BytesIO(data)) as archive:
             for member in archive.getmembers():
@@ -344,14 +365,34 @@ class Context:
     def read(self, archive: tarfile.TarFile, name: str):
         return archive.extractfile(self.entries[name].name)
 
+    def identity(self, name: str) -> list:
+        """What a step key knows of a context entry: its kind, mode, link and content hash (not
+        its time: `git archive` stamps every file with the commit's)."""
+        if self._digests is None:
+            self._digests = {}
+            with tarfile.open(fileobj=io.BytesIO(self.data)) as archive:
+                for member in archive.getmembers():
+                    if member.isfile():
+                        self._digests[posixpath.normpath(member.name).lstrip("/")] = hashlib.sha256(
+                            archive.extractfile(member).read()).hexdigest()
+        info = self.entries[name]
+        return [info.type.decode(), info.mode, info.linkname, self._digests.get(name, "")]
+
 
 # ---------------------------------------------------------------- stages
 
 @dataclass
 class Stage:
     name: str
-    container: object
     env: dict[str, str]
+    base: str = ""  # the image of its state: the FROM image, or the last step kept or reused
+    base_stage: "Stage | None" = None  # FROM an earlier stage: its final state, resolved when needed
+    key: str = ""  # the step key chain up to here
+    container: object | None = None  # made when a step must run in this stage (see _container_for)
+    container_base: str = ""  # the image the container was made from
+    dirty: bool = False  # the container holds changes `base` does not
+    missed: bool = False  # a step of this stage ran: the ones after it run too
+    pending_dirs: list[str] = field(default_factory=list)  # WORKDIR folders to make in the container
     args: dict[str, str] = field(default_factory=dict)
     workdir: str = "/"
     cmd: list[str] | None = None
@@ -368,6 +409,43 @@ class Stage:
 
 
 @dataclass
+class StepCache:
+    """The states an app's earlier builds reached after their steps, as images labelled with the
+    step's key (STEP_LABEL) and `labels` (the app's and MGX's, so they go with the app). `seed`
+    (the app's identity) starts every key chain: two apps' keys never meet, and `find` looks only
+    among images carrying this app's labels. `reuse` False: a cold build, which keeps its steps
+    for the next one but reuses none. `used`: the keys this build reused or made (what a pruning
+    after it keeps)."""
+    engine: object
+    seed: str
+    labels: dict[str, str]
+    reuse: bool = True
+    used: set[str] = field(default_factory=set)
+
+    def _filters(self, key: str) -> dict:
+        return {"label": [f"{STEP_LABEL}={key}", *(f"{name}={value}" for name, value in self.labels.items())]}
+
+    def find(self, key: str) -> str | None:
+        if not self.reuse:
+            return None
+        found = self.engine.images.list(all=True, filters=self._filters(key))
+        if not found:
+            return None
+        self.used.add(key)
+        return found[0].id
+
+    def keep(self, container, key: str) -> str:
+        image = container.commit(conf={"Labels": {**self.labels, STEP_LABEL: key}})
+        self.used.add(key)
+        return image.id
+
+
+def _chain(previous: str, *parts) -> str:
+    """The next key of a step key chain."""
+    return hashlib.sha256((previous + "\0" + json.dumps(parts, sort_keys=True, default=str)).encode()).hexdigest()
+
+
+@dataclass
 class Build:
     engine: object
     context: Context
@@ -379,6 +457,9 @@ class Build:
     name: str  # container name prefix
     out: Callable[[str], None]
     deadline: float
+    cache: StepCache | None = None
+    mounts: list = field(default_factory=list)  # the app's build cache volume at CACHE_DIR
+    step_env: dict[str, str] = field(default_factory=dict)  # every RUN's defaults (the caches' places)
     stages: list[Stage] = field(default_factory=list)
     temporary_images: list[str] = field(default_factory=list)
     timed_out: bool = False
@@ -386,16 +467,25 @@ class Build:
 
 def build_image(engine, *, context: bytes, repository: str, tag: str, build_args: dict[str, str],
                 bases: dict[str, str], confinement: dict, labels: dict[str, str], image_labels: dict[str, str],
-                name: str, out: Callable[[str], None], timeout: float) -> str:
+                name: str, out: Callable[[str], None], timeout: float, cache: StepCache | None = None,
+                cache_volume: str = "") -> str:
     """Build the Dockerfile at the root of `context` (a tar) and tag the result
-    `repository:tag`; the image id. `bases`: the image names FROM may use and their ids."""
+    `repository:tag`; the image id. `bases`: the image names FROM may use and their ids.
+    `cache`: the app's earlier steps to reuse, and where this build's are kept; `cache_volume`:
+    the app's own build cache volume, mounted at CACHE_DIR in every stage."""
     ctx = Context(context)
     if ctx.dockerfile is None:
         raise BuildFailed("There is no Dockerfile in this folder (or .dockerignore leaves it out of the build).")
     instructions = parse(ctx.dockerfile)
     _check(instructions, build_args, bases)
     build = Build(engine=engine, context=ctx, build_args=build_args, bases=bases, network=confinement["network"],
-                  confinement=confinement, labels=labels, name=name, out=out, deadline=time.monotonic() + timeout)
+                  confinement=confinement, labels=labels, name=name, out=out, deadline=time.monotonic() + timeout,
+                  cache=cache)
+    if cache_volume:
+        # no_copy: a stage made from a kept step has the mount point in its image, and the engine
+        # would otherwise copy that root-owned folder's owner onto a still empty volume.
+        build.mounts = [docker.types.Mount(target=CACHE_DIR, source=cache_volume, type="volume", no_copy=True)]
+        build.step_env = {"npm_config_cache": f"{CACHE_DIR}/npm", "PIP_CACHE_DIR": f"{CACHE_DIR}/pip"}
     watchdog = threading.Timer(timeout, _time_up, args=(build,))
     watchdog.daemon = True
     watchdog.start()
@@ -405,8 +495,9 @@ def build_image(engine, *, context: bytes, repository: str, tag: str, build_args
     try:
         for number, ins in enumerate(instructions, start=1):
             out(f"Step {number}/{total} : {ins.text}")
+            started = time.monotonic()
             try:
-                _step(build, ins, global_args)
+                done = _step(build, ins, global_args)
             except BuildFailed:
                 raise
             except docker.errors.DockerException as exc:
@@ -416,9 +507,15 @@ def build_image(engine, *, context: bytes, repository: str, tag: str, build_args
                                   f"{str(exc)[:300]}") from exc
             if build.timed_out:
                 raise BuildFailed(_timeout_message(timeout, number, total, ins))
+            if done == REUSED:
+                out(" ---> Using cache")
+            elif done is not None:
+                out(f" ---> done in {time.monotonic() - started:.1f} s" + (f" (kept in {done:.1f} s)" if done else ""))
         stage = build.stages[-1]
+        _container_for(build, stage)
         _end_leftovers(stage)
-        image = stage.container.commit(repository=repository, tag=tag, conf=_image_config(stage, image_labels))
+        image = stage.container.commit(repository=repository, tag=tag,
+                                       conf=_image_config(stage, {**image_labels, STEP_LABEL: ""}))
         return image.id
     except docker.errors.DockerException as exc:
         if build.timed_out:
@@ -428,7 +525,8 @@ def build_image(engine, *, context: bytes, repository: str, tag: str, build_args
         watchdog.cancel()
         for stage in build.stages:
             try:
-                stage.container.remove(force=True)
+                if stage.container is not None:
+                    stage.container.remove(force=True)
             except docker.errors.DockerException:
                 pass
         for image_id in build.temporary_images:
@@ -447,7 +545,8 @@ def _time_up(build: Build) -> None:
     build.timed_out = True
     for stage in build.stages:
         try:
-            stage.container.kill()
+            if stage.container is not None:
+                stage.container.kill()
         except docker.errors.DockerException:
             pass
 
@@ -475,7 +574,7 @@ def _check(instructions: list[Instruction], build_args: dict[str, str], bases: d
             if alias:
                 stage_names.append(alias.lower())
         elif ins.keyword == "RUN":
-            _flags(ins.args, set(), what="RUN", line=ins.line)
+            _run_flags(ins)
         elif ins.keyword in ("COPY", "ADD"):
             flags, rest = _flags(ins.args, {"from", "chown", "chmod", "link"}, what=ins.keyword, line=ins.line)
             source = flags.get("from", "").lower()
@@ -515,51 +614,229 @@ def _from_parts(ins: Instruction, global_args: dict[str, str]) -> tuple[str, str
     raise BuildFailed(f"line {ins.line}: FROM expects an image and optionally AS name.")
 
 
-def _step(build: Build, ins: Instruction, global_args: dict[str, str]) -> None:
+REUSED = "reused"
+
+
+def _step(build: Build, ins: Instruction, global_args: dict[str, str]):
+    """Do one instruction. None for one that only changes what the image will say (ENV, CMD…),
+    REUSED for a step whose result an earlier build kept, otherwise the seconds it took to keep
+    this step's result for the next build (0.0 when nothing is kept)."""
     if ins.keyword == "FROM":
         _from(build, ins, global_args)
-        return
+        return None
     if ins.keyword == "ARG" and not build.stages:
         name, _, default = ins.args.partition("=")
         name = name.strip()
         global_args[name] = build.build_args.get(name, expand(default, global_args))
-        return
+        return None
     stage = build.stages[-1]
-    handler = {"RUN": _run, "COPY": _copy, "ADD": _copy, "WORKDIR": _workdir, "ENV": _env, "ARG": _arg,
-               "LABEL": _label, "MAINTAINER": _maintainer, "EXPOSE": _expose, "CMD": _cmd,
-               "ENTRYPOINT": _entrypoint, "USER": _user, "SHELL": _shell, "HEALTHCHECK": _healthcheck,
-               "STOPSIGNAL": _stop_signal, "VOLUME": _volume}[ins.keyword]
+    if ins.keyword == "WORKDIR":
+        _workdir(build, stage, ins)
+        return None
+    if ins.keyword == "RUN":
+        spec = _run_spec(build, stage, ins)
+        return _filesystem_step(build, stage, ins, spec.identity(), lambda: _run(build, stage, spec))
+    if ins.keyword in ("COPY", "ADD"):
+        spec = _copy_spec(build, stage, ins)
+        return _filesystem_step(build, stage, ins, spec.identity, lambda: _copy(build, stage, spec))
+    handler = {"ENV": _env, "ARG": _arg, "LABEL": _label, "MAINTAINER": _maintainer, "EXPOSE": _expose,
+               "CMD": _cmd, "ENTRYPOINT": _entrypoint, "USER": _user, "SHELL": _shell,
+               "HEALTHCHECK": _healthcheck, "STOPSIGNAL": _stop_signal, "VOLUME": _volume}[ins.keyword]
     handler(build, stage, ins, global_args)
+    return None
+
+
+def _filesystem_step(build: Build, stage: Stage, ins: Instruction, identity: list, apply: Callable[[], None]):
+    """A step that changes files: reused while no step of the stage has run and an earlier build
+    kept the state after a step with this key; otherwise run, then kept."""
+    key = _chain(stage.key, ins.keyword, identity)
+    if not stage.missed and build.cache is not None:
+        found = build.cache.find(key)
+        if found:
+            stage.base, stage.base_stage, stage.key, stage.pending_dirs = found, None, key, []
+            return REUSED
+    stage.missed = True
+    _container_for(build, stage)
+    apply()
+    stage.key, stage.dirty = key, True
+    if build.cache is None:
+        return 0.0
+    started = time.monotonic()
+    stage.base, stage.dirty = build.cache.keep(stage.container, key), False
+    return time.monotonic() - started
 
 
 def _from(build: Build, ins: Instruction, global_args: dict[str, str]) -> None:
     image, alias = _from_parts(ins, global_args)
     earlier = next((s for s in build.stages if s.name and s.name == image.lower()), None)
+    seed = build.cache.seed if build.cache else ""
     if earlier is not None:
-        _end_leftovers(earlier)
-        base = earlier.container.commit(conf=_image_config(earlier, {})).id
-        build.temporary_images.append(base)
+        # The earlier stage's final state and what it would say as an image.
+        stage = Stage(name=alias.lower(), env=dict(earlier.env), base_stage=earlier,
+                      key=_chain(seed, "FROM-STAGE", earlier.key), workdir=earlier.workdir, cmd=earlier.cmd,
+                      entrypoint=earlier.entrypoint, exposed=dict(earlier.exposed), stop_signal=earlier.stop_signal)
     else:
         base = build.bases[image]
-    config = build.engine.images.get(base).attrs.get("Config") or {}
-    env = dict(item.split("=", 1) for item in (config.get("Env") or []) if "=" in item)
-    index = len(build.stages)
-    container = build.engine.containers.create(
-        image=base, name=f"{build.name}-s{index}", entrypoint=["sleep"], command=["infinity"], init=True,
-        labels=build.labels, **{**build.confinement, "user": KEEPER_USER}, detach=True)
-    stage = Stage(name=alias.lower(), container=container, env=env, workdir=config.get("WorkingDir") or "/",
-                  cmd=config.get("Cmd"), entrypoint=config.get("Entrypoint"),
-                  exposed=dict(config.get("ExposedPorts") or {}), stop_signal=config.get("StopSignal") or "")
+        config = build.engine.images.get(base).attrs.get("Config") or {}
+        env = dict(item.split("=", 1) for item in (config.get("Env") or []) if "=" in item)
+        stage = Stage(name=alias.lower(), env=env, base=base, key=_chain(seed, "FROM", base),
+                      workdir=config.get("WorkingDir") or "/", cmd=config.get("Cmd"),
+                      entrypoint=config.get("Entrypoint"), exposed=dict(config.get("ExposedPorts") or {}),
+                      stop_signal=config.get("StopSignal") or "")
     build.stages.append(stage)
-    container.start()
 
 
-def _run(build: Build, stage: Stage, ins: Instruction, _globals) -> None:
-    argv = ins.json_args() or [*stage.shell, ins.args]
-    environment = {**stage.args, **stage.env}
+def _final_image(build: Build, stage: Stage) -> str:
+    """An image of the stage's state now: the last image kept or reused when nothing changed
+    since, else its container committed (a temporary image, removed after the build)."""
+    if not stage.dirty and not stage.pending_dirs:
+        return stage.base or _final_image(build, stage.base_stage)
+    _container_for(build, stage)
+    _end_leftovers(stage)
+    image = stage.container.commit(conf=_image_config(stage, {})).id
+    build.temporary_images.append(image)
+    return image
+
+
+def _container_for(build: Build, stage: Stage, *, reading: bool = False) -> None:
+    """Make sure the stage's container holds its state now, with the folders WORKDIR asked for.
+    After a step is kept, the container is made again from the image of it, so that each image
+    kept holds one step's changes on top of the one before (a commit holds everything the
+    container changed since it was made: committing one container again and again would store
+    `npm ci`'s node_modules once more with every later step). `reading`: only to copy files
+    out of it, which the container just kept does as well as one made afresh."""
+    if not stage.base:
+        stage.base, stage.base_stage = _final_image(build, stage.base_stage), None
+    if reading and stage.container is not None and not stage.pending_dirs:
+        return
+    if stage.container is not None and stage.container_base != stage.base:
+        stage.container.remove(force=True)
+        stage.container = None
+    if stage.container is None:
+        index = build.stages.index(stage)
+        container = build.engine.containers.create(
+            image=stage.base, name=f"{build.name}-s{index}", entrypoint=["sleep"], command=["infinity"], init=True,
+            labels=build.labels, mounts=build.mounts, **{**build.confinement, "user": KEEPER_USER}, detach=True)
+        stage.container, stage.container_base = container, stage.base
+        container.start()
+    for path in stage.pending_dirs:
+        _make_dirs(build, stage, path, owner=(APP_UID, APP_UID))
+        stage.dirty = True
+    stage.pending_dirs = []
+
+
+# ---------------------------------------------------------------- RUN
+
+@dataclass
+class _CacheMount:
+    target: str  # where the step sees it
+    source: str  # its folder in the app's build cache
+
+
+@dataclass
+class _RunSpec:
+    argv: list[str]
+    environment: dict[str, str]
+    workdir: str
+    mounts: list[_CacheMount]
+
+    def identity(self) -> list:
+        return [self.argv, sorted(self.environment.items()), self.workdir,
+                [[m.target, m.source] for m in self.mounts]]
+
+
+_MOUNT_OPTIONS = {"type", "target", "dst", "destination", "id", "sharing", "mode", "uid", "gid", "required"}
+
+
+def _run_flags(ins: Instruction) -> tuple[list[dict[str, str]], str]:
+    """A RUN's `--mount` options (only type=cache) and its command; other flags are refused."""
+    rest = ins.args
+    mounts = []
+    while rest.startswith("--"):
+        word, _, rest = rest.partition(" ")
+        rest = rest.lstrip()
+        name, _, value = word[2:].partition("=")
+        if name != "mount":
+            raise BuildFailed(f"line {ins.line}: RUN --{name[:40]} is not supported by MGX's builder.")
+        options = {}
+        for part in value.split(","):
+            key, sep, option = part.partition("=")
+            options[key.strip()] = option.strip() if sep else "true"
+        kind = options.get("type", "bind")
+        if kind != "cache":
+            raise BuildFailed(f"line {ins.line}: RUN --mount is not supported for type={kind[:20]}: MGX's builder "
+                              "mounts only caches (--mount=type=cache,target=<folder>), kept in the app's own build "
+                              "cache; COPY what the step needs.")
+        unknown = sorted(set(options) - _MOUNT_OPTIONS)
+        if unknown:
+            raise BuildFailed(f"line {ins.line}: RUN --mount=type=cache: the option {unknown[0][:20]} is not "
+                              "supported by MGX's builder (target, id and sharing are).")
+        if not (options.get("target") or options.get("dst") or options.get("destination")):
+            raise BuildFailed(f"line {ins.line}: RUN --mount=type=cache needs a target folder.")
+        mounts.append(options)
+    return mounts, rest
+
+
+def _run_spec(build: Build, stage: Stage, ins: Instruction) -> _RunSpec:
+    options, rest = _run_flags(ins)
+    command = Instruction(keyword="RUN", args=rest, line=ins.line, text=ins.text)
+    argv = command.json_args() or [*stage.shell, rest]
+    mounts = []
+    for option in options:
+        target = expand(option.get("target") or option.get("dst") or option.get("destination"), stage.vars())
+        target = posixpath.normpath(posixpath.join(stage.workdir, target))
+        cache_id = option.get("id") or target
+        if target == "/" or target == CACHE_DIR or target.startswith(CACHE_DIR + "/"):
+            raise BuildFailed(f"line {ins.line}: RUN --mount=type=cache,target={target[:80]} is refused.")
+        mounts.append(_CacheMount(target=target,
+                                  source=f"{CACHE_DIR}/mounts/{hashlib.sha256(cache_id.encode()).hexdigest()[:16]}"))
+    return _RunSpec(argv=argv, environment={**build.step_env, **stage.args, **stage.env}, workdir=stage.workdir,
+                    mounts=mounts)
+
+
+# A cache mount is a link from the target to the cache's folder for the step's duration: the step
+# writes through it into the app's build cache volume, and nothing of it stays in the image (an
+# empty folder stays at the target, as BuildKit's mount point does). What was at the target
+# before waits beside it and comes back afterwards.
+_MOUNT = r"""set -e
+source=$1 target=$2
+mkdir -p "$source" "$(dirname "$target")"
+if [ -L "$target" ]; then rm -f "$target"; fi
+if [ -e "$target" ]; then rm -rf "$target.mgx-aside"; mv "$target" "$target.mgx-aside"; fi
+ln -s "$source" "$target"
+"""
+_UNMOUNT = r"""source=$1 target=$2
+if [ -L "$target" ] && [ "$(readlink "$target")" = "$source" ]; then rm -f "$target"; fi
+if [ -e "$target.mgx-aside" ]; then
+  if [ -e "$target" ]; then rm -rf "$target.mgx-aside"; else mv "$target.mgx-aside" "$target"; fi
+fi
+[ -e "$target" ] || mkdir -p "$target"
+"""
+
+
+def _run(build: Build, stage: Stage, spec: _RunSpec) -> None:
+    if spec.mounts and not build.mounts:
+        build.out("(no build cache for this build: --mount=type=cache folders start empty)")
+    mounted = []
+    try:
+        for mount in spec.mounts if build.mounts else []:
+            done = stage.container.exec_run(["sh", "-c", _MOUNT, "sh", mount.source, mount.target], user=STEP_USER)
+            if done.exit_code != 0:
+                raise BuildFailed(f"the cache folder {mount.target} could not be put in place (the app user, uid "
+                                  f"{APP_UID}, must be able to write its parent folder): "
+                                  f"{(done.output or b'').decode('utf-8', 'replace').strip()[-300:]}")
+            mounted.append(mount)
+        _exec(build, stage, spec)
+    finally:
+        if stage.container is not None and not build.timed_out:
+            for mount in mounted:
+                stage.container.exec_run(["sh", "-c", _UNMOUNT, "sh", mount.source, mount.target], user=STEP_USER)
+
+
+def _exec(build: Build, stage: Stage, spec: _RunSpec) -> None:
     api = build.engine.api
-    run = api.exec_create(stage.container.id, argv, user=STEP_USER, workdir=stage.workdir, environment=environment,
-                          stdout=True, stderr=True)
+    run = api.exec_create(stage.container.id, spec.argv, user=STEP_USER, workdir=spec.workdir,
+                          environment=spec.environment, stdout=True, stderr=True)
     pending = ""
     seen = collections.deque(maxlen=30)
     for chunk in api.exec_start(run["Id"], stream=True):
@@ -590,10 +867,13 @@ def _end_leftovers(stage: Stage) -> None:
     stage.container.exec_run(["sh", "-c", "kill -9 -1 2>/dev/null; true"], user=STEP_USER)
 
 
-def _workdir(build: Build, stage: Stage, ins: Instruction, _globals) -> None:
+def _workdir(build: Build, stage: Stage, ins: Instruction) -> None:
+    """The folder is made in the container before the next step that runs there (a WORKDIR
+    alone is not worth an image of its own)."""
     path = posixpath.normpath(posixpath.join(stage.workdir, expand(ins.args.strip(), stage.vars())))
-    _make_dirs(build, stage, path, owner=(APP_UID, APP_UID))
+    stage.key = _chain(stage.key, "WORKDIR", path)
     stage.workdir = path
+    stage.pending_dirs.append(path)
 
 
 def _existing(stage: Stage, paths: list[str]) -> dict[str, str]:
@@ -658,7 +938,21 @@ def _owner(spec: str, *, line: int) -> tuple[int, int]:
     return uid, one(group) if group else uid
 
 
-def _copy(build: Build, stage: Stage, ins: Instruction, _globals) -> None:
+@dataclass
+class _CopySpec:
+    ins: Instruction
+    sources: list[str]
+    dest: str
+    target: str
+    owner: tuple[int, int]
+    chmod: int | None
+    matched: list[tuple[str, str]] | None  # from the context: (context path, relative path)
+    folder: bool  # the context's sources include a folder's contents
+    source_stage: Stage | None  # COPY --from
+    identity: list  # what the step key knows of it
+
+
+def _copy_spec(build: Build, stage: Stage, ins: Instruction) -> _CopySpec:
     flags, rest = _flags(ins.args, {"from", "chown", "chmod", "link"}, what=ins.keyword, line=ins.line)
     items = ins.json_args() if rest.startswith("[") else None
     words = [expand(item, stage.vars()) for item in items] if items is not None else expand(rest, stage.vars(), split=True)
@@ -668,10 +962,31 @@ def _copy(build: Build, stage: Stage, ins: Instruction, _globals) -> None:
     owner = _owner(expand(flags.get("chown", ""), stage.vars()), line=ins.line)
     chmod = int(flags["chmod"], 8) if flags.get("chmod") else None
     target = posixpath.normpath(posixpath.join(stage.workdir, dest))
+    described = [sources, dest, target, owner, chmod]
     if "from" in flags:
-        plan = _plan_from_stage(build, flags["from"], sources, ins)
+        source = _source_stage(build, flags["from"], ins)
+        for item in sources:
+            if any(ch in item for ch in "*?["):
+                raise BuildFailed(f"line {ins.line}: COPY --from with a wildcard ({item}) is not supported.")
+        # The source stage is done: its key says everything about its files.
+        return _CopySpec(ins=ins, sources=sources, dest=dest, target=target, owner=owner, chmod=chmod, matched=None,
+                         folder=False, source_stage=source, identity=[*described, "stage", source.key])
+    matched, folder = [], False
+    for item in sources:
+        found, is_folder = build.context.match(item, line=ins.line)
+        folder = folder or is_folder
+        matched.extend(found)
+    content = [[name, relative, *build.context.identity(name)] for name, relative in matched]
+    return _CopySpec(ins=ins, sources=sources, dest=dest, target=target, owner=owner, chmod=chmod, matched=matched,
+                     folder=folder, source_stage=None, identity=[*described, "context", content])
+
+
+def _copy(build: Build, stage: Stage, spec: _CopySpec) -> None:
+    if spec.source_stage is not None:
+        plan = _plan_from_stage(build, spec.source_stage, spec.sources, spec.ins)
     else:
-        plan = _plan_from_context(build, sources, ins)
+        plan = _plan_from_context(build, spec.matched, spec.folder)
+    target, owner, chmod, dest, sources = spec.target, spec.owner, spec.chmod, spec.dest, spec.sources
     # As Docker decides: into a folder when the destination says so (a trailing /, several
     # sources) or is one, or when what is copied is a folder's contents.
     into_folder = (dest.endswith("/") or len(sources) > 1 or plan.folder or plan.count > 1
@@ -708,14 +1023,7 @@ class _Plan:
     write: Callable
 
 
-def _plan_from_context(build: Build, sources: list[str], ins: Instruction) -> _Plan:
-    matched = []
-    folder = False
-    for source in sources:
-        found, is_folder = build.context.match(source, line=ins.line)
-        folder = folder or is_folder
-        matched.extend(found)
-
+def _plan_from_context(build: Build, matched: list[tuple[str, str]], folder: bool) -> _Plan:
     def write(archive, *, target, into_folder, owner, chmod):
         with tarfile.open(fileobj=io.BytesIO(build.context.data)) as source_archive:
             for name, relative in matched:
@@ -727,7 +1035,7 @@ def _plan_from_context(build: Build, sources: list[str], ins: Instruction) -> _P
     return _Plan(folder=folder, count=1, write=write)
 
 
-def _plan_from_stage(build: Build, source_stage: str, sources: list[str], ins: Instruction) -> _Plan:
+def _source_stage(build: Build, source_stage: str, ins: Instruction) -> Stage:
     key = source_stage.lower()
     stage = next((s for s in build.stages[:-1] if s.name == key), None)
     if stage is None and key.isdigit() and int(key) < len(build.stages) - 1:
@@ -735,15 +1043,19 @@ def _plan_from_stage(build: Build, source_stage: str, sources: list[str], ins: I
     if stage is None:
         raise BuildFailed(f"line {ins.line}: COPY --from={source_stage}: no earlier stage has that name; "
                           "copying from an image is not supported.")
+    return stage
+
+
+def _plan_from_stage(build: Build, stage: Stage, sources: list[str], ins: Instruction) -> _Plan:
+    _container_for(build, stage, reading=True)
     found = []
     for source in sources:
-        if any(ch in source for ch in "*?["):
-            raise BuildFailed(f"line {ins.line}: COPY --from with a wildcard ({source}) is not supported.")
         path = posixpath.normpath(posixpath.join(stage.workdir, source))
         try:
             stream, stat = build.engine.api.get_archive(stage.container.id, path)
         except docker.errors.NotFound:
-            raise BuildFailed(f"line {ins.line}: {path} does not exist in stage {source_stage}.") from None
+            raise BuildFailed(f"line {ins.line}: {path} does not exist in stage {stage.name or build.stages.index(stage)}."
+                              ) from None
         found.append((path, stream, bool(stat.get("mode", 0) & (1 << 31))))  # Go's os.ModeDir
 
     def write(archive, *, target, into_folder, owner, chmod):

@@ -1,6 +1,7 @@
 """The Docker SDK client and the names and labels MGX gives its containers."""
 import hashlib
 import logging
+import re
 from functools import lru_cache
 
 import docker
@@ -50,6 +51,19 @@ def cache_volume_name(*, slug: str) -> str:
     """The app's own volume for its container's HOME and npm/pip caches: never shared, so one
     app cannot plant packages another app installs."""
     return f"mgx-cache-{instance_id()}-{slug}"
+
+
+def build_cache_volume_name(*, slug: str) -> str:
+    """The app's own build cache (npm's and pip's caches, RUN --mount=type=cache folders), mounted
+    in its build stages only: never shared, so one app's build cannot plant files another's uses.
+    The slug is checked again here (the App model validates it too): a volume name is no place
+    for anything but an app's slug."""
+    if not _VOLUME_SLUG.match(slug or ""):
+        raise ValueError(f"not an app slug: {slug[:60]!r}")
+    return f"mgx-build-cache-{instance_id()}-{slug}"
+
+
+_VOLUME_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,38}[a-z0-9]$")
 
 
 def published_port(container, port: int) -> int:

@@ -1,7 +1,12 @@
 """Production builds: the app's image(s) made from one commit of its workspace by MGX's own
 builder (containers.builder): every step of the app's Dockerfile runs inside the app's sandbox
 (uid 1000, no capabilities, its own network, MGX_BUILD_* limits), never in the engine's builder.
-An image whose folder did not change since the last successful build is used again.
+An image whose folder did not change since the last successful build is used again, and
+within a build the steps an earlier build of the same app already made are reused
+(containers.builder.StepCache: images labelled with the app, pruned when a later successful build
+no longer uses them, removed with the app). Each app has a build cache volume of its own
+(npm's and pip's caches, `RUN --mount=type=cache` folders such as Next.js's `.next/cache`),
+mounted in its build stages only and removed with the app.
 
 - Next.js: one image `mgx-app/<slug>:<commit>` from the whole workspace.
 - FastAPI + Vite: `mgx-app/<slug>-backend:<commit>` from backend/ and
@@ -33,6 +38,7 @@ from django.utils import timezone
 from containers import builder
 from containers.docker_client import (
     DockerUnavailable,
+    build_cache_volume_name,
     client,
     container_name,
     instance_id,
@@ -42,6 +48,7 @@ from containers.frameworks import framework
 from containers.sandbox import app_network_ensure, sandbox
 from core.announce import announce, model_update
 from core.errors import Conflict, MgxError
+from sessions_app.models import App
 from sessions_app.selectors import last_change
 from workspaces import git
 from workspaces.services import workspace_for
@@ -168,16 +175,87 @@ class _LogWriter:
 def _reusable(engine, *, build: Build, role: str, tree: str, base: str):
     """The image an earlier successful build of this app made from the very same context (same
     git tree, same runtime base): a change elsewhere in the workspace (the backend's code, say) leaves the other
-    image as it was, so it is tagged again instead of built again."""
+    image as it was, so it is tagged again instead of built again. With it, the keys of the steps
+    it was built with: they stay in use (a later change there starts from them)."""
     earlier = (Build.objects.filter(app=build.app, status=Status.SUCCEEDED).exclude(pk=build.pk)
                .order_by("-number").first())
     made = ((earlier.images or {}).get(role) or {}) if earlier else {}
     if made.get("tree") != tree or made.get("base") != base:
-        return None
+        return None, []
     try:
-        return engine.images.get(made["id"])
+        return engine.images.get(made["id"]), made.get("steps") or []
     except docker.errors.ImageNotFound:
-        return None
+        return None, []
+
+
+STEP_ROLE = "build-step"
+CACHE_ROLE = "build-cache"
+
+
+def _identity(app) -> str:
+    """What makes this app this app, for keys and labels: a later app given the same slug is
+    another app, whose builds never start from what this one left."""
+    return f"{app.pk}:{app.created_at.isoformat()}"
+
+
+def _step_cache(engine, *, app, nocache: bool) -> builder.StepCache:
+    return builder.StepCache(engine=engine, seed=f"{instance_id()}:{app.slug}:{_identity(app)}",
+                             labels=labels(slug=app.slug, role=STEP_ROLE), reuse=not nocache)
+
+
+def _build_cache_volume(engine, *, app) -> str:
+    """The app's own build cache volume, made on first use. It belongs to the app user: a fresh
+    volume takes the owner of the image folder it is first mounted on, so a container of the
+    runtime image is made (never started: nothing runs, and no root) with it on /workspace, the
+    app user's empty folder. A volume of the same name left by an earlier app with this slug is
+    never reused."""
+    name = build_cache_volume_name(slug=app.slug)
+    identity = {**labels(slug=app.slug, role=CACHE_ROLE), "mgx.app-created": _identity(app)}
+    try:
+        volume = engine.volumes.get(name)
+        if (volume.attrs.get("Labels") or {}).get("mgx.app-created") == identity["mgx.app-created"]:
+            return name
+        volume.remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    engine.volumes.create(name, labels=identity)
+    owner = engine.containers.create(settings.MGX_RUNTIME_IMAGE, ["true"], network_disabled=True,
+                                     labels=labels(slug=app.slug, role="build"),
+                                     volumes={name: {"bind": "/workspace", "mode": "rw"}})
+    owner.remove(force=True)
+    return name
+
+
+def _remove_images(engine, images, *, force: bool) -> int:
+    """Remove what the engine lets go; how many. It refuses an image others were made from
+    while they are there, so this goes round until a round removes nothing more."""
+    left, removed = list(images), 0
+    while left:
+        refused = []
+        for image in left:
+            try:
+                # noprune: the engine would also remove untagged images this one was made from,
+                # which may be steps still in use.
+                engine.images.remove(image.id, force=force, noprune=True)
+                removed += 1
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError:
+                refused.append(image)
+        if len(refused) == len(left):
+            break
+        left = refused
+    return removed
+
+
+def _prune_steps(engine, *, app, keep: set[str]) -> int:
+    """The step images of the app the build just done did not use: superseded. One an image
+    still stands on (an old release's, for a rollback) stays: the engine refuses, until the app
+    goes."""
+    found = engine.images.list(all=True, filters={"label": [f"{k}={v}" for k, v in
+                                                            labels(slug=app.slug, role=STEP_ROLE).items()]})
+    return _remove_images(engine, [i for i in found if (i.labels or {}).get(builder.STEP_LABEL) not in keep],
+                          force=False)
 
 
 def build_bases(engine) -> dict[str, str]:
@@ -193,18 +271,18 @@ def build_bases(engine) -> dict[str, str]:
 
 
 def _build_image(engine, *, build: Build, role: str, folder: str, out: _LogWriter, base: str, deadline: float,
-                 nocache: bool = False) -> dict:
+                 steps: builder.StepCache, cache_volume: str, nocache: bool = False) -> dict:
     app = build.app
     root = workspace_for(app).root
     tree = git.tree_id(root, build.commit, subdir=folder)
     repository = image_repository(slug=app.slug, role=role)
     tag = f"{repository}:{build.commit}"
-    same = None if nocache else _reusable(engine, build=build, role=role, tree=tree, base=base)
+    same, steps_of_same = (None, []) if nocache else _reusable(engine, build=build, role=role, tree=tree, base=base)
     if same is not None:
         same.tag(tag)
         out.line(f"==> {tag}: {folder or 'the workspace'}/ is unchanged since the last build; its image "
                  f"({same.id[7:19]}) is used again")
-        return {"tag": tag, "id": same.id, "tree": tree, "base": base}
+        return {"tag": tag, "id": same.id, "tree": tree, "base": base, "steps": steps_of_same}
     context = git.archive(root, build.commit, subdir=folder)
     out.line(f"==> building {tag}" + (f" from {folder}/" if folder else ""))
     step = ""
@@ -228,7 +306,7 @@ def _build_image(engine, *, build: Build, role: str, folder: str, out: _LogWrite
             image_labels={**labels(slug=app.slug, role=f"image-{role}"), "mgx.build": str(build.pk),
                           "mgx.commit": build.commit},
             name=container_name(slug=app.slug, role=f"build{build.pk}-{role}"), out=line,
-            timeout=max(1.0, deadline - time.monotonic()))
+            timeout=max(1.0, deadline - time.monotonic()), cache=steps, cache_volume=cache_volume)
     except builder.BuildFailed as exc:
         reason = str(exc).rstrip(".")
         if reason.startswith(("line ", "There is no Dockerfile", "A Dockerfile", "The Dockerfile")):
@@ -236,7 +314,7 @@ def _build_image(engine, *, build: Build, role: str, folder: str, out: _LogWrite
         where = f" at {step}" if step and "at step" not in reason else ""
         raise _Failed(f"Building the {role} image failed{where}: {reason}.") from exc
     out.line(f"==> {tag} built ({image_id[7:19]})")
-    return {"tag": tag, "id": image_id, "tree": tree, "base": base}
+    return {"tag": tag, "id": image_id, "tree": tree, "base": base, "steps": sorted(steps.used)}
 
 
 class _Failed(Exception):
@@ -261,9 +339,19 @@ def build_run(*, build: Build, nocache: bool = False) -> Build:
             except docker.errors.ImageNotFound:
                 raise _Failed(f"The runtime image {settings.MGX_RUNTIME_IMAGE} is missing: run ./mgx images.")
             deadline = time.monotonic() + settings.MGX_BUILD_TIMEOUT
+            cache_volume = _build_cache_volume(engine, app=build.app)
+            built = False
             for role, folder in framework(build.app.framework).images:
+                steps = _step_cache(engine, app=build.app, nocache=nocache)
                 images[role] = _build_image(engine, build=build, role=role, folder=folder, out=out, base=base,
-                                            deadline=deadline, nocache=nocache)
+                                            deadline=deadline, steps=steps, cache_volume=cache_volume,
+                                            nocache=nocache)
+                built = built or bool(steps.used)
+            if built:  # the step images this build's images stand on stay; those it replaced go
+                keep = {key for made in images.values() for key in made.get("steps") or []}
+                pruned = _prune_steps(engine, app=build.app, keep=keep)
+                if pruned:
+                    out.line(f"==> {pruned} step image{'s' if pruned != 1 else ''} no longer used removed")
         finally:
             engine.close()
     except _Failed as exc:
@@ -342,19 +430,53 @@ def _remove_build_containers(*, filters: list[str], any_of: bool = False) -> Non
 
 
 def builds_purge(*, app) -> None:
-    """The app is being deleted: its build output and its images go."""
+    """The app is being deleted: its build output, its images (those it serves, those kept of its
+    build steps) and its build cache go."""
     ids = list(Build.objects.filter(app=app).values_list("pk", flat=True))
     BuildLog.objects(build__in=ids).delete()
     _remove_build_containers(filters=[f"mgx.app={app.slug}"])
     try:
-        engine = client()
-        for image in engine.images.list(filters={"label": [f"mgx.instance={instance_id()}", f"mgx.app={app.slug}"]}):
-            try:
-                engine.images.remove(image.id, force=True)
-            except docker.errors.APIError:
-                pass
+        _remove_app_images(client(), slug=app.slug)
+        _remove_build_cache(client(), slug=app.slug)
     except DockerUnavailable:
         pass
+
+
+def _remove_app_images(engine, *, slug: str) -> None:
+    # all=True: step images others were made from are "intermediate" and listed only so.
+    found = engine.images.list(all=True, filters={"label": [f"mgx.instance={instance_id()}", f"mgx.app={slug}"]})
+    _remove_images(engine, found, force=True)
+
+
+def _remove_build_cache(engine, *, slug: str) -> None:
+    try:
+        engine.volumes.get(build_cache_volume_name(slug=slug)).remove(force=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        log.warning("the build cache of %s could not be removed: %s", slug, exc)
+
+
+def build_caches_reconcile() -> list[str]:
+    """At worker start: build caches and step images of apps that are gone (deleted while the
+    engine did not answer) are removed; the slugs. Volumes and images are listed before any app
+    is looked up, so an app made meanwhile is never taken for a deleted one."""
+    try:
+        engine = client()
+    except DockerUnavailable:
+        return []
+    mine = f"mgx.instance={instance_id()}"
+    volumes = engine.volumes.list(filters={"label": [mine, f"mgx.role={CACHE_ROLE}"]})
+    steps = engine.images.list(all=True, filters={"label": [mine, f"mgx.role={STEP_ROLE}"]})
+    gone = set()
+    for slug in {(v.attrs.get("Labels") or {}).get("mgx.app", "") for v in volumes} | {
+            (i.labels or {}).get("mgx.app", "") for i in steps}:
+        if slug and not App.objects.filter(slug=slug).exists():
+            gone.add(slug)
+    for slug in sorted(gone):
+        _remove_build_cache(engine, slug=slug)
+        _remove_images(engine, [i for i in steps if (i.labels or {}).get("mgx.app") == slug], force=True)
+    return sorted(gone)
 
 
 # ------------------------------------------------------------------------------ auto-publish

@@ -86,10 +86,10 @@ def auto_publish_task() -> list[str]:
 
 @shared_task(name="deployments.prod_reconcile")
 def prod_reconcile_task() -> dict:
-    from .builds import build_reconcile
+    from .builds import build_caches_reconcile, build_reconcile
     from .production import prod_reconcile
 
-    return {"builds_failed": build_reconcile(), **prod_reconcile()}
+    return {"builds_failed": build_reconcile(), **prod_reconcile(), "build_caches_removed": build_caches_reconcile()}
 
 
 @worker_ready.connect(weak=False)
