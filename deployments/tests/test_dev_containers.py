@@ -1,5 +1,6 @@
 """Dev containers on the real Docker engine, reached through the builtin gateway in Daphne."""
 import json
+import re
 import time
 
 import docker
@@ -52,7 +53,8 @@ def test_nextjs_dev_server_end_to_end(live, runtime_image, app_factory, owner, u
 
     # The page, through the gateway, under its base path.
     page = get_until(http, f"{live.apps_url}/apps/{app.slug}/dev", "Next Demo")
-    assert page.status_code == 200 and "<h1>Next Demo</h1>" in page.text
+    # In dev each element names where it is written (data-mgx-src, for the Dev tab's Select).
+    assert page.status_code == 200 and re.search(r'<h1 data-mgx-src="app/page\.tsx:\d+">Next Demo</h1>', page.text)
 
     # An edit in the workspace is served changed (next dev recompiles).
     source = (services.workspace_for(app).root / "app/page.tsx").read_text()
