@@ -13,7 +13,7 @@ the same order):
     nginx       plain nginx in front of it
     gw prod     the gateway, a public production route
     gw dev      the gateway, the owner's private dev preview (session cookie; cached decision)
-    gw 502      the gateway answering a route-less URL itself: its own ceiling
+    gw own      the gateway answering a URL of no app itself (its 404 page): its own ceiling
 
 and prints the median of the rounds per target, then the ratios against direct. Targets:
 gateway >= 0.9x direct and <= 1 ms added p50 (prod and dev). `--burners N` keeps N CPU burners
@@ -151,7 +151,7 @@ def main():
             ("nginx", f"http://127.0.0.1:{ref_port}/apps/bench/prod/", ()),
             ("gw prod", f"{apps}/apps/bench/prod/", ()),
             ("gw dev", f"{apps}/apps/bench/dev/", cookie),
-            ("gw 502", f"{apps}/apps/no-such-app/prod/", ()),
+            ("gw own", f"{apps}/apps/no-such-app/prod/", ()),
         ]
         for _, url, headers in targets:  # warm every pool and cache
             wrk(url, 1, 2, headers)
@@ -184,7 +184,7 @@ def main():
     direct = {"rps": median("direct", "rps"), "p50": median("direct", "p50")}
     for name, _, _ in targets:
         rps, p50, p99 = median(name, "rps"), median(name, "p50"), median(name, "p99")
-        errors = 0 if name == "gw 502" else sum(r["errors"] for r in results[name])  # its 502 page is the point
+        errors = 0 if name == "gw own" else sum(r["errors"] for r in results[name])  # its own page is the point
         print(f"{name:10} {rps:>9.0f} {p50:>8.2f} {p99:>8.2f} {rps / direct['rps']:>8.2f}x {p50 - direct['p50']:>+8.2f} "
               f"{errors:>8}")
         problems = {r["socket_errors"] for r in results[name] if r["socket_errors"]}
