@@ -192,7 +192,7 @@ def _remove_containers_of_this_run():
     label) go with it, and so do the apps' networks, cache volumes and images."""
     import docker
 
-    from containers.docker_client import instance_id
+    from containers.docker_client import instance_id, remove_images
 
     mine = {"label": f"mgx.instance={instance_id()}"}
     try:
@@ -203,21 +203,8 @@ def _remove_containers_of_this_run():
             volume.remove(force=True)
         for network in engine.networks.list(filters=mine):
             network.remove()
-        # all=True: the builds' step images others were made from count as intermediate; rounds,
-        # as the engine removes no image another was made from while that one is there.
-        left = engine.images.list(all=True, filters=mine)
-        while left:
-            refused = []
-            for image in left:
-                try:
-                    engine.images.remove(image.id, force=True, noprune=True)
-                except docker.errors.NotFound:
-                    pass
-                except docker.errors.APIError:
-                    refused.append(image)
-            if len(refused) == len(left):
-                break
-            left = refused
+        # all=True: the builds' step images others were made from count as intermediate.
+        remove_images(engine, engine.images.list(all=True, filters=mine), force=True)
     except docker.errors.DockerException:
         pass
 

@@ -70,3 +70,25 @@ def published_port(container, port: int) -> int:
     """The host port Docker picked for the container's `port` (MGX publishes on loopback with
     no fixed port). `container` must have been reloaded since it started."""
     return int(container.attrs["NetworkSettings"]["Ports"][f"{port}/tcp"][0]["HostPort"])
+
+
+def remove_images(engine, images, *, force: bool) -> int:
+    """Remove what the engine lets go; how many. It refuses an image others were made from
+    while they are there, so this goes round until a round removes nothing more."""
+    left, removed = list(images), 0
+    while left:
+        refused = []
+        for image in left:
+            try:
+                # noprune: the engine would also remove untagged images this one was made from,
+                # which may be steps still in use.
+                engine.images.remove(image.id, force=force, noprune=True)
+                removed += 1
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError:
+                refused.append(image)
+        if len(refused) == len(left):
+            break
+        left = refused
+    return removed

@@ -43,6 +43,7 @@ from containers.docker_client import (
     container_name,
     instance_id,
     labels,
+    remove_images,
 )
 from containers.frameworks import framework
 from containers.sandbox import app_network_ensure, sandbox
@@ -226,35 +227,13 @@ def _build_cache_volume(engine, *, app) -> str:
     return name
 
 
-def _remove_images(engine, images, *, force: bool) -> int:
-    """Remove what the engine lets go; how many. It refuses an image others were made from
-    while they are there, so this goes round until a round removes nothing more."""
-    left, removed = list(images), 0
-    while left:
-        refused = []
-        for image in left:
-            try:
-                # noprune: the engine would also remove untagged images this one was made from,
-                # which may be steps still in use.
-                engine.images.remove(image.id, force=force, noprune=True)
-                removed += 1
-            except docker.errors.NotFound:
-                pass
-            except docker.errors.APIError:
-                refused.append(image)
-        if len(refused) == len(left):
-            break
-        left = refused
-    return removed
-
-
 def _prune_steps(engine, *, app, keep: set[str]) -> int:
     """The step images of the app the build just done did not use: superseded. One an image
     still stands on (an old release's, for a rollback) stays: the engine refuses, until the app
     goes."""
     found = engine.images.list(all=True, filters={"label": [f"{k}={v}" for k, v in
                                                             labels(slug=app.slug, role=STEP_ROLE).items()]})
-    return _remove_images(engine, [i for i in found if (i.labels or {}).get(builder.STEP_LABEL) not in keep],
+    return remove_images(engine, [i for i in found if (i.labels or {}).get(builder.STEP_LABEL) not in keep],
                           force=False)
 
 
@@ -445,7 +424,7 @@ def builds_purge(*, app) -> None:
 def _remove_app_images(engine, *, slug: str) -> None:
     # all=True: step images others were made from are "intermediate" and listed only so.
     found = engine.images.list(all=True, filters={"label": [f"mgx.instance={instance_id()}", f"mgx.app={slug}"]})
-    _remove_images(engine, found, force=True)
+    remove_images(engine, found, force=True)
 
 
 def _remove_build_cache(engine, *, slug: str) -> None:
@@ -475,7 +454,7 @@ def build_caches_reconcile() -> list[str]:
             gone.add(slug)
     for slug in sorted(gone):
         _remove_build_cache(engine, slug=slug)
-        _remove_images(engine, [i for i in steps if (i.labels or {}).get("mgx.app") == slug], force=True)
+        remove_images(engine, [i for i in steps if (i.labels or {}).get("mgx.app") == slug], force=True)
     return sorted(gone)
 
 
