@@ -157,26 +157,31 @@ def test_a_logout_is_answered_once_every_gateway_worker_has_dropped_its_decision
 
 @pytestmark_live
 def test_a_preview_request_tells_the_idle_reaper_the_app_was_seen(live, app_factory, user_factory, upstream):
-    # An app of its own: each worker writes an app's mark at most every SEEN_EVERY seconds.
-    app = app_factory(owner=user_factory(username="gwseen"), name="Gw Seen")
-    key = SEEN_KEY.format(slug=app.slug)
+    # Apps of their own: each worker writes an app's mark at most every SEEN_EVERY seconds.
+    owner_user = user_factory(username="gwseen")
+    app = app_factory(owner=owner_user, name="Gw Seen")
+    public = app_factory(owner=owner_user, name="Gw Seen Prod")
+    key, public_key = SEEN_KEY.format(slug=app.slug), SEEN_KEY.format(slug=public.slug)
     store = _redis()
-    store.delete(key)
-    for stage in ("dev", "prod"):
-        gateway().set_route(route_for(slug=app.slug, stage=stage, upstream=f"127.0.0.1:{upstream.port}"))
+    store.delete(key, public_key)
+    routes = [route_for(slug=app.slug, stage="dev", upstream=f"127.0.0.1:{upstream.port}"),
+              route_for(slug=public.slug, stage="prod", upstream=f"127.0.0.1:{upstream.port}")]
+    for route in routes:
+        gateway().set_route(route)
     try:
-        requests.get(f"{live.apps_url}/apps/{app.slug}/prod/", timeout=10)
-        time.sleep(0.5)
-        assert store.get(key) is None  # production is not the idle reaper's
         owner = live.login("gwseen", PASSWORD)
         before = int(time.time())
+        # One kept-alive connection, so one worker: a mark of the production request would be
+        # written before the dev preview's, which is waited for.
+        owner.get(f"{live.apps_url}/apps/{public.slug}/prod/", timeout=10)
         assert owner.get(f"{live.apps_url}/apps/{app.slug}/dev/", timeout=10).status_code == 200
         seen = _until(lambda: store.get(key), within=5, what="the seen mark")
+        assert store.get(public_key) is None  # production is not the idle reaper's
         assert before <= int(seen) <= time.time() + 1
         assert 0 < store.ttl(key) <= 7 * 24 * 3600
     finally:
-        for stage in ("dev", "prod"):
-            gateway().delete_route(f"{app.slug}-{stage}")
+        for route in routes:
+            gateway().delete_route(route.id)
 
 
 @pytestmark_live
