@@ -242,7 +242,9 @@ def failures_since(*, app: str, stage: str, since: dt.datetime, sample: int = 5)
         {"$group": {"_id": "$trace_id", "start_ns": {"$max": "$start_ns"}}},
         {"$sort": {"start_ns": -1}}, {"$limit": 2000}]))
     failing_ids = [f["_id"] for f in failing]
-    lone = {"app": app, "stage": stage, "time": {"$gte": since}, "severity_number": {"$gte": SEVERITIES["error"]},
+    # time_ns, not the date: count_documents is an aggregate, whose $match the embedded store
+    # applies to dates wrongly (the spans above compare start_ns for the same reason).
+    lone = {"app": app, "stage": stage, "time_ns": {"$gte": _ns(since)}, "severity_number": {"$gte": SEVERITIES["error"]},
             "trace_id": {"$nin": failing_ids}}
     lone_logs = logs().count_documents(lone)
     newest_logs = [str(d["_id"]) for d in logs().find(lone, {"_id": 1}).sort("time_ns", -1).limit(sample)]
