@@ -140,11 +140,15 @@ def _prod(app, ref: str) -> Report:
     return Report("prod", title, where, text)
 
 
+def _failing_spans(detail: dict) -> list[dict]:
+    """A trace's failing spans, or its root when only its answer (a 5xx) failed."""
+    return [s for s in detail["spans"] if s.get("status") == 2] or [detail["root"]]
+
+
 def _trace_lines(detail: dict, *, spans: int = 5, logs: int = 10) -> list[str]:
     """The failing spans of a trace (or its root), their exceptions and the trace's logs, as lines."""
-    failing = [s for s in detail["spans"] if s.get("status") == 2] or [detail["root"]]
     lines = []
-    for span in failing[:spans]:
+    for span in _failing_spans(detail)[:spans]:
         attrs = ", ".join(f"{k}={v}" for k, v in span.get("attrs", [])[:15])
         lines.append(f"span {span['name']} ({span.get('status_message') or 'error'}) {attrs}")
         for event in span.get("event_list", [])[:3]:
@@ -163,7 +167,7 @@ def _trace(app, ref: str) -> Report:
         raise NotFound("No such trace (it may be older than this app's retention).")
     if detail["status"] != "error":
         raise NotFound("This request did not fail: nothing to fix.")
-    failing = [s for s in detail["spans"] if s.get("status") == 2] or [detail["root"]]
+    failing = _failing_spans(detail)
     text_lines = "\n".join(_trace_lines(detail))
     where = source_of(text_lines)
     title = f"a request failed: {failing[0]['name']}"[:200]
