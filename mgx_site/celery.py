@@ -4,7 +4,12 @@ import socket
 from celery import Celery
 from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
 
+from core import broker
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mgx_site.settings.base")
+
+# kombu 5.7 crashes the worker's consumer on an ack after Redis restarted under it (core.broker).
+broker.install()
 
 app = Celery("mgx_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -2,6 +2,7 @@
 apply to the next run without a restart; the environment wins where it is set; the Test says
 plainly what the endpoint answered; only MGX admins see or change any of it; the key never shows
 up in a page, an API answer or a log. The model is the scripted server, over real HTTP."""
+import contextlib
 import json
 import logging
 import socket
@@ -221,9 +222,27 @@ def test_a_redirect_is_reported_not_followed():
     assert llm.requests == []  # one call, to the endpoint only: nothing reached a script
 
 
+@contextlib.contextmanager
+def _llm_off_own_ports(script, host):
+    """A scripted model server on `host` whose port is none of MGX's own services' (the save
+    rightly refuses those): the ephemeral port the kernel hands out may equal a configured one."""
+    from agents.services import _own_services
+
+    while True:
+        llm = ScriptedLLM(script, host=host).start()
+        if llm.port not in _own_services():
+            break
+        llm.stop()
+    try:
+        yield llm
+    finally:
+        llm.stop()
+
+
 def test_the_test_calls_host_docker_internal_at_the_bridge_address(admin_client, settings):
-    with ScriptedLLM([reply("ready")], host=settings.MGX_INTERNAL_HOST) as llm:
-        _save(admin_client, base_url=f"http://host.docker.internal:{llm.port}/v1", model="scripted-model")
+    with _llm_off_own_ports([reply("ready")], settings.MGX_INTERNAL_HOST) as llm:
+        saved = _save(admin_client, base_url=f"http://host.docker.internal:{llm.port}/v1", model="scripted-model")
+        assert saved.status_code == 302, saved.content.decode()
         tested = admin_client.post("/admin/model/test")
     assert b"It works" in tested.content, tested.content.decode()
     assert json.dumps(llm.requests[0]["messages"][0]["content"]) == '"Reply with the single word: ready"'
