@@ -25,12 +25,14 @@ export default function nextConfig(phase) {
   return {
     basePath,
     output: "standalone",
-    // Tracing what the standalone server needs parses every file it reaches, on every build: the
-    // TypeScript compiler (next.config.mjs needs none at run time) and the AMP validator (no AMP
-    // pages) are about a third of what it parses, and never run in production.
-    outputFileTracingExcludes: {
-      "*": ["node_modules/typescript/**", "node_modules/next/dist/compiled/amphtml-validator/**"],
-    },
+    // Tracing what the standalone server needs parses every file it reaches in node_modules, on
+    // every build: 20-25 s of a rebuild. The production image installs the app's runtime
+    // dependencies in a step of its own instead (see Dockerfile: reused while package-lock.json
+    // is unchanged), so the trace stops at the app's own code.
+    outputFileTracingExcludes: { "*": ["node_modules/**"] },
+    // The compilers run in this process rather than in a fresh worker each: a few seconds less
+    // per build on a small machine.
+    experimental: { webpackBuildWorker: false },
     // Code that reads process.env.MGX_BASE_PATH sees the value the router was built with.
     env: { MGX_BASE_PATH: basePath, ...(development ? dev.env : {}) },
     ...(development ? { turbopack: dev.turbopack } : {}),
