@@ -18,20 +18,34 @@ from dataclasses import dataclass, replace
 
 from core.frameworks import FRAMEWORKS
 
-# Installs are skipped when the manifest has not changed since the last successful install
-# (a stamp with its hash lives next to the installed packages): a warm restart only starts.
-NPM_INSTALL = r"""
+# Where the dev image (infra/images/dev, containers.images.WARM_NPM/WARM_PIP) keeps the templates'
+# dependencies, installed ahead; absent in the runtime image, which installs everything.
+WARM = "/opt/mgx-warm"
+
+
+def npm_install(warm: str) -> str:
+    """Install the folder's npm dependencies unless its manifest is unchanged since the last
+    install (a stamp with its hash lives next to the installed packages: a warm restart only
+    starts). A folder with no node_modules yet starts from the template's, copied from the dev
+    image: npm then has nothing (or only what the app added) left to fetch."""
+    return r"""
 manifest() { cat package.json package-lock.json 2>/dev/null | sha256sum | cut -c1-16; }
 if [ "$(cat node_modules/.mgx-installed 2>/dev/null)" != "$(manifest)" ]; then
   # An install cut short (its container killed) leaves half-written packages that npm takes
   # for whole: the next install starts from nothing instead.
   [ -e node_modules/.mgx-installing ] && rm -rf node_modules
+  if [ ! -e node_modules ] && [ -d """ + f"{WARM}/npm/{warm}" + r"""/node_modules ]; then
+    echo "Copying the template's packages from MGX's dev image"
+    mkdir -p node_modules && : > node_modules/.mgx-installing
+    cp -a """ + f"{WARM}/npm/{warm}" + r"""/node_modules/. node_modules/
+  fi
   mkdir -p node_modules && : > node_modules/.mgx-installing
   npm install --no-audit --no-fund --loglevel=error
   manifest > node_modules/.mgx-installed  # after the install: it may have written the lock file
   rm -f node_modules/.mgx-installing
 fi
 """
+
 
 # Exit 0 when what is installed still matches the manifests: a dev server kept warm (paused) is
 # resumed only then; after a change to package.json or requirements it starts afresh and installs.
@@ -45,7 +59,7 @@ NEXTJS_DEV = r"""
 set -e
 cd /workspace
 echo "MGX_PHASE installing"
-""" + NPM_INSTALL + r"""
+""" + npm_install("nextjs") + r"""
 echo "MGX_PHASE starting"
 exec npx next dev --turbopack -H 0.0.0.0 -p 3000
 """
@@ -54,6 +68,13 @@ FASTAPI_VITE_DEV = r"""
 set -e
 echo "MGX_PHASE installing"
 cd /workspace/backend
+# A backend with no virtualenv yet starts from the template's, made at this very path in the dev
+# image (a virtualenv's scripts name their own path); pip then adds only what the app added.
+if [ ! -e .venv ] && [ -x """ + WARM + r"""/pip/fastapi_vite-backend/.venv/bin/python ]; then
+  echo "Copying the template's Python packages from MGX's dev image"
+  rm -rf .venv.mgx-copy  # a copy cut short is thrown away, not taken for whole
+  cp -a """ + WARM + r"""/pip/fastapi_vite-backend/.venv .venv.mgx-copy && mv .venv.mgx-copy .venv
+fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 # requirements-dev.txt (when the app has one) adds the test tools to requirements.txt.
 reqs=requirements.txt; [ -f requirements-dev.txt ] && reqs=requirements-dev.txt
@@ -63,7 +84,7 @@ if [ "$(cat .venv/.mgx-installed 2>/dev/null)" != "$want" ]; then
   echo "$want" > .venv/.mgx-installed
 fi
 cd /workspace/frontend
-""" + NPM_INSTALL + r"""
+""" + npm_install("fastapi_vite-frontend") + r"""
 echo "MGX_PHASE starting"
 cd /workspace/backend
 .venv/bin/uvicorn app.main:app --reload --host 127.0.0.1 --port 8000 &

@@ -11,6 +11,11 @@
   the bundle and the base image id; a runtime whose label differs is rebuilt, so editing the
   Dockerfile or changing the bundle is picked up by the next run.
 
+- agent (`MGX_AGENT_IMAGE`) and dev (`MGX_DEV_IMAGE`): on top of the runtime, MGX's own Python
+  dependencies for the agent team's containers, and the templates' locked dependencies that a
+  new app's dev server copies instead of downloading them (infra/images/dev). Each is rebuilt
+  when its recipe (its folder, its inputs, the runtime image id) changes.
+
 Images that exist and are current are left alone unless `force`. A failed step raises
 `ImageError` naming the cause, and tags nothing: `docker build` and `docker import` only tag
 on success, and temp dirs are removed. One lock file serialises concurrent runs (the test
@@ -41,6 +46,12 @@ from docker.utils import parse_repository_tag
 
 RUNTIME_DIR = Path(__file__).resolve().parent.parent / "infra" / "images" / "runtime"
 AGENT_DIR = RUNTIME_DIR.parent / "agent"
+DEV_DIR = RUNTIME_DIR.parent / "dev"
+TEMPLATES_DIR = RUNTIME_DIR.parents[2] / "app_templates"
+# The templates' dependency manifests the dev image installs ahead (containers.frameworks names
+# them by these keys): npm folders (package.json, package-lock.json) and pip folders (requirements*.txt).
+WARM_NPM = {"nextjs": "nextjs", "fastapi_vite-frontend": "fastapi_vite/frontend"}
+WARM_PIP = {"fastapi_vite-backend": "fastapi_vite/backend"}
 PYPROJECT = RUNTIME_DIR.parents[2] / "pyproject.toml"
 RECIPE_LABEL = "org.mgx.recipe"
 KIND_LABEL = "org.mgx.image"  # "base" or "runtime"
@@ -62,12 +73,14 @@ class ImageError(Exception):
 
 # ---------------------------------------------------------------- public
 
-def images_ensure(*, progress: Progress = print, force: bool = False, agent: bool = True) -> dict:
+def images_ensure(*, progress: Progress = print, force: bool = False, agent: bool = True,
+                  dev: bool | None = None) -> dict:
     """Make sure the base and runtime images exist and are current; build what is not.
 
     Returns {"base": info, "runtime": info}, each info a dict with `name`, `id`, `size`
     (bytes), `action` ("exists", "pulled", "built" for the base; "up to date", "built" for the
-    runtime) and `seconds` spent on it."""
+    runtime) and `seconds` spent on it. `agent` and `dev` (which follows `agent` unless given):
+    also the images made on top of the runtime."""
     url = settings.MGX_DOCKER_HOST
     client = _client(url)
     try:
@@ -84,6 +97,9 @@ def images_ensure(*, progress: Progress = print, force: bool = False, agent: boo
             if agent:  # the agent image is MGX's dependencies on top of the runtime
                 made["agent"] = _agent_ensure(client, url, name=settings.MGX_AGENT_IMAGE, runtime=runtime,
                                               mirror=settings.MGX_DEBIAN_MIRROR, progress=progress, force=force)
+            if agent if dev is None else dev:  # the templates' dependencies on top of the runtime
+                made["dev"] = _dev_ensure(client, url, name=settings.MGX_DEV_IMAGE, runtime=runtime,
+                                          mirror=settings.MGX_DEBIAN_MIRROR, progress=progress, force=force)
         return made
     finally:
         client.close()
@@ -119,6 +135,20 @@ def images_status(*, docker_url: str, base: str, runtime: str, ca_bundle: str, a
         client.close()
 
 
+def dev_image_status(*, docker_url: str, runtime: str, dev: str) -> str:
+    """Why the dev image needs work ("" when it is current), Django-free for `./mgx up`."""
+    client = _client(docker_url, timeout=10)
+    try:
+        runtime_attrs, dev_attrs = _inspect(client, runtime), _inspect(client, dev)
+        if dev_attrs is None:
+            return f"{dev} is missing"
+        if runtime_attrs is None or _labels(dev_attrs).get(RECIPE_LABEL) != dev_recipe(runtime_id=runtime_attrs["Id"]):
+            return f"{dev} is out of date (a template's dependencies or the runtime changed)"
+        return ""
+    finally:
+        client.close()
+
+
 def runtime_recipe(*, ca_bundle: str, base_id: str) -> str:
     """The content hash a current runtime image carries in its `RECIPE_LABEL`."""
     digest = hashlib.sha256()
@@ -143,6 +173,49 @@ def agent_recipe(*, runtime_id: str) -> str:
         digest.update(str(path.relative_to(AGENT_DIR)).encode() + b"\0" + path.read_bytes() + b"\0")
     digest.update(b"requirements\0" + agent_requirements().encode() + b"\0runtime\0" + runtime_id.encode())
     return digest.hexdigest()
+
+
+def warm_manifests() -> dict[str, bytes]:
+    """The dev image's build context beside its Dockerfile: each template's manifests."""
+    files = {}
+    for kind, folders, patterns in (("npm", WARM_NPM, ("package.json", "package-lock.json")),
+                                    ("pip", WARM_PIP, ("requirements*.txt",))):
+        for key, folder in folders.items():
+            for pattern in patterns:
+                for path in sorted((TEMPLATES_DIR / folder).glob(pattern)):
+                    files[f"{kind}/{key}/{path.name}"] = path.read_bytes()
+    return files
+
+
+def dev_recipe(*, runtime_id: str) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(p for p in DEV_DIR.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(DEV_DIR)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for name, data in sorted(warm_manifests().items()):
+        digest.update(name.encode() + b"\0" + data + b"\0")
+    digest.update(b"runtime\0" + runtime_id.encode())
+    return digest.hexdigest()
+
+
+def dev_image_current(client) -> bool:
+    """Whether the dev image exists and was made from today's runtime image and manifests
+    (a dev server starts from it then; from the runtime image, installing everything, if not)."""
+    runtime, dev = _inspect(client, settings.MGX_RUNTIME_IMAGE), _inspect(client, settings.MGX_DEV_IMAGE)
+    return bool(runtime and dev and _labels(dev).get(RECIPE_LABEL) == dev_recipe(runtime_id=runtime["Id"]))
+
+
+def _dev_ensure(client, url: str, *, name: str, runtime: dict, mirror: str, progress: Progress, force: bool) -> dict:
+    started = time.monotonic()
+    say = _sayer("dev", progress, started)
+    recipe = dev_recipe(runtime_id=runtime["id"])
+    old = _inspect(client, name)
+    if old is not None and not force and _labels(old).get(RECIPE_LABEL) == recipe:
+        say(f"{name} is up to date ({_mb(old['Size'])}), nothing to do")
+        return _info(name, old, "up to date", started)
+    return _build_dir(client, url, name=name, source=DEV_DIR, extra=warm_manifests(), old=old, say=say,
+                      announce=f"building {name} (the templates' dependencies on {runtime['name']}; a minute or two)",
+                      mirror=mirror, force=force, buildargs={"RUNTIME_IMAGE": runtime["name"]},
+                      labels={RECIPE_LABEL: recipe, KIND_LABEL: "dev"}, started=started)
 
 
 def _agent_ensure(client, url: str, *, name: str, runtime: dict, mirror: str, progress: Progress, force: bool) -> dict:
@@ -345,6 +418,7 @@ def _build_dir(client, url: str, *, name: str, source: Path, extra: dict[str, by
     try:
         shutil.copytree(source, context, dirs_exist_ok=True)
         for filename, data in extra.items():
+            (context / filename).parent.mkdir(parents=True, exist_ok=True)
             (context / filename).write_bytes(data)
         say(announce)
         _build(url, context=context, name=name, say=say, mirror=mirror, nocache=force, buildargs=buildargs, labels=labels)

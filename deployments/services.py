@@ -40,6 +40,7 @@ from containers.docker_client import (
     published_port,
 )
 from containers.frameworks import framework
+from containers.images import dev_image_current
 from containers.sandbox import app_network_ensure, networks_of_deleted_apps, sandbox
 from core.announce import announce, model_update
 from core.errors import Conflict, LimitReached
@@ -187,16 +188,26 @@ def _remove_cache_volume(app) -> None:
 FINGERPRINT_LABEL = "mgx.made-from"
 
 
-def _fingerprint(env: dict, script: str, confinement: dict) -> str:
+def _fingerprint(env: dict, image: str, script: str, confinement: dict) -> str:
     """What a dev container was made from (its environment, image, script and sandbox): a
     paused one is resumed only when a new one would be made the same (no rotated secret, no new
     image, no other network or limits)."""
-    made_from = json.dumps([sorted(env.items()), settings.MGX_RUNTIME_IMAGE, script, confinement], sort_keys=True)
+    made_from = json.dumps([sorted(env.items()), image, script, confinement], sort_keys=True)
     return hashlib.sha256(made_from.encode()).hexdigest()[:32]
 
 
-def _container_config(app) -> dict:
+def _dev_image(docker_client=None) -> str:
+    """The dev image (the runtime plus the templates' dependencies: a new app's first start
+    copies them instead of downloading) when it is current, else the runtime image."""
+    try:
+        return settings.MGX_DEV_IMAGE if dev_image_current(docker_client or client()) else settings.MGX_RUNTIME_IMAGE
+    except docker.errors.DockerException:
+        return settings.MGX_RUNTIME_IMAGE
+
+
+def _container_config(app, *, image: str | None = None) -> dict:
     runtime = framework(app.framework)
+    image = image or _dev_image()
     volumes = {str(workspace_for(app).root): {"bind": "/workspace", "mode": "rw"}}
     if app_uid() == IMAGE_APP_UID:
         home = IMAGE_HOME
@@ -221,7 +232,7 @@ def _container_config(app) -> dict:
     # The CA bundle (MGX_EXTRA_CA_BUNDLE) is baked into the runtime image with PIP_CERT,
     # NODE_EXTRA_CA_CERTS and friends pointing at it (containers.images).
     return dict(
-        image=settings.MGX_RUNTIME_IMAGE,
+        image=image,
         name=container_name(slug=app.slug, role="dev"),
         # sshd first (in the background, never failing the boot), then the dev servers.
         command=["sh", "-c", SSH_START + runtime.dev_script],
@@ -232,7 +243,7 @@ def _container_config(app) -> dict:
         # users connect to it directly. Docker picks free host ports.
         ports={f"{runtime.dev_port}/tcp": ("127.0.0.1", None), f"{SSH_PORT}/tcp": (settings.MGX_SSH_BIND, None)},
         labels={**labels(slug=app.slug, role="dev"),
-                FINGERPRINT_LABEL: _fingerprint(env, SSH_START + runtime.dev_script, confinement)},
+                FINGERPRINT_LABEL: _fingerprint(env, image, SSH_START + runtime.dev_script, confinement)},
         **confinement,
         detach=True,
     )
@@ -274,7 +285,7 @@ def dev_boot(*, app, worker: str = "", queued: bool = False) -> DevEnvironment:
             docker_client.images.get(settings.MGX_RUNTIME_IMAGE)
         except docker.errors.ImageNotFound:
             return _save(dev, phase=Phase.FAILED, message=f"The runtime image {settings.MGX_RUNTIME_IMAGE} is missing: run ./mgx images.")
-        config = _container_config(app)
+        config = _container_config(app, image=_dev_image(docker_client))
         resumed = _resume_warm(app, dev, config)
         if resumed is not None:
             return resumed

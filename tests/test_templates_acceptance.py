@@ -65,7 +65,13 @@ def test_an_app_user_logs_in_with_mgx_lands_in_the_apps_database_and_the_app_rep
 
     page.goto(f"{live.url}/sessions/{app.slug}/?tab=dev")
     page.click("button:has-text('Start dev server')")
-    wait_ready(app)
+    dev = wait_ready(app)
+    # A new app's packages come from MGX's dev image, not the registry: npm and pip find them
+    # all there (the cold start takes seconds, bench/dev_start.py).
+    assert "Copying the template's packages from MGX's dev image" in dev.last_log, dev.last_log
+    assert "up to date" in dev.last_log and "added " not in dev.last_log, dev.last_log
+    if framework == "fastapi_vite":
+        assert "Copying the template's Python packages from MGX's dev image" in dev.last_log, dev.last_log
     base = f"{live.apps_url}/apps/{app.slug}/dev"
     # A dev server compiles a route on its first request: minutes on a loaded 2-core machine.
     assert page.request.get(f"{base}/{TEMPLATES[framework]['health']}", timeout=180_000).json() == {"status": "ok"}

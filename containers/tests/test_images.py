@@ -3,6 +3,7 @@
 The session fixture `runtime_image` builds the images once per machine (they stay in the
 engine); the tests that build more use throwaway names and remove them again.
 """
+import shutil
 import socket
 import tempfile
 import uuid
@@ -12,10 +13,12 @@ import docker
 import pytest
 from docker.errors import ImageNotFound
 
+from containers import images
 from containers.images import (
     RECIPE_LABEL,
     RUNTIME_CA_PATH,
     ImageError,
+    dev_image_status,
     images_ensure,
     images_status,
 )
@@ -121,6 +124,7 @@ def test_second_ensure_builds_nothing_and_says_so(runtime_image, engine, setting
     made = images_ensure(progress=lines.append)
     assert made["base"]["action"] == "exists"
     assert made["runtime"]["action"] == "up to date"
+    assert made["agent"]["action"] == made["dev"]["action"] == "up to date"
     assert {made["base"]["name"]: made["base"]["id"], made["runtime"]["name"]: made["runtime"]["id"]} == before
     assert any("exists" in line and "nothing to do" in line for line in lines), lines
     assert any("up to date" in line and "nothing to do" in line for line in lines), lines
@@ -184,3 +188,30 @@ def test_a_failed_runtime_build_names_the_step_and_tags_nothing(runtime_image, e
     assert "last lines of the build" in message, message
     assert not _exists(engine, throwaway["runtime"])
     assert engine.images.get(runtime_image).id == real
+
+
+def test_the_dev_image_holds_the_templates_dependencies_and_follows_their_lock_files(
+        runtime_image, engine, settings, tmp_path, monkeypatch):
+    from deployments.services import _dev_image
+
+    # Installed ahead at the paths the dev scripts copy from (containers.frameworks), the
+    # virtualenv made at the path a dev container uses.
+    out = _run(engine, settings.MGX_DEV_IMAGE, "ls /opt/mgx-warm/npm/nextjs/node_modules/next/package.json "
+               "/opt/mgx-warm/npm/fastapi_vite-frontend/node_modules/vite/package.json; "
+               "head -1 /opt/mgx-warm/pip/fastapi_vite-backend/.venv/bin/uvicorn", user="app")
+    assert "next/package.json" in out and "vite/package.json" in out and "#!/workspace/backend/.venv/bin/python" in out, out
+    status = {"docker_url": settings.MGX_DOCKER_HOST, "runtime": runtime_image, "dev": settings.MGX_DEV_IMAGE}
+    assert dev_image_status(**status) == ""
+    assert _dev_image() == settings.MGX_DEV_IMAGE  # dev servers start from it
+
+    # A template whose lock file changed (an upgrade of MGX): the image is out of date, and dev
+    # servers start from the runtime image (installing everything) until it is made again.
+    changed = tmp_path / "app_templates"
+    shutil.copytree(images.TEMPLATES_DIR, changed, ignore=shutil.ignore_patterns("node_modules", ".venv"))
+    lock = changed / "nextjs" / "package-lock.json"
+    lock.write_text(lock.read_text().replace('"lockfileVersion"', '"mgxChanged": true, "lockfileVersion"', 1))
+    monkeypatch.setattr(images, "TEMPLATES_DIR", changed)
+    assert "out of date" in dev_image_status(**status)
+    assert _dev_image() == settings.MGX_RUNTIME_IMAGE
+    settings.MGX_DEV_IMAGE = "mgx-test/no-such-dev:1"
+    assert "is missing" in dev_image_status(**{**status, "dev": settings.MGX_DEV_IMAGE})

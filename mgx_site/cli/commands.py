@@ -181,6 +181,7 @@ def cmd_up(args) -> int:
     daphne = next(p for p in stack if p.name == "daphne")
     public = env.get("MGX_PUBLIC_URL") or daphne.address
     _say("✓", "Admin user", admin_line[0])
+    _dev_image_in_background(layout, env, docker_url)
     print(f"\nMGX is up: {public} (apps: {_apps_url(env)})\n  ./mgx status · ./mgx logs · ./mgx down", flush=True)
     return 0
 
@@ -213,9 +214,31 @@ def _ensure_images(env: dict[str, str], docker_url: str) -> None:
         _say("✓", "Images", f"{base}, {runtime}, {agent} present")
         return
     _say("…", "Images", "; ".join(reasons) + " — building (about 2 minutes the first time)")
-    if _manage(env, "images", capture=False).returncode != 0:
+    if _manage(env, "images", "--no-dev", capture=False).returncode != 0:
         raise ServiceError("Images", "the image build failed (see above); fix the cause and run ./mgx images")
     _say("✓", "Images", f"{base}, {runtime}, {agent} ready")
+
+
+def _dev_image_in_background(layout, env: dict[str, str], docker_url: str) -> None:
+    """Start making the dev image (the templates' dependencies, a minute or two) without making
+    `up` wait for it: until it is there, a new app's first dev start downloads its packages."""
+    from containers.images import ImageError, dev_image_status
+    from mgx_site.settings import docker as docker_settings
+
+    try:
+        reason = dev_image_status(docker_url=docker_url, runtime=docker_settings.MGX_RUNTIME_IMAGE,
+                                  dev=docker_settings.MGX_DEV_IMAGE)
+    except ImageError as exc:
+        reason = str(exc)
+    if not reason:
+        _say("✓", "Dev image", f"{docker_settings.MGX_DEV_IMAGE} present")
+        return
+    log = layout.logfile("images")
+    with open(log, "ab") as out:
+        subprocess.Popen([sys.executable, str(BASE_DIR / "manage.py"), "images"], cwd=BASE_DIR, env=env,
+                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    _say("…", "Dev image", f"{reason}: building in the background (log: {log}); until then a new app's "
+         "first dev start downloads its packages")
 
 
 def cmd_images(args) -> int:

@@ -12,6 +12,9 @@ MGX_BASE_IMAGE = env("MGX_BASE_IMAGE", default="mgx/base:bookworm")
 MGX_BASE_PULL = env("MGX_BASE_PULL", default="debian:bookworm-slim")
 MGX_DEBIAN_MIRROR = env("MGX_DEBIAN_MIRROR", default="http://deb.debian.org/debian")
 MGX_RUNTIME_IMAGE = env("MGX_RUNTIME_IMAGE", default="mgx/runtime:1")
+# Dev servers run from this image (the runtime plus the templates' dependencies, made by
+# containers.images) when it is current; from the runtime image, installing everything, if not.
+MGX_DEV_IMAGE = env("MGX_DEV_IMAGE", default="mgx/dev:1")
 
 # A CA bundle copied into image builds and mounted into containers (PIP_CERT,
 # NODE_EXTRA_CA_CERTS, REQUESTS_CA_BUNDLE, SSL_CERT_FILE), so package installs work behind a
