@@ -4,12 +4,7 @@ import socket
 from celery import Celery
 from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
 
-from core import broker
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mgx_site.settings.base")
-
-# kombu 5.7 crashes the worker's consumer on an ack after Redis restarted under it (core.broker).
-broker.install()
 
 app = Celery("mgx_site")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -21,6 +16,16 @@ def _instrument_worker(**_kwargs):
     from .otel import setup_celery_otel
 
     setup_celery_otel()
+
+
+@worker_init.connect(weak=False)
+def _guard_acks(**_kwargs):
+    # In the worker's main process, before its consumer starts: kombu 5.7 crashes the consumer
+    # on an ack after Redis restarted under it (core.broker). Not at import: the CLI imports
+    # this package too, and needs no broker.
+    from core import broker
+
+    broker.install()
 
 
 @worker_init.connect(weak=False)

@@ -12,7 +12,9 @@ import redis
 from django.conf import settings
 from kombu import Connection
 
-import mgx_site.celery  # noqa: F401  the worker's Celery app, and with it the ack guard
+from mgx_site.celery import _guard_acks
+
+_guard_acks()  # what the worker does as it starts (Celery's worker_init)
 
 
 def _delivered_then_dropped():
