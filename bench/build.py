@@ -6,7 +6,7 @@ Runs a private stack like the test suite (mgx_site.settings.test: own run dir an
 Redis and MongoDB store) on the real Docker engine with the runtime image (`./mgx images`
 first); builds run in this process through deployments.builds, as the Celery task would.
 
-    .venv/bin/python bench/build.py [--framework nextjs|fastapi_vite ...]
+    .venv/bin/python bench/build.py [--framework nextjs|fastapi_vite ...] [--log]
 
 The one-line change: a comment added to app/page.tsx (Next.js), backend/app/main.py (FastAPI +
 Vite: the frontend's image is used again, the backend's steps up to its code are reused).
@@ -60,20 +60,25 @@ def steps_of(build):
     return found
 
 
-def timed_build(app, user, *, nocache):
+def timed_build(app, user, *, nocache, log=False):
     build = builds.build_request(app=app, user=user)
     started = time.monotonic()
     build = builds.build_run(build=build, nocache=nocache)
     elapsed = time.monotonic() - started
     if build.status != "succeeded":
         raise SystemExit(f"build failed: {build.message}\n" + "\n".join(selectors.build_log_lines(build=build)[-20:]))
+    if log:
+        print(f"\n--- the build's log ({app.framework}, {'cold' if nocache else 'rebuild'}) ---")
+        print("\n".join(selectors.build_log_lines(build=build)))
     return elapsed, steps_of(build)
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--framework", action="append", choices=["nextjs", "fastapi_vite"])
-    frameworks = parser.parse_args().framework or ["nextjs", "fastapi_vite"]
+    parser.add_argument("--log", action="store_true", help="print each build's whole log")
+    args = parser.parse_args()
+    frameworks = args.framework or ["nextjs", "fastapi_vite"]
     layout = procs.Layout(os.environ["MGX_TEST_RUN_DIR"])
     stack = {p.name: p for p in procs.stack(layout, dict(os.environ))}
     call_command("migrate", verbosity=0)
@@ -83,12 +88,12 @@ def main():
         user = get_user_model().objects.create_user(username="bench", password="bench-password-1")
         for framework in frameworks:
             app = app_create(owner=user, name=f"Bench build {framework}", framework=framework)
-            cold, cold_steps = timed_build(app, user, nocache=True)
+            cold, cold_steps = timed_build(app, user, nocache=True, log=args.log)
             path = EDIT[framework]
             source = (workspace_for(app).root / path).read_text()
             comment = "#" if path.endswith(".py") else "//"
             file_write(app=app, path=path, content=source + f"\n{comment} one-line change\n", user=user)
-            rebuild, rebuild_steps = timed_build(app, user, nocache=False)
+            rebuild, rebuild_steps = timed_build(app, user, nocache=False, log=args.log)
             rows.append((framework, cold, rebuild, cold_steps, rebuild_steps))
             try:
                 from studio.services import app_delete
