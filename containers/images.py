@@ -205,31 +205,31 @@ def dev_image_current(client) -> bool:
 
 
 def _dev_ensure(client, url: str, *, name: str, runtime: dict, mirror: str, progress: Progress, force: bool) -> dict:
-    started = time.monotonic()
-    say = _sayer("dev", progress, started)
-    recipe = dev_recipe(runtime_id=runtime["id"])
-    old = _inspect(client, name)
-    if old is not None and not force and _labels(old).get(RECIPE_LABEL) == recipe:
-        say(f"{name} is up to date ({_mb(old['Size'])}), nothing to do")
-        return _info(name, old, "up to date", started)
-    return _build_dir(client, url, name=name, source=DEV_DIR, extra=warm_manifests(), old=old, say=say,
-                      announce=f"building {name} (the templates' dependencies on {runtime['name']}; a minute or two)",
-                      mirror=mirror, force=force, buildargs={"RUNTIME_IMAGE": runtime["name"]},
-                      labels={RECIPE_LABEL: recipe, KIND_LABEL: "dev"}, started=started)
+    return _on_runtime_ensure(client, url, kind="dev", name=name, runtime=runtime, source=DEV_DIR,
+                              extra=warm_manifests(), recipe=dev_recipe(runtime_id=runtime["id"]),
+                              what="the templates' dependencies", mirror=mirror, progress=progress, force=force)
 
 
 def _agent_ensure(client, url: str, *, name: str, runtime: dict, mirror: str, progress: Progress, force: bool) -> dict:
+    return _on_runtime_ensure(client, url, kind="agent", name=name, runtime=runtime, source=AGENT_DIR,
+                              extra={"requirements.txt": agent_requirements().encode()},
+                              recipe=agent_recipe(runtime_id=runtime["id"]), what="MGX's dependencies",
+                              mirror=mirror, progress=progress, force=force)
+
+
+def _on_runtime_ensure(client, url: str, *, kind: str, name: str, runtime: dict, source: Path, extra: dict[str, bytes],
+                       recipe: str, what: str, mirror: str, progress: Progress, force: bool) -> dict:
+    """An image made FROM the runtime image (agent, dev): built unless it carries `recipe`."""
     started = time.monotonic()
-    say = _sayer("agent", progress, started)
-    recipe = agent_recipe(runtime_id=runtime["id"])
+    say = _sayer(kind, progress, started)
     old = _inspect(client, name)
     if old is not None and not force and _labels(old).get(RECIPE_LABEL) == recipe:
         say(f"{name} is up to date ({_mb(old['Size'])}), nothing to do")
         return _info(name, old, "up to date", started)
-    return _build_dir(client, url, name=name, source=AGENT_DIR, extra={"requirements.txt": agent_requirements().encode()},
-                      old=old, say=say, announce=f"building {name} (MGX's dependencies on {runtime['name']}; a minute or two)",
+    return _build_dir(client, url, name=name, source=source, extra=extra, old=old, say=say,
+                      announce=f"building {name} ({what} on {runtime['name']}; a minute or two)",
                       mirror=mirror, force=force, buildargs={"RUNTIME_IMAGE": runtime["name"]},
-                      labels={RECIPE_LABEL: recipe, KIND_LABEL: "agent"}, started=started)
+                      labels={RECIPE_LABEL: recipe, KIND_LABEL: kind}, started=started)
 
 
 # ---------------------------------------------------------------- base
