@@ -9,7 +9,8 @@ use); every id there has a descriptor here.
 The dev scripts print `MGX_PHASE <phase>` lines that the boot watcher turns into the progress
 shown on the Dev tab. Dependencies are installed into the workspace (node_modules,
 backend/.venv, both git-ignored) with npm/pip caches in the app's own HOME volume, so a restart
-installs fast. They run as the unprivileged app user on a read-only root filesystem: they may
+installs fast; a new app's first install starts from the template's packages, copied from the
+dev image (infra/images/dev), so it fetches nothing the template already has. They run as the unprivileged app user on a read-only root filesystem: they may
 write only to /workspace, HOME and /tmp.
 """
 from __future__ import annotations
