@@ -23,9 +23,9 @@ def _guard_acks(**_kwargs):
     # In the worker's main process, before its consumer starts: kombu 5.7 crashes the consumer
     # on an ack after Redis restarted under it (core.broker). Not at import: the CLI imports
     # this package too, and needs no broker.
-    from core import broker
+    from core.broker import install
 
-    broker.install()
+    install()
 
 
 @worker_init.connect(weak=False)

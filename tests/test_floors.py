@@ -30,6 +30,7 @@ HIDDEN_ON_PURPOSE = {
     ("mgx_site/otel.py", "observability.tokens"): "instrumentation starts before Django's apps are loaded",
     ("mgx_site/otel.py", "core.telemetry"): "instrumentation starts before Django's apps are loaded",
     ("mgx_site/celery.py", "core.workers"): "the Celery app is made before Django's apps are loaded",
+    ("mgx_site/celery.py", "core.broker"): "installed as the worker starts: the CLI imports mgx_site too, without a broker",
     ("mgx_site/settings/oauth.py", "accounts.tokens"): "settings may not import apps; DOT calls these later",
     ("mgx_site/settings/oauth.py", "accounts.selectors"): "settings may not import apps; DOT calls these later",
     ("mgx_site/cli/commands.py", "containers.images"): "the CLI runs before Django's settings are configured",
