@@ -313,14 +313,17 @@ class Context:
 
     def __init__(self, data: bytes):
         self.data = data
-        self._digests: dict[str, str] | None = None
         self.entries: dict[str, tarfile.TarInfo] = {}
+        # Each file's content hash, taken in the one pass over the archive (the step keys need them).
+        self._digests: dict[str, str] = {}
         with tarfile.open(fileobj=io.BytesIO(data)) as archive:
             for member in archive.getmembers():
                 name = posixpath.normpath(member.name).lstrip("/")
                 if name in ("", ".") or name.startswith("../") or member.type not in (
                         tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE):
                     continue
+                if member.isfile():
+                    self._digests[name] = hashlib.sha256(archive.extractfile(member).read()).hexdigest()
                 member.name = name
                 self.entries[name] = member
         self.dockerfile = self._text("Dockerfile")
@@ -368,13 +371,6 @@ class Context:
     def identity(self, name: str) -> list:
         """What a step key knows of a context entry: its kind, mode, link and content hash (not
         its time: `git archive` stamps every file with the commit's)."""
-        if self._digests is None:
-            self._digests = {}
-            with tarfile.open(fileobj=io.BytesIO(self.data)) as archive:
-                for member in archive.getmembers():
-                    if member.isfile():
-                        self._digests[posixpath.normpath(member.name).lstrip("/")] = hashlib.sha256(
-                            archive.extractfile(member).read()).hexdigest()
         info = self.entries[name]
         return [info.type.decode(), info.mode, info.linkname, self._digests.get(name, "")]
 

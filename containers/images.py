@@ -139,14 +139,18 @@ def dev_image_status(*, docker_url: str, runtime: str, dev: str) -> str:
     """Why the dev image needs work ("" when it is current), Django-free for `./mgx up`."""
     client = _client(docker_url, timeout=10)
     try:
-        runtime_attrs, dev_attrs = _inspect(client, runtime), _inspect(client, dev)
-        if dev_attrs is None:
-            return f"{dev} is missing"
-        if runtime_attrs is None or _labels(dev_attrs).get(RECIPE_LABEL) != dev_recipe(runtime_id=runtime_attrs["Id"]):
-            return f"{dev} is out of date (a template's dependencies or the runtime changed)"
-        return ""
+        return _dev_reason(client, runtime=runtime, dev=dev)
     finally:
         client.close()
+
+
+def _dev_reason(client, *, runtime: str, dev: str) -> str:
+    runtime_attrs, dev_attrs = _inspect(client, runtime), _inspect(client, dev)
+    if dev_attrs is None:
+        return f"{dev} is missing"
+    if runtime_attrs is None or _labels(dev_attrs).get(RECIPE_LABEL) != dev_recipe(runtime_id=runtime_attrs["Id"]):
+        return f"{dev} is out of date (a template's dependencies or the runtime changed)"
+    return ""
 
 
 def runtime_recipe(*, ca_bundle: str, base_id: str) -> str:
@@ -200,8 +204,7 @@ def dev_recipe(*, runtime_id: str) -> str:
 def dev_image_current(client) -> bool:
     """Whether the dev image exists and was made from today's runtime image and manifests
     (a dev server starts from it then; from the runtime image, installing everything, if not)."""
-    runtime, dev = _inspect(client, settings.MGX_RUNTIME_IMAGE), _inspect(client, settings.MGX_DEV_IMAGE)
-    return bool(runtime and dev and _labels(dev).get(RECIPE_LABEL) == dev_recipe(runtime_id=runtime["Id"]))
+    return not _dev_reason(client, runtime=settings.MGX_RUNTIME_IMAGE, dev=settings.MGX_DEV_IMAGE)
 
 
 def _dev_ensure(client, url: str, *, name: str, runtime: dict, mirror: str, progress: Progress, force: bool) -> dict:

@@ -415,8 +415,9 @@ def builds_purge(*, app) -> None:
     BuildLog.objects(build__in=ids).delete()
     _remove_build_containers(filters=[f"mgx.app={app.slug}"])
     try:
-        _remove_app_images(client(), slug=app.slug)
-        _remove_build_cache(client(), slug=app.slug)
+        engine = client()
+        _remove_app_images(engine, slug=app.slug)
+        _remove_build_cache(engine, slug=app.slug)
     except DockerUnavailable:
         pass
 
@@ -447,11 +448,10 @@ def build_caches_reconcile() -> list[str]:
     mine = f"mgx.instance={instance_id()}"
     volumes = engine.volumes.list(filters={"label": [mine, f"mgx.role={CACHE_ROLE}"]})
     steps = engine.images.list(all=True, filters={"label": [mine, f"mgx.role={STEP_ROLE}"]})
-    gone = set()
-    for slug in {(v.attrs.get("Labels") or {}).get("mgx.app", "") for v in volumes} | {
-            (i.labels or {}).get("mgx.app", "") for i in steps}:
-        if slug and not App.objects.filter(slug=slug).exists():
-            gone.add(slug)
+    slugs = {(v.attrs.get("Labels") or {}).get("mgx.app", "") for v in volumes} | {
+        (i.labels or {}).get("mgx.app", "") for i in steps}
+    slugs.discard("")
+    gone = slugs - set(App.objects.filter(slug__in=slugs).values_list("slug", flat=True))
     for slug in sorted(gone):
         _remove_build_cache(engine, slug=slug)
         remove_images(engine, [i for i in steps if (i.labels or {}).get("mgx.app") == slug], force=True)
