@@ -15,7 +15,10 @@ the same order):
     gw dev      the gateway, the owner's private dev preview (session cookie; cached decision)
     gw own      the gateway answering a URL of no app itself (its 404 page): its own ceiling
 
-and prints the median of the rounds per target, then the ratios against direct. Targets:
+and prints the median of the rounds per target, then the ratios against direct, and the CPU time
+the proxy's processes (nginx's master and workers: the reference's, the gateway's) spent per
+request (user + system, from /proc): a number that load on the machine hardly moves, unlike
+requests/s. Targets:
 gateway >= 0.9x direct and <= 1 ms added p50 (prod and dev). `--burners N` keeps N CPU burners
 (`while True: pass`) running beside it: the busy machine.
 Needs `wrk` (apt-get install wrk) and nginx (./mgx up installs it).
@@ -72,12 +75,33 @@ def free_port():
         return s.getsockname()[1]
 
 
-def wrk(url, seconds, connections, headers=()):
+def _cpu_seconds(pid):
+    """User + system CPU of a process and its children (nginx's workers), from /proc."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    try:
+        pids += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return None
+    for one in pids:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+def wrk(url, seconds, connections, headers=(), proxy_pid=None):
+    cpu0 = _cpu_seconds(proxy_pid) if proxy_pid else None
     args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
     for header in headers:
         args += ["-H", header]
     out = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    cpu1 = _cpu_seconds(proxy_pid) if proxy_pid else None
+    cpu_us = (cpu1 - cpu0) * 1e6 / requests if cpu0 is not None and cpu1 is not None and requests else None
 
     def pct(p):
         value, unit = re.search(rf"\s{p}%\s+([\d.]+)(us|ms|s)", out).groups()
@@ -86,7 +110,7 @@ def wrk(url, seconds, connections, headers=()):
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
     return {"rps": rps, "p50": pct(50), "p99": pct(99), "errors": int(errors.group(1)) if errors else 0,
-            "socket_errors": socket_errors.group(1) if socket_errors else ""}
+            "socket_errors": socket_errors.group(1) if socket_errors else "", "cpu_us": cpu_us}
 
 
 def wait_for(port, what, within=30.0):
@@ -146,22 +170,23 @@ def main():
         wait_for(ref_port, "the reference nginx")
         apps = f"http://127.0.0.1:{env['MGX_APPS_PORT']}"
         cookie = (f"Cookie: sessionid={session_key}",)
+        ref_pid, gw_pid = children[-1].pid, int(layout.pidfile("gateway").read_text())
         targets = [
-            ("direct", f"http://127.0.0.1:{up_port}/apps/bench/prod/", ()),
-            ("nginx", f"http://127.0.0.1:{ref_port}/apps/bench/prod/", ()),
-            ("gw prod", f"{apps}/apps/bench/prod/", ()),
-            ("gw dev", f"{apps}/apps/bench/dev/", cookie),
-            ("gw own", f"{apps}/apps/no-such-app/prod/", ()),
+            ("direct", f"http://127.0.0.1:{up_port}/apps/bench/prod/", (), None),
+            ("nginx", f"http://127.0.0.1:{ref_port}/apps/bench/prod/", (), ref_pid),
+            ("gw prod", f"{apps}/apps/bench/prod/", (), gw_pid),
+            ("gw dev", f"{apps}/apps/bench/dev/", cookie, gw_pid),
+            ("gw own", f"{apps}/apps/no-such-app/prod/", (), gw_pid),
         ]
-        for _, url, headers in targets:  # warm every pool and cache
+        for _, url, headers, _ in targets:  # warm every pool and cache
             wrk(url, 1, 2, headers)
         burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
                    for _ in range(args.burners)]
         children += burners
-        results = {name: [] for name, _, _ in targets}
+        results = {name: [] for name, *_ in targets}
         for _ in range(args.rounds):
-            for name, url, headers in targets:
-                results[name].append(wrk(url, args.seconds, args.connections, headers))
+            for name, url, headers, pid in targets:
+                results[name].append(wrk(url, args.seconds, args.connections, headers, proxy_pid=pid))
         load = os.getloadavg()[0]
     finally:
         for child in reversed(children):
@@ -180,13 +205,16 @@ def main():
     print(f"wrk {args.connections} connections, {args.rounds} rounds x {args.seconds} s per target, medians; "
           f"same uvicorn (h11) hello-world upstream; {args.burners} CPU burner(s); load average {load:.1f}; "
           f"{os.cpu_count()} cores")
-    print(f"{'':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'x direct':>9} {'+p50 ms':>8} {'non-2xx':>8}")
+    print(f"{'':10} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'x direct':>9} {'+p50 ms':>8} {'non-2xx':>8} "
+          f"{'proxy CPU us/req':>17}")
     direct = {"rps": median("direct", "rps"), "p50": median("direct", "p50")}
-    for name, _, _ in targets:
+    for name, *_ in targets:
         rps, p50, p99 = median(name, "rps"), median(name, "p50"), median(name, "p99")
         errors = 0 if name == "gw own" else sum(r["errors"] for r in results[name])  # its own page is the point
+        cpus = [r["cpu_us"] for r in results[name] if r["cpu_us"] is not None]
+        cpu = f"{statistics.median(cpus):>17.1f}" if cpus else f"{'-':>17}"
         print(f"{name:10} {rps:>9.0f} {p50:>8.2f} {p99:>8.2f} {rps / direct['rps']:>8.2f}x {p50 - direct['p50']:>+8.2f} "
-              f"{errors:>8}")
+              f"{errors:>8} {cpu}")
         problems = {r["socket_errors"] for r in results[name] if r["socket_errors"]}
         if problems:
             print(f"{'':10} socket errors: {'; '.join(sorted(problems))}")
