@@ -5,6 +5,7 @@ Most tests use an app whose Dockerfile is a few seconds' build (python's http.se
 base path) so a deploy, a switch, a rollback and failures are cheap; one test builds and deploys
 the real FastAPI + Vite template end to end (minutes on this machine)."""
 import json
+import re
 import threading
 import time
 
@@ -324,6 +325,7 @@ def test_fastapi_vite_template_builds_two_images_and_serves_through_the_frontend
 def test_nextjs_template_builds_one_image_and_serves_its_prod_base_path(live, runtime_image, app_factory, owner):
     """The real Next.js template: one image built for /apps/<slug>/prod (minutes on a cold cache)."""
     app = app_factory(owner=owner, name="Next Prod", framework="nextjs")
+    file_write(app=app, path="public/robots.txt", content="User-agent: *\nDisallow: /next-prod-test\n", user=owner)
     build = builds.build_request(app=app, user=owner)
     build = wait_for(lambda: Build.objects.get(pk=build.pk), lambda b: not b.is_active, timeout=1500, what="next build")
     assert build.status == "succeeded", (build.message, selectors.build_log_lines(build=build)[-30:])
@@ -332,6 +334,12 @@ def test_nextjs_template_builds_one_image_and_serves_its_prod_base_path(live, ru
     assert release.status == "live", (release.message, release.last_log)
     page = prod_page(live, app, "Next Prod")
     assert f"/apps/{app.slug}/prod/_next/static/" in page.text
+    # The page's scripts and the app's public/ files are in the image and served under the base path.
+    script = re.search(rf'src="(/apps/{app.slug}/prod/_next/static/[^"]+\.js)"', page.text)[1]
+    chunk = requests.get(f"{live.apps_url}{script}", timeout=10)
+    assert chunk.status_code == 200 and "javascript" in chunk.headers["content-type"], (script, chunk.status_code)
+    robots = requests.get(f"{live.apps_url}/apps/{app.slug}/prod/robots.txt", timeout=10)
+    assert robots.status_code == 200 and "Disallow: /next-prod-test" in robots.text
     assert requests.get(f"{live.apps_url}/apps/{app.slug}/prod/healthz", timeout=10).json()["status"] == "ok"
     production.prod_stop(app=app)
 
