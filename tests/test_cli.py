@@ -5,13 +5,16 @@ without leaving anything half-started."""
 import os
 import socket
 import sqlite3
+import signal
 import subprocess
 from pathlib import Path
 
+import docker
 import pytest
 import requests
 
 from mgx_site.cli import procs
+from mgx_site.cli.commands import DEV_IMAGE_BUILD
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -95,6 +98,40 @@ def test_up_twice_brings_mgx_up_once_and_the_second_run_changes_nothing(instance
     assert mgx(instance, "status").returncode == 1
     with pytest.raises(requests.ConnectionError):
         requests.get(url + "healthz", timeout=5)
+
+
+def test_down_stops_the_dev_image_build_up_left_in_the_background(instance):
+    # A dev image that is not there (a name of this test's own): `up` makes it in the background.
+    instance["MGX_DEV_IMAGE"] = f"mgx-test/dev:cli-{os.getpid()}"
+    engine = docker.from_env()
+    first = mgx(instance, "up")
+    try:
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert "building in the background" in first.stdout
+        layout = procs.Layout(Path(instance["MGX_VAR_DIR"]))
+        pid = procs.running_pid(layout, DEV_IMAGE_BUILD)
+        assert pid is not None
+        # Held where it is (the engine's cache may finish it in seconds): the same process as a
+        # build of minutes would be, while the rest of this test runs.
+        os.kill(pid, signal.SIGSTOP)
+
+        second = mgx(instance, "up")  # not a second build beside the first
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert f"still being built in the background (pid {pid}" in second.stdout
+        assert procs.running_pid(layout, DEV_IMAGE_BUILD) == pid
+        status = mgx(instance, "status")
+        assert any(line.startswith("Dev image build") and str(pid) in line for line in status.stdout.splitlines())
+
+        down = mgx(instance, "down")
+        assert down.returncode == 0
+        assert f"stopped (pid {pid})" in next(line for line in down.stdout.splitlines() if "Dev image build" in line)
+        assert procs.running_pid(layout, DEV_IMAGE_BUILD) is None
+        assert "Dev image build" not in mgx(instance, "status").stdout
+    finally:
+        try:
+            engine.images.remove(instance["MGX_DEV_IMAGE"])  # only this name: its layers are the dev image's
+        except docker.errors.ImageNotFound:
+            pass
 
 
 def test_up_refuses_a_taken_web_port_and_starts_nothing(instance):

@@ -219,12 +219,24 @@ def _ensure_images(env: dict[str, str], docker_url: str) -> None:
     _say("✓", "Images", f"{base}, {runtime}, {agent} ready")
 
 
+# The dev image's build that `up` leaves running in the background: a process of MGX's like the
+# services (pid file, log), so a second `up` does not start another and `down` stops it (the
+# engine cancels a build whose client has gone).
+DEV_IMAGE_BUILD = procs.Proc(name="images", label="Dev image build", address="", marker="manage.py images",
+                             argv=[sys.executable, str(BASE_DIR / "manage.py"), "images"], answers=lambda: True)
+
+
 def _dev_image_in_background(layout, env: dict[str, str], docker_url: str) -> None:
     """Start making the dev image (the templates' dependencies, a minute or two) without making
     `up` wait for it: until it is there, a new app's first dev start downloads its packages."""
     from containers.images import ImageError, dev_image_status
     from mgx_site.settings import docker as docker_settings
 
+    log = layout.logfile(DEV_IMAGE_BUILD.name)
+    pid = procs.running_pid(layout, DEV_IMAGE_BUILD)
+    if pid is not None:
+        _say("…", "Dev image", f"still being built in the background (pid {pid}, log: {log})")
+        return
     try:
         reason = dev_image_status(docker_url=docker_url, runtime=docker_settings.MGX_RUNTIME_IMAGE,
                                   dev=docker_settings.MGX_DEV_IMAGE)
@@ -233,12 +245,12 @@ def _dev_image_in_background(layout, env: dict[str, str], docker_url: str) -> No
     if not reason:
         _say("✓", "Dev image", f"{docker_settings.MGX_DEV_IMAGE} present")
         return
-    log = layout.logfile("images")
     with open(log, "ab") as out:
-        subprocess.Popen([sys.executable, str(BASE_DIR / "manage.py"), "images"], cwd=BASE_DIR, env=env,
-                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    _say("…", "Dev image", f"{reason}: building in the background (log: {log}); until then a new app's "
-         "first dev start downloads its packages")
+        child = subprocess.Popen(DEV_IMAGE_BUILD.argv, cwd=BASE_DIR, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                 stderr=subprocess.STDOUT, start_new_session=True)
+    layout.pidfile(DEV_IMAGE_BUILD.name).write_text(str(child.pid))
+    _say("…", "Dev image", f"{reason}: building in the background (pid {child.pid}, log: {log}); until then a new "
+         "app's first dev start downloads its packages")
 
 
 def cmd_images(args) -> int:
@@ -260,6 +272,8 @@ def _fail(exc: ServiceError) -> int:
 
 def cmd_down(args) -> int:
     layout, env = _config()
+    if (pid := procs.stop(layout, DEV_IMAGE_BUILD)) is not None:
+        _say("■", DEV_IMAGE_BUILD.label, f"stopped (pid {pid}); ./mgx up starts it again")
     for proc in reversed(procs.stack(layout, env)):
         pid = procs.stop(layout, proc)
         _say("■", proc.label, f"stopped (pid {pid})" if pid else "was not running")
@@ -286,6 +300,8 @@ def cmd_status(args) -> int:
     print(f"{'service':<26} {'state':<6} {'pid':<9} address")
     for label, up, pid, address in rows:
         print(f"{label:<26} {'up' if up else 'down':<6} {pid:<9} {address}")
+    if (pid := procs.running_pid(layout, DEV_IMAGE_BUILD)) is not None:  # not a service: only while it runs
+        print(f"{DEV_IMAGE_BUILD.label:<26} {'runs':<6} {pid:<9} log: {layout.logfile(DEV_IMAGE_BUILD.name)}")
     return 0 if all(up for _, up, _, _ in rows) else 1
 
 
@@ -344,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="each service: up/down, pid, address").set_defaults(func=cmd_status)
     logs = sub.add_parser("logs", help="show the services' logs")
     logs.add_argument("service", nargs="?", choices=["redis", "mongo", "apps-mongo", "apps-mongo-guard", "daphne", "gateway",
-                                                      "gateway-auth", "celery", "dockerd"])
+                                                      "gateway-auth", "celery", "dockerd", "images"])
     logs.add_argument("-n", "--lines", type=int, default=40)
     logs.add_argument("-f", "--follow", action="store_true")
     logs.set_defaults(func=cmd_logs)
