@@ -272,6 +272,7 @@ http {{
         location ~ ^/apps/(?<mgx_slug>[a-z0-9-]+)/dev(?:/|$) {{
             access_by_lua_block {{ require("mgx_gateway").dev() }}
             header_filter_by_lua_block {{ require("mgx_gateway").dev_headers() }}
+            proxy_hide_header X-Frame-Options;  # dev pages are framed by MGX's (dev_headers: CSP)
 {_PROXY}
         }}
         location @mgx_websocket {{

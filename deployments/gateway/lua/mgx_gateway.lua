@@ -54,6 +54,28 @@ function M.init(path)
         CFG.cookie_set[name] = true
     end
     CFG.redis.pool = "mgx-redis:" .. CFG.redis.host .. ":" .. tostring(CFG.redis.port) .. ":" .. tostring(CFG.redis.db)
+    CFG.frame_policy = "frame-ancestors " .. CFG.mgx_origin
+end
+
+-- Per worker, answers worked out from a request header as sent, so the next request with the
+-- same header costs one table lookup instead of the parsing (Lua's patterns are not compiled
+-- by LuaJIT: each costs a microsecond or so, and a dev preview's every request made a dozen).
+-- At most MEMO_MAX entries of headers up to MEMO_HEADER_MAX bytes; full, a table starts over.
+local MEMO_MAX, MEMO_HEADER_MAX = 1024, 4096
+local function memo_new()
+    return {size = 0, entries = {}}
+end
+local function memo_put(memo, key, value)
+    if #key > MEMO_HEADER_MAX then
+        return
+    end
+    if memo.size >= MEMO_MAX then
+        memo.size, memo.entries = 0, {}
+    end
+    if memo.entries[key] == nil then
+        memo.size = memo.size + 1
+    end
+    memo.entries[key] = value
 end
 
 -- ------------------------------------------------------------ routes
@@ -273,6 +295,7 @@ local function cookie_value(header, name)
 end
 
 -- The Cookie header without MGX's cookies; the app's own cookies are left exactly as sent.
+local stripped = memo_new() -- Cookie header as sent -> without MGX's cookies
 local function strip_cookies(header)
     local hit = false
     for _, name in ipairs(CFG.cookies) do
@@ -284,6 +307,10 @@ local function strip_cookies(header)
     if not hit then
         return header -- the common case costs one substring search per name
     end
+    local known = stripped.entries[header]
+    if known then
+        return known
+    end
     local kept = {}
     for part in (header .. ";"):gmatch("([^;]*);") do
         local key = part:match("^%s*([^=]-)%s*=") or part:match("^%s*(.-)%s*$")
@@ -291,7 +318,9 @@ local function strip_cookies(header)
             kept[#kept + 1] = part
         end
     end
-    return (concat(kept, ";"):match("^%s*(.-)%s*$"))
+    local result = concat(kept, ";"):match("^%s*(.-)%s*$")
+    memo_put(stripped, header, result)
+    return result
 end
 
 -- A bearer JWT issued to MGX's own client: whoever holds it acts as the user on MGX. Read
@@ -409,29 +438,55 @@ end
 -- cached for auth_ttl seconds under the generation it was asked in, and only while this worker
 -- hears logouts and revocations (subscribe): each one starts a new generation before MGX
 -- answers it, so the very next request asks MGX again.
+-- In front of that shared cache, each worker keeps its last decisions by app and Cookie header
+-- as sent ({verdict, generation, expiry}), under the same rules: only while listening, void
+-- with a new generation, never past the shared entry's own expiry.
+local decided = {} -- slug -> memo of Cookie header -> {verdict, generation, expires at}
+
 local function authorize(slug)
-    local key = cookie_value(ngx_var.http_cookie or "", CFG.session_cookie)
+    local header = ngx_var.http_cookie or ""
+    local generation = ngx.shared.mgx_gen:get("gen") or 0
+    local memo = decided[slug]
+    local known = memo and memo.entries[header]
+    if known and listening and known[2] == generation and known[3] > ngx.now() then
+        return known[1]
+    end
+    local key = cookie_value(header, CFG.session_cookie)
     if #key > 256 or not key:match("^[%w%-_.:]*$") then
         key = "" -- not a session key MGX makes: nobody
     end
     local cache = ngx.shared.mgx_auth
     local entry = ngx.md5(key) .. ":" .. slug
-    local gen = tostring(ngx.shared.mgx_gen:get("gen") or 0)
+    local gen = tostring(generation)
+    local verdict, ttl
     if listening then
         local cached = cache:get(entry)
         if cached then
-            local verdict, at = cached:match("^(%a+) (%d+)$")
-            if at == gen then
-                return verdict
+            local at
+            verdict, at = cached:match("^(%a+) (%d+)$")
+            if at ~= gen then
+                verdict = nil
+            else
+                ttl = cache:ttl(entry)
             end
         end
     end
-    local verdict = ask_mgx(slug, key)
-    if verdict ~= "ok" and verdict ~= "login" and verdict ~= "denied" then
-        return nil
+    if not verdict then
+        verdict = ask_mgx(slug, key)
+        if verdict ~= "ok" and verdict ~= "login" and verdict ~= "denied" then
+            return nil
+        end
+        if listening then
+            cache:set(entry, verdict .. " " .. gen, CFG.auth_ttl)
+            ttl = CFG.auth_ttl
+        end
     end
-    if listening then
-        cache:set(entry, verdict .. " " .. gen, CFG.auth_ttl)
+    if listening and ttl and ttl > 0 and CFG.auth_ttl > 0 then
+        if not memo then
+            memo = memo_new()
+            decided[slug] = memo
+        end
+        memo_put(memo, header, {verdict, generation, ngx.now() + ttl})
     end
     return verdict
 end
@@ -567,8 +622,12 @@ M.prod_headers = own_cookies_only
 
 function M.dev_headers()
     own_cookies_only()
-    ngx_header["X-Frame-Options"] = nil
+    -- (X-Frame-Options never gets here: nginx.conf hides it from dev responses.)
     local policies = ngx_header["Content-Security-Policy"]
+    if not policies then
+        ngx_header["Content-Security-Policy"] = CFG.frame_policy -- the common case
+        return
+    end
     local out = {}
     if policies then
         if type(policies) ~= "table" then
@@ -581,7 +640,7 @@ function M.dev_headers()
             end
         end
     end
-    out[#out + 1] = "frame-ancestors " .. CFG.mgx_origin
+    out[#out + 1] = CFG.frame_policy
     ngx_header["Content-Security-Policy"] = out
 end
 
