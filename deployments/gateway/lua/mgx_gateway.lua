@@ -441,13 +441,13 @@ end
 -- In front of that shared cache, each worker keeps its last decisions by app and Cookie header
 -- as sent ({verdict, generation, expiry}), under the same rules: only while listening, void
 -- with a new generation, never past the shared entry's own expiry.
-local decided = {} -- slug -> memo of Cookie header -> {verdict, generation, expires at}
+local decided = memo_new() -- "<slug> <Cookie header>" -> {verdict, generation, expires at}
 
 local function authorize(slug)
     local header = ngx_var.http_cookie or ""
     local generation = ngx.shared.mgx_gen:get("gen") or 0
-    local memo = decided[slug]
-    local known = memo and memo.entries[header]
+    local asked = slug .. " " .. header -- a slug holds no space
+    local known = decided.entries[asked]
     if known and listening and known[2] == generation and known[3] > ngx.now() then
         return known[1]
     end
@@ -482,11 +482,7 @@ local function authorize(slug)
         end
     end
     if listening and ttl and ttl > 0 and CFG.auth_ttl > 0 then
-        if not memo then
-            memo = memo_new()
-            decided[slug] = memo
-        end
-        memo_put(memo, header, {verdict, generation, ngx.now() + ttl})
+        memo_put(decided, asked, {verdict, generation, ngx.now() + ttl})
     end
     return verdict
 end
@@ -629,15 +625,13 @@ function M.dev_headers()
         return
     end
     local out = {}
-    if policies then
-        if type(policies) ~= "table" then
-            policies = {policies}
-        end
-        for _, value in ipairs(policies) do
-            local rest = drop_frame_ancestors(value)
-            if rest ~= "" then
-                out[#out + 1] = rest
-            end
+    if type(policies) ~= "table" then
+        policies = {policies}
+    end
+    for _, value in ipairs(policies) do
+        local rest = drop_frame_ancestors(value)
+        if rest ~= "" then
+            out[#out + 1] = rest
         end
     end
     out[#out + 1] = CFG.frame_policy
