@@ -245,11 +245,8 @@ def _dev_image_in_background(layout, env: dict[str, str], docker_url: str) -> No
     if not reason:
         _say("✓", "Dev image", f"{docker_settings.MGX_DEV_IMAGE} present")
         return
-    with open(log, "ab") as out:
-        child = subprocess.Popen(DEV_IMAGE_BUILD.argv, cwd=BASE_DIR, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                 stderr=subprocess.STDOUT, start_new_session=True)
-    layout.pidfile(DEV_IMAGE_BUILD.name).write_text(str(child.pid))
-    _say("…", "Dev image", f"{reason}: building in the background (pid {child.pid}, log: {log}); until then a new "
+    started = procs.start(layout, DEV_IMAGE_BUILD, env=env)  # as the services: pid file, log, own session
+    _say("…", "Dev image", f"{reason}: building in the background (pid {started.pid}, log: {log}); until then a new "
          "app's first dev start downloads its packages")
 
 
