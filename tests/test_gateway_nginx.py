@@ -61,11 +61,18 @@ pytestmark_live = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def routed(app_factory, user_factory, upstream):
+def routed(live, app_factory, user_factory, upstream):
     owner = user_factory(username="gwnginx")
     app = app_factory(owner=owner, name="Gw Nginx")
     for stage in ("dev", "prod"):
         gateway().set_route(route_for(slug=app.slug, stage=stage, upstream=f"127.0.0.1:{upstream.port}"))
+    # nginx's workers hear of the route from Redis a moment later (the last test's teardown
+    # removed the same one): wait until it is served, then forget the requests that waited.
+    for _ in range(100):
+        if requests.get(f"{live.apps_url}/apps/{app.slug}/prod/", timeout=10).status_code == 200:
+            break
+        time.sleep(0.1)
+    upstream.seen.clear()
     yield app
     for stage in ("dev", "prod"):
         gateway().delete_route(f"{app.slug}-{stage}")
